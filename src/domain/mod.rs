@@ -1,0 +1,9 @@
+//! The pure core: no IO, no async, no clock. Everything here is a function of its arguments.
+
+pub mod event;
+pub mod kpi;
+pub mod order;
+
+pub use event::{decode, Category, Decoded, Event, EventKey, EventKind, RejectReason, Rejection};
+pub use kpi::{fold_batch, BatchOutcome, ChangedOrder, DayCounts, KpiDelta};
+pub use order::{Assessment, OrderProjection, Rules, Verdict};

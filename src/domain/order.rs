@@ -1,0 +1,323 @@
+//! The order projection: a fold of the *set* of an order's facts, and its verdict.
+//!
+//! Every slot keeps the earliest fact by `(event time, source, id)`, so applying events in any
+//! order, any number of times, gives the same projection (commutative and idempotent). The
+//! verdict is then a pure function of the projection and the [`Rules`].
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::event::{
+    Category, ClaimFiled, ClaimResolved, Event, EventKey, EventKind, ItemCount, OrderCancelled,
+    OrderConfirmed, OrderCreated, OrderDelivered, OrderShipped,
+};
+
+/// The configurable numbers of the perfect-order rules (domain.md, "Perfect-order rules").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    /// Confirmation later than this after creation is a service deviation.
+    pub confirmation_sla: TimeDelta,
+    /// Delivery later than `promised_delivery.to` plus this is a delivery deviation.
+    pub delivery_tolerance: TimeDelta,
+    /// Claims filed up to this long after delivery change the verdict; it is final after it.
+    pub claim_window: TimeDelta,
+    /// Orders created longer ago than this are ignored by the live SLA watch.
+    pub pending_horizon: TimeDelta,
+    /// The shop's time zone: days and months are calendar days and months in it.
+    pub timezone: Tz,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            confirmation_sla: TimeDelta::minutes(30),
+            delivery_tolerance: TimeDelta::zero(),
+            claim_window: TimeDelta::days(14),
+            pending_horizon: TimeDelta::hours(24),
+            timezone: chrono_tz::Europe::Moscow,
+        }
+    }
+}
+
+impl Rules {
+    /// The shop-zone calendar day of an instant: the bucket of every daily KPI.
+    pub fn day_of(&self, at: DateTime<Utc>) -> NaiveDate {
+        at.with_timezone(&self.timezone).date_naive()
+    }
+}
+
+/// One fact of an order: the payload plus what identifies and orders it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fact<T> {
+    pub at: DateTime<Utc>,
+    pub key: EventKey,
+    pub data: T,
+}
+
+/// Keeps the earliest fact by `(time, key)`: the merge that makes the fold order-independent.
+fn keep_earliest<T: Clone>(
+    slot: &mut Option<Fact<T>>,
+    at: DateTime<Utc>,
+    key: &EventKey,
+    data: &T,
+) {
+    let replace = match slot {
+        None => true,
+        Some(current) => (at, key) < (current.at, &current.key),
+    };
+    if replace {
+        *slot = Some(Fact {
+            at,
+            key: key.clone(),
+            data: data.clone(),
+        });
+    }
+}
+
+/// What is known of one claim of the order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filed: Option<Fact<ClaimFiled>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Fact<ClaimResolved>>,
+}
+
+/// Everything known of one order; persisted as JSON in `orders.state`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderProjection {
+    pub order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<Fact<OrderCreated>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<Fact<OrderConfirmed>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipped: Option<Fact<OrderShipped>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<Fact<OrderDelivered>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<Fact<OrderCancelled>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, ClaimFacts>,
+}
+
+/// Where an order stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Not delivered (or delivered but its `order.created` has not been seen yet).
+    Open,
+    /// Cancelled: outside the perfect-order denominator, counted on its own.
+    Cancelled,
+    /// Fulfilled with no deviation.
+    Perfect,
+    /// Fulfilled with at least one deviation.
+    Imperfect,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Open => "open",
+            Verdict::Cancelled => "cancelled",
+            Verdict::Perfect => "perfect",
+            Verdict::Imperfect => "imperfect",
+        }
+    }
+}
+
+/// Deviations of a fulfilled order, one flag per category.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deviations {
+    pub quality: bool,
+    pub completeness: bool,
+    pub delivery: bool,
+    pub service: bool,
+}
+
+impl Deviations {
+    fn set(&mut self, category: Category) {
+        match category {
+            Category::Quality => self.quality = true,
+            Category::Completeness => self.completeness = true,
+            Category::Delivery => self.delivery = true,
+            Category::Service => self.service = true,
+        }
+    }
+
+    pub fn has(&self, category: Category) -> bool {
+        match category {
+            Category::Quality => self.quality,
+            Category::Completeness => self.completeness,
+            Category::Delivery => self.delivery,
+            Category::Service => self.service,
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        self.quality || self.completeness || self.delivery || self.service
+    }
+}
+
+/// The verdict and the figures derived from an order's facts under the rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    pub verdict: Verdict,
+    pub deviations: Deviations,
+    /// Shop-zone day of the delivery: the day whose KPIs this order counts for.
+    pub delivered_day: Option<NaiveDate>,
+    /// Shop-zone day of the cancellation, for the cancelled count.
+    pub cancelled_day: Option<NaiveDate>,
+    /// Shop-zone day of creation (confirmation-latency percentiles are per creation day).
+    pub created_day: Option<NaiveDate>,
+    /// The instant after which the verdict is final (delivery + claim window).
+    pub final_at: Option<DateTime<Utc>>,
+    pub confirmation_latency: Option<TimeDelta>,
+    pub confirmed_to_shipped: Option<TimeDelta>,
+    /// Delivered minus promised `to` (negative when early).
+    pub delivery_lateness: Option<TimeDelta>,
+    pub items_ordered: Option<u64>,
+    pub items_delivered: Option<u64>,
+}
+
+impl OrderProjection {
+    /// An empty projection for an order not seen before.
+    pub fn new(order_id: &str) -> Self {
+        OrderProjection {
+            order_id: order_id.to_owned(),
+            ..OrderProjection::default()
+        }
+    }
+
+    /// Adds one fact. Applying the same event again, or events in another order, changes nothing.
+    pub fn apply(&mut self, event: &Event) {
+        let (at, key) = (event.time, &event.key);
+        match &event.kind {
+            EventKind::OrderCreated(d) => keep_earliest(&mut self.created, at, key, d),
+            EventKind::OrderConfirmed(d) => keep_earliest(&mut self.confirmed, at, key, d),
+            EventKind::OrderShipped(d) => keep_earliest(&mut self.shipped, at, key, d),
+            EventKind::OrderDelivered(d) => keep_earliest(&mut self.delivered, at, key, d),
+            EventKind::OrderCancelled(d) => keep_earliest(&mut self.cancelled, at, key, d),
+            EventKind::ClaimFiled(d) => {
+                let claim = self.claims.entry(d.claim_id.to_string()).or_default();
+                keep_earliest(&mut claim.filed, at, key, d);
+            }
+            EventKind::ClaimResolved(d) => {
+                let claim = self.claims.entry(d.claim_id.to_string()).or_default();
+                keep_earliest(&mut claim.resolved, at, key, d);
+            }
+        }
+    }
+
+    /// Judges the order under `rules`. Depends on the facts only, never on arrival order or
+    /// the wall clock.
+    pub fn assess(&self, rules: &Rules) -> Assessment {
+        let created = self.created.as_ref();
+        let delivered = self.delivered.as_ref();
+        let items_ordered =
+            created.map(|c| c.data.items.iter().map(|i| u64::from(i.quantity)).sum());
+        let items_delivered = delivered.and_then(|d| match &d.data.items_delivered {
+            Some(ItemCount::Total(n)) => Some(*n),
+            Some(ItemCount::PerSku(list)) => Some(list.iter().map(|s| s.quantity).sum()),
+            None => None,
+        });
+        let confirmation_latency = match (created, &self.confirmed) {
+            (Some(c), Some(k)) => Some(k.at - c.at),
+            _ => None,
+        };
+        let confirmed_to_shipped = match (&self.confirmed, &self.shipped) {
+            (Some(k), Some(s)) => Some(s.at - k.at),
+            _ => None,
+        };
+        let delivery_lateness = match (
+            created.and_then(|c| c.data.promised_delivery.as_ref()),
+            delivered,
+        ) {
+            (Some(promise), Some(d)) => Some(d.at - promise.to.with_timezone(&Utc)),
+            _ => None,
+        };
+
+        let mut deviations = Deviations::default();
+        if confirmation_latency.is_some_and(|l| l > rules.confirmation_sla) {
+            deviations.set(Category::Service);
+        }
+        if delivery_lateness.is_some_and(|l| l > rules.delivery_tolerance) {
+            deviations.set(Category::Delivery);
+        }
+        if let (Some(c), Some(d)) = (created, delivered) {
+            if is_short(&c.data, &d.data) {
+                deviations.set(Category::Completeness);
+            }
+        }
+        if let Some(d) = delivered {
+            let deadline = d.at + rules.claim_window;
+            for filed in self.claims.values().filter_map(|c| c.filed.as_ref()) {
+                // A claim filed after the window is journalled but cannot change a final verdict.
+                if filed.at <= deadline {
+                    deviations.set(filed.data.category);
+                }
+            }
+        }
+
+        let verdict = match (created, delivered, &self.cancelled) {
+            (_, _, Some(_)) => Verdict::Cancelled,
+            (Some(_), Some(_), None) if deviations.any() => Verdict::Imperfect,
+            (Some(_), Some(_), None) => Verdict::Perfect,
+            _ => Verdict::Open,
+        };
+        let fulfilled = matches!(verdict, Verdict::Perfect | Verdict::Imperfect);
+        Assessment {
+            verdict,
+            deviations: if fulfilled {
+                deviations
+            } else {
+                Deviations::default()
+            },
+            delivered_day: delivered.filter(|_| fulfilled).map(|d| rules.day_of(d.at)),
+            cancelled_day: self.cancelled.as_ref().map(|c| rules.day_of(c.at)),
+            created_day: created.map(|c| rules.day_of(c.at)),
+            final_at: delivered.map(|d| d.at + rules.claim_window),
+            confirmation_latency,
+            confirmed_to_shipped,
+            delivery_lateness,
+            items_ordered,
+            items_delivered,
+        }
+    }
+
+    /// Whether the order counts as awaiting confirmation (created, neither confirmed nor
+    /// cancelled), independent of the clock; the SLA watch adds the clock.
+    pub fn awaiting_confirmation(&self) -> bool {
+        self.created.is_some() && self.confirmed.is_none() && self.cancelled.is_none()
+    }
+}
+
+/// Short delivery: fewer items than ordered, in total or for any ordered SKU.
+fn is_short(created: &OrderCreated, delivered: &OrderDelivered) -> bool {
+    match &delivered.items_delivered {
+        None => false,
+        Some(ItemCount::Total(n)) => {
+            *n < created
+                .items
+                .iter()
+                .map(|i| u64::from(i.quantity))
+                .sum::<u64>()
+        }
+        Some(ItemCount::PerSku(list)) => {
+            let mut ordered: BTreeMap<&str, u64> = BTreeMap::new();
+            for item in &created.items {
+                *ordered.entry(item.sku.as_str()).or_default() += u64::from(item.quantity);
+            }
+            let mut got: BTreeMap<&str, u64> = BTreeMap::new();
+            for line in list {
+                *got.entry(line.sku.as_str()).or_default() += line.quantity;
+            }
+            ordered
+                .iter()
+                .any(|(sku, qty)| got.get(sku).copied().unwrap_or(0) < *qty)
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The perfect-order rules of domain.md, one named scenario each, on the pure fold.
+
+mod support;
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, TimeDelta};
+use perfect_order::domain::{
+    fold_batch, DayCounts, Event, KpiDelta, OrderProjection, Rules, Verdict,
+};
+use support::events::*;
+
+fn project(events: &[String]) -> OrderProjection {
+    let mut p = OrderProjection::new("A-1");
+    for e in events {
+        p.apply(&event(e));
+    }
+    p
+}
+
+fn verdict_of(events: &[String]) -> Verdict {
+    project(events).assess(&Rules::default()).verdict
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().expect("valid date literal")
+}
+
+#[test]
+fn confirmation_at_29_minutes_keeps_the_order_perfect() {
+    let mut events = perfect_lifecycle("A-1", t0());
+    events[1] = confirmed("A-1", t0() + minutes(29));
+    assert_eq!(verdict_of(&events), Verdict::Perfect);
+}
+
+#[test]
+fn confirmation_at_31_minutes_is_a_service_deviation() {
+    let mut events = perfect_lifecycle("A-1", t0());
+    events[1] = confirmed("A-1", t0() + minutes(31));
+    let a = project(&events).assess(&Rules::default());
+    assert_eq!(a.verdict, Verdict::Imperfect);
+    assert!(a.deviations.service);
+    assert!(!a.deviations.delivery);
+}
+
+#[test]
+fn confirmation_exactly_at_the_sla_is_on_time() {
+    let mut events = perfect_lifecycle("A-1", t0());
+    events[1] = confirmed("A-1", t0() + minutes(30));
+    assert_eq!(verdict_of(&events), Verdict::Perfect);
+}
+
+#[test]
+fn courier_15_minutes_late_is_a_delivery_deviation() {
+    let mut events = perfect_lifecycle("A-1", t0());
+    events[3] = delivered("A-1", t0() + minutes(4 * 60 + 15));
+    let a = project(&events).assess(&Rules::default());
+    assert_eq!(a.verdict, Verdict::Imperfect);
+    assert!(a.deviations.delivery);
+    assert_eq!(a.delivery_lateness, Some(minutes(15)));
+}
+
+#[test]
+fn delivery_tolerance_forgives_a_late_courier_within_it() {
+    let mut events = perfect_lifecycle("A-1", t0());
+    events[3] = delivered("A-1", t0() + minutes(4 * 60 + 15));
+    let rules = Rules {
+        delivery_tolerance: minutes(15),
+        ..Rules::default()
+    };
+    assert_eq!(project(&events).assess(&rules).verdict, Verdict::Perfect);
+}
+
+#[test]
+fn short_delivery_is_a_completeness_deviation() {
+    let mut events = perfect_lifecycle("A-1", t0());
+    events[3] = delivered_items("A-1", t0() + minutes(180), 1);
+    let a = project(&events).assess(&Rules::default());
+    assert!(a.deviations.completeness);
+    assert_eq!(a.verdict, Verdict::Imperfect);
+}
+
+#[test]
+fn claim_filed_10_days_after_delivery_flips_the_verdict_and_corrects_the_delivery_day() {
+    // Arrange: a perfect order delivered on 1 Oct (Moscow), already counted.
+    let rules = Rules::default();
+    let first: Vec<Event> = perfect_lifecycle("A-1", t0())
+        .iter()
+        .map(|e| event(e))
+        .collect();
+    let counted = fold_batch(HashMap::new(), &first, &rules);
+    let stored: HashMap<_, _> = counted
+        .changed
+        .iter()
+        .map(|c| (c.projection.order_id.clone(), c.projection.clone()))
+        .collect();
+    // Act: a quality claim filed on 11 Oct arrives.
+    let late = vec![event(&claim(
+        "A-1",
+        "K-1",
+        "quality",
+        t0() + TimeDelta::days(10),
+    ))];
+    let outcome = fold_batch(stored, &late, &rules);
+    // Assert: 1 Oct loses a perfect order and gains a quality deviation; 11 Oct is untouched.
+    assert_eq!(outcome.changed[0].assessment.verdict, Verdict::Imperfect);
+    let rows: Vec<_> = outcome.kpi.rows().collect();
+    assert_eq!(
+        rows,
+        vec![(
+            day("2026-10-01"),
+            DayCounts {
+                perfect: -1,
+                quality: 1,
+                ..DayCounts::default()
+            }
+        )]
+    );
+}
+
+#[test]
+fn claim_filed_after_the_window_leaves_the_final_verdict() {
+    let mut events = perfect_lifecycle("A-1", t0());
+    events.push(claim(
+        "A-1",
+        "K-1",
+        "quality",
+        t0() + minutes(180) + TimeDelta::days(15),
+    ));
+    let p = project(&events);
+    assert_eq!(p.assess(&Rules::default()).verdict, Verdict::Perfect);
+    assert_eq!(p.claims.len(), 1, "the late claim is still journalled");
+}
+
+#[test]
+fn claim_read_before_the_delivery_counts_once_delivered() {
+    let mut events = perfect_lifecycle("A-1", t0());
+    let delivery = events.pop().expect("lifecycle has a delivery");
+    events.push(claim("A-1", "K-1", "service", t0() + minutes(100)));
+    assert_eq!(verdict_of(&events), Verdict::Open);
+    events.push(delivery);
+    let a = project(&events).assess(&Rules::default());
+    assert_eq!(a.verdict, Verdict::Imperfect);
+    assert!(a.deviations.service);
+}
+
+#[test]
+fn duplicate_event_changes_nothing() {
+    let events = perfect_lifecycle("A-1", t0());
+    let mut doubled = events.clone();
+    doubled.extend(events.iter().cloned());
+    assert_eq!(project(&events), project(&doubled));
+}
+
+#[test]
+fn duplicate_batch_adds_no_kpi_delta() {
+    let rules = Rules::default();
+    let events: Vec<Event> = perfect_lifecycle("A-1", t0())
+        .iter()
+        .map(|e| event(e))
+        .collect();
+    let first = fold_batch(HashMap::new(), &events, &rules);
+    let stored = first
+        .changed
+        .into_iter()
+        .map(|c| (c.projection.order_id.clone(), c.projection))
+        .collect();
+    let again = fold_batch(stored, &events, &rules);
+    assert!(again.changed.is_empty());
+    assert!(again.kpi.is_empty());
+}
+
+#[test]
+fn cancelled_order_is_outside_the_denominator_and_counted_on_its_own() {
+    let events = vec![created("A-1", t0()), cancelled("A-1", t0() + minutes(5))];
+    let outcome = fold_batch(
+        HashMap::new(),
+        &events.iter().map(|e| event(e)).collect::<Vec<_>>(),
+        &Rules::default(),
+    );
+    let rows: Vec<_> = outcome.kpi.rows().collect();
+    assert_eq!(
+        rows,
+        vec![(
+            day("2026-10-01"),
+            DayCounts {
+                cancelled: 1,
+                ..DayCounts::default()
+            }
+        )]
+    );
+}
+
+#[test]
+fn confirmation_read_after_the_shipment_gives_the_same_verdict() {
+    let events = perfect_lifecycle("A-1", t0());
+    let reordered = vec![
+        events[3].clone(),
+        events[2].clone(),
+        events[0].clone(),
+        events[1].clone(),
+    ];
+    assert_eq!(
+        project(&events).assess(&Rules::default()),
+        project(&reordered).assess(&Rules::default())
+    );
+}
+
+#[test]
+fn delivery_day_is_the_shops_calendar_day_not_utc() {
+    // 23:30 Moscow on 1 Oct is 20:30 UTC; 00:30 Moscow on 2 Oct is still 1 Oct in UTC.
+    let created_at = t0() + minutes(13 * 60);
+    let mut events = perfect_lifecycle("A-1", created_at);
+    events[3] = delivered("A-1", created_at + minutes(150));
+    let a = project(&events).assess(&Rules::default());
+    assert_eq!(a.delivered_day, Some(day("2026-10-02")));
+}
+
+#[test]
+fn verdict_is_final_a_claim_window_after_delivery() {
+    let events = perfect_lifecycle("A-1", t0());
+    let a = project(&events).assess(&Rules::default());
+    assert_eq!(a.final_at, Some(t0() + minutes(180) + TimeDelta::days(14)));
+}
+
+#[test]
+fn delivered_order_whose_creation_is_unseen_stays_open() {
+    let events = vec![delivered("A-1", t0())];
+    assert_eq!(verdict_of(&events), Verdict::Open);
+}
+
+#[test]
+fn retraction_and_addition_of_one_order_cancel_out() {
+    let events = perfect_lifecycle("A-1", t0());
+    let a = project(&events).assess(&Rules::default());
+    let mut delta = KpiDelta::default();
+    delta.add(&a, 1);
+    delta.add(&a, -1);
+    assert!(delta.is_empty());
+}

@@ -1,0 +1,121 @@
+//! Builders of contract-v1 CloudEvents for tests: JSON text, decoded through the real decoder.
+#![allow(dead_code)]
+
+use chrono::{DateTime, TimeDelta, Utc};
+use perfect_order::domain::{decode, Decoded, Event};
+use serde_json::{json, Value};
+
+/// A fixed instant: 2026-10-01 10:00 Moscow time (07:00 UTC).
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-10-01T10:00:00+03:00")
+        .expect("valid literal")
+        .with_timezone(&Utc)
+}
+
+pub fn minutes(n: i64) -> TimeDelta {
+    TimeDelta::minutes(n)
+}
+
+pub fn cloudevent(id: &str, type_name: &str, at: DateTime<Utc>, data: Value) -> String {
+    json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "/shop/test",
+        "type": type_name,
+        "time": at.with_timezone(&chrono::FixedOffset::east_opt(3 * 3600).expect("valid offset")).to_rfc3339(),
+        "subject": data.get("order_id").cloned().unwrap_or(Value::Null),
+        "data": data,
+    })
+    .to_string()
+}
+
+pub fn event(json: &str) -> Event {
+    match decode(json.as_bytes()) {
+        Ok(Decoded::Known(e)) => e,
+        other => panic!("test event should decode, got {other:?}"),
+    }
+}
+
+/// An order with 2 items, promised by `at + 4h`.
+pub fn created(order: &str, at: DateTime<Utc>) -> String {
+    cloudevent(
+        &format!("{order}-created"),
+        "order.created",
+        at,
+        json!({
+            "order_id": order, "customer_id": "C-1",
+            "items": [{"sku": "BUN-1", "quantity": 2, "unit_price": "1.50"}],
+            "total": "3.00", "currency": "RUB",
+            "promised_delivery": {"from": (at + TimeDelta::hours(2)).to_rfc3339(), "to": (at + TimeDelta::hours(4)).to_rfc3339()},
+            "sales_channel": "web"
+        }),
+    )
+}
+
+pub fn confirmed(order: &str, at: DateTime<Utc>) -> String {
+    cloudevent(
+        &format!("{order}-confirmed"),
+        "order.confirmed",
+        at,
+        json!({"order_id": order, "channel": "phone", "operator_id": "OP-1"}),
+    )
+}
+
+pub fn shipped(order: &str, at: DateTime<Utc>) -> String {
+    cloudevent(
+        &format!("{order}-shipped"),
+        "order.shipped",
+        at,
+        json!({"order_id": order, "courier_id": "K-1", "items_shipped": 2}),
+    )
+}
+
+pub fn delivered_items(order: &str, at: DateTime<Utc>, items: u64) -> String {
+    cloudevent(
+        &format!("{order}-delivered"),
+        "order.delivered",
+        at,
+        json!({"order_id": order, "courier_id": "K-1", "items_delivered": items}),
+    )
+}
+
+pub fn delivered(order: &str, at: DateTime<Utc>) -> String {
+    delivered_items(order, at, 2)
+}
+
+pub fn cancelled(order: &str, at: DateTime<Utc>) -> String {
+    cloudevent(
+        &format!("{order}-cancelled"),
+        "order.cancelled",
+        at,
+        json!({"order_id": order, "reason": "customer"}),
+    )
+}
+
+pub fn claim(order: &str, claim_id: &str, category: &str, at: DateTime<Utc>) -> String {
+    cloudevent(
+        &format!("{claim_id}-filed"),
+        "claim.filed",
+        at,
+        json!({"claim_id": claim_id, "order_id": order, "category": category, "description": "stale bun"}),
+    )
+}
+
+pub fn resolved(order: &str, claim_id: &str, at: DateTime<Utc>) -> String {
+    cloudevent(
+        &format!("{claim_id}-resolved"),
+        "claim.resolved",
+        at,
+        json!({"claim_id": claim_id, "order_id": order, "resolution": "refund"}),
+    )
+}
+
+/// A perfect lifecycle: confirmed at +10 min, shipped at +1 h, delivered at +3 h (promise +4 h).
+pub fn perfect_lifecycle(order: &str, at: DateTime<Utc>) -> Vec<String> {
+    vec![
+        created(order, at),
+        confirmed(order, at + minutes(10)),
+        shipped(order, at + minutes(60)),
+        delivered(order, at + minutes(180)),
+    ]
+}
