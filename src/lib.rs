@@ -1,3 +1,151 @@
 //! perfect-order: order-lifecycle events on Kafka in, perfect-order KPIs out.
+//!
+//! `main.rs` only parses the command line, loads settings and sets up logging; everything
+//! else starts here ([`Service::start`]) so tests run the same code as the binary.
 
+pub mod batch;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::Settings;
+use crate::ingest::{Ingest, Readiness};
+use crate::metrics::Metrics;
+use crate::store::{PgStore, Store};
+
+/// A failure to start or run the service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Ingest(#[from] ingest::Error),
+    #[error("cannot listen on {addr} (http.listen): {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Connects to PostgreSQL and applies the migrations (`perfect-order migrate`).
+pub async fn migrate(settings: &Settings) -> Result<PgStore, Error> {
+    let store = PgStore::connect(&settings.database.url, settings.database.max_connections).await?;
+    store.migrate().await?;
+    info!(database = %settings.database_url_redacted(), "migrations applied");
+    Ok(store)
+}
+
+/// A running service: consumer, committer, HTTP server and the shop-wide gauge timer.
+pub struct Service {
+    /// The address the HTTP server bound (useful with port 0).
+    pub http_addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    ingest: Ingest,
+    stop: watch::Sender<bool>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Service {
+    /// Starts everything; returns once the consumer is subscribed and the HTTP server listens.
+    pub async fn start(settings: Settings) -> Result<Service, Error> {
+        info!(settings = ?settings, "starting perfect-order");
+        let store = if settings.database.migrate_on_start {
+            migrate(&settings).await?
+        } else {
+            PgStore::connect(&settings.database.url, settings.database.max_connections).await?
+        };
+        store.write_settings(&settings.rules).await?;
+        let metrics = Metrics::new()?;
+        let readiness = Arc::new(Readiness::default());
+        let (stop, stop_rx) = watch::channel(false);
+
+        let listener = tokio::net::TcpListener::bind(settings.http_listen)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: settings.http_listen,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| Error::Listen {
+            addr: settings.http_listen,
+            source,
+        })?;
+        let app = http::router(Arc::new(http::AppState {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+            rules: settings.rules.clone(),
+        }));
+        let mut http_stop = stop_rx.clone();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        info!(address = %http_addr, "HTTP server listening (/metrics, /healthz, /readyz, /api/late-orders)");
+
+        let watch_task = tokio::spawn(watch_loop(
+            store.clone(),
+            metrics.clone(),
+            settings.rules.clone(),
+            settings.watch_interval,
+            stop_rx,
+        ));
+        let ingest = Ingest::start(&settings, store, metrics.clone(), readiness).await?;
+        Ok(Service {
+            http_addr,
+            metrics,
+            ingest,
+            stop,
+            background: vec![server, watch_task],
+        })
+    }
+
+    /// Commits the batch in flight, leaves the consumer group and stops the HTTP server.
+    pub async fn stop(self) {
+        self.ingest.stop().await;
+        let _ = self.stop.send(true);
+        for task in self.background {
+            let _ = task.await;
+        }
+        info!("stopped");
+    }
+}
+
+/// Recomputes the shop-wide gauges from the database on a timer, even when no event arrives.
+async fn watch_loop<S: Store>(
+    store: S,
+    metrics: Arc<Metrics>,
+    rules: domain::Rules,
+    every: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match store.shop_figures(&rules, chrono::Utc::now()).await {
+            Ok(figures) => metrics.record_shop_figures(&figures),
+            Err(e) => metrics.record_watch_failure(&e),
+        }
+    }
+}

@@ -172,7 +172,7 @@ fn duplicate_batch_adds_no_kpi_delta() {
 
 #[test]
 fn cancelled_order_is_outside_the_denominator_and_counted_on_its_own() {
-    let events = vec![created("A-1", t0()), cancelled("A-1", t0() + minutes(5))];
+    let events = [created("A-1", t0()), cancelled("A-1", t0() + minutes(5))];
     let outcome = fold_batch(
         HashMap::new(),
         &events.iter().map(|e| event(e)).collect::<Vec<_>>(),

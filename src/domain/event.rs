@@ -17,6 +17,9 @@ pub struct EventKey {
     pub id: String,
 }
 
+/// Longest id accepted (ids are primary keys; an unbounded one could not be indexed).
+pub const MAX_ID_LEN: usize = 256;
+
 /// A non-empty identifier (order, customer, claim, courier ids are all strings in the contract).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
@@ -27,6 +30,8 @@ impl Id {
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.trim().is_empty() {
             Err("id is empty".to_owned())
+        } else if raw.len() > MAX_ID_LEN {
+            Err(format!("id is longer than {MAX_ID_LEN} bytes"))
         } else {
             Ok(Id(raw.to_owned()))
         }
@@ -291,7 +296,7 @@ pub enum Decoded {
 }
 
 /// Why a record could not be read. The variants are the bounded `reason` metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RejectReason {
     /// The bytes are not JSON (or the record has no value at all).
     NotJson,
@@ -361,6 +366,10 @@ struct Envelope<'a> {
 
 fn required(value: Option<String>, name: &str) -> Result<String, Rejection> {
     match value {
+        Some(v) if v.len() > MAX_ID_LEN => Err(Rejection::new(
+            RejectReason::BadValue,
+            format!("CloudEvents attribute `{name}` is longer than {MAX_ID_LEN} bytes"),
+        )),
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(Rejection::new(
             RejectReason::MissingField,

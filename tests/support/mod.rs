@@ -1,1 +1,207 @@
+//! Shared test helpers: fresh databases, Kafka topics and producers, HTTP.
+#![allow(dead_code)]
+
 pub mod events;
+
+use std::time::{Duration, Instant};
+
+use perfect_order::config::Settings;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// The server every test database lives on (trust auth, see README).
+pub fn pg_server() -> String {
+    std::env::var("TEST_PG_SERVER").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A uuid-named database, dropped when the guard goes.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let name = format!("po_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&format!("{}/postgres", pg_server()))
+            .await
+            .expect("PostgreSQL runs at TEST_PG_SERVER (default 127.0.0.1:5432)");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        TestDb {
+            url: format!("{}/{name}", pg_server()),
+            name,
+        }
+    }
+
+    pub async fn pool(&self) -> PgPool {
+        PgPool::connect(&self.url)
+            .await
+            .expect("connect test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async; a private runtime on a plain thread does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut admin) =
+                    PgConnection::connect(&format!("{}/postgres", pg_server())).await
+                {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Settings for a test: the given brokers, topics and database, HTTP on port 0, fast batches.
+pub fn settings(brokers: &str, topics: &[&str], db_url: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut env: Vec<(String, String)> = vec![
+        ("PERFECT_ORDER__KAFKA__BROKERS".into(), brokers.into()),
+        ("PERFECT_ORDER__KAFKA__TOPICS".into(), topics.join(",")),
+        (
+            "PERFECT_ORDER__KAFKA__GROUP_ID".into(),
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        ),
+        ("PERFECT_ORDER__DATABASE__URL".into(), db_url.into()),
+        ("PERFECT_ORDER__HTTP__LISTEN".into(), "127.0.0.1:0".into()),
+        ("PERFECT_ORDER__BATCH__MAX_WAIT".into(), "100ms".into()),
+        ("PERFECT_ORDER__WATCH__INTERVAL".into(), "200ms".into()),
+        (
+            "PERFECT_ORDER__KAFKA__STATISTICS_INTERVAL".into(),
+            "200ms".into(),
+        ),
+    ];
+    for (k, v) in extra {
+        env.push((k.to_string(), v.to_string()));
+    }
+    Settings::load_from(None, env).expect("test settings are valid")
+}
+
+/// A producer that sends one record per batch (tansu 0.6 mis-serves multi-record batches).
+pub fn producer(brokers: &str) -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("batch.num.messages", "1")
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer config is valid")
+}
+
+/// Sends `(key, value)` records to `topic` and waits until all are acknowledged.
+pub fn produce(producer: &BaseProducer, topic: &str, records: &[(String, Vec<u8>)]) {
+    for (key, value) in records {
+        loop {
+            match producer.send(BaseRecord::to(topic).key(key).payload(value)) {
+                Ok(()) => break,
+                Err((e, _)) => {
+                    if !matches!(
+                        e.rdkafka_error_code(),
+                        Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                    ) {
+                        panic!("produce to {topic} failed: {e}");
+                    }
+                    producer.poll(Duration::from_millis(50));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(30))
+        .expect("all records acknowledged");
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if started.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sum of next offsets committed to the database (equals records consumed from offset 0).
+pub async fn committed_records(pool: &PgPool) -> i64 {
+    sqlx::query_scalar::<_, Option<i64>>("SELECT sum(next_offset)::bigint FROM consumer_offsets")
+        .fetch_one(pool)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0)
+}
+
+/// A plain HTTP/1.1 GET on loopback; returns (status, body).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    let body = if text
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(&body)
+    } else {
+        body
+    };
+    (status, body)
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The value of a metric series in a Prometheus text exposition (`name{labels}` exactly).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
+}

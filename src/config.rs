@@ -1,0 +1,617 @@
+//! Settings: built-in defaults < an optional file (`--config`) < `PERFECT_ORDER__*` env vars.
+//!
+//! Raw values are deserialized by the `config` crate, then [`Settings::load`] validates them
+//! into typed values; every error names the key to fix.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::domain::Rules;
+
+/// The prefix of environment overrides: `PERFECT_ORDER__KAFKA__BROKERS=...`.
+pub const ENV_PREFIX: &str = "PERFECT_ORDER";
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read configuration: {0}")]
+    Read(#[from] config::ConfigError),
+    #[error("{key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> Error {
+    Error::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawSettings {
+    kafka: RawKafka,
+    database: RawDatabase,
+    batch: RawBatch,
+    rules: RawRules,
+    http: RawHttp,
+    watch: RawWatch,
+    log: RawLog,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawKafka {
+    brokers: String,
+    group_id: String,
+    topics: Vec<String>,
+    properties: BTreeMap<String, serde_json::Value>,
+    drain_timeout: String,
+    statistics_interval: String,
+    check_copartitioning: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawDatabase {
+    url: String,
+    max_connections: u32,
+    migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawBatch {
+    max_events: usize,
+    max_wait: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawRules {
+    timezone: String,
+    confirmation_sla: String,
+    delivery_tolerance: String,
+    claim_window: String,
+    pending_horizon: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawHttp {
+    listen: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawWatch {
+    interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawLog {
+    format: LogFormat,
+    level: String,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        RawSettings {
+            kafka: RawKafka {
+                brokers: "127.0.0.1:9092".into(),
+                group_id: "perfect-order".into(),
+                topics: vec!["shop.orders".into()],
+                properties: BTreeMap::new(),
+                drain_timeout: "10s".into(),
+                statistics_interval: "5s".into(),
+                check_copartitioning: true,
+            },
+            database: RawDatabase {
+                url: "postgres://postgres@127.0.0.1:5432/perfect_order".into(),
+                max_connections: 8,
+                migrate_on_start: true,
+            },
+            batch: RawBatch {
+                max_events: 5000,
+                max_wait: "500ms".into(),
+            },
+            rules: RawRules {
+                timezone: "Europe/Moscow".into(),
+                confirmation_sla: "30m".into(),
+                delivery_tolerance: "0s".into(),
+                claim_window: "14d".into(),
+                pending_horizon: "24h".into(),
+            },
+            http: RawHttp {
+                listen: "127.0.0.1:9187".into(),
+            },
+            watch: RawWatch {
+                interval: "10s".into(),
+            },
+            log: RawLog {
+                format: LogFormat::Text,
+                level: "info".into(),
+            },
+        }
+    }
+}
+
+impl Default for RawKafka {
+    fn default() -> Self {
+        RawSettings::default().kafka
+    }
+}
+impl Default for RawDatabase {
+    fn default() -> Self {
+        RawSettings::default().database
+    }
+}
+impl Default for RawBatch {
+    fn default() -> Self {
+        RawSettings::default().batch
+    }
+}
+impl Default for RawRules {
+    fn default() -> Self {
+        RawSettings::default().rules
+    }
+}
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawSettings::default().http
+    }
+}
+impl Default for RawWatch {
+    fn default() -> Self {
+        RawSettings::default().watch
+    }
+}
+impl Default for RawLog {
+    fn default() -> Self {
+        RawSettings::default().log
+    }
+}
+
+/// Kafka consumer settings.
+#[derive(Clone)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub group_id: String,
+    /// Order-scoped topics; all must be co-partitioned (same count, keyed by order id).
+    pub topics: Vec<String>,
+    /// Passed through to librdkafka verbatim (`security.protocol`, `sasl.*`, `ssl.*`, ...).
+    pub properties: BTreeMap<String, String>,
+    /// How long a revocation or shutdown waits for the batch in flight to commit.
+    pub drain_timeout: Duration,
+    /// librdkafka statistics interval: how often consumer lag is refreshed.
+    pub statistics_interval: Duration,
+    /// Refuse to start when topics differ in partition count.
+    pub check_copartitioning: bool,
+}
+
+/// PostgreSQL settings.
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/db?sslmode=require`; the password never reaches logs.
+    pub url: String,
+    pub max_connections: u32,
+    pub migrate_on_start: bool,
+}
+
+/// Batch bounds: a batch commits at `max_events` or after `max_wait`, whichever comes first.
+#[derive(Debug, Clone)]
+pub struct BatchSettings {
+    pub max_events: usize,
+    pub max_wait: Duration,
+}
+
+/// Validated settings of the whole service.
+#[derive(Clone)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub database: DatabaseSettings,
+    pub batch: BatchSettings,
+    pub rules: Rules,
+    pub http_listen: SocketAddr,
+    /// How often the shop-wide gauges (SLA watch, rolling PO ratios) are recomputed.
+    pub watch_interval: Duration,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+fn duration(key: &'static str, raw: &str) -> Result<Duration, Error> {
+    humantime::parse_duration(raw.trim()).map_err(|e| {
+        invalid(
+            key,
+            format!("`{raw}` is not a duration ({e}); write it like 30m, 500ms, 24h or 14d"),
+        )
+    })
+}
+
+fn positive(key: &'static str, raw: &str) -> Result<Duration, Error> {
+    let d = duration(key, raw)?;
+    if d.is_zero() {
+        return Err(invalid(key, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+fn delta(key: &'static str, d: Duration) -> Result<TimeDelta, Error> {
+    TimeDelta::from_std(d).map_err(|_| invalid(key, "is too large"))
+}
+
+/// Flattens nested maps (`{"security": {"protocol": "SSL"}}`, as env vars produce them) to
+/// librdkafka's dotted names (`security.protocol`).
+fn flatten_properties(
+    prefix: &str,
+    value: &serde_json::Value,
+    out: &mut BTreeMap<String, String>,
+) -> Result<(), Error> {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_properties(&key, v, out)?;
+            }
+        }
+        serde_json::Value::String(s) => {
+            out.insert(prefix.to_owned(), s.clone());
+        }
+        serde_json::Value::Bool(b) => {
+            out.insert(prefix.to_owned(), b.to_string());
+        }
+        serde_json::Value::Number(n) => {
+            out.insert(prefix.to_owned(), n.to_string());
+        }
+        other => {
+            return Err(invalid(
+                "kafka.properties",
+                format!("`{prefix}` must be a string, number or boolean, not {other}"),
+            ))
+        }
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// Loads defaults, then `file` if given, then the environment, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Settings, Error> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, Error> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(invalid(
+                    "--config",
+                    format!("file {} does not exist", path.display()),
+                ));
+            }
+            builder = builder.add_source(config::File::from(path));
+        }
+        let vars: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("kafka.topics")
+                .try_parsing(true)
+                .source(Some(vars)),
+        );
+        let raw: RawSettings = builder.build()?.try_deserialize()?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawSettings) -> Result<Settings, Error> {
+        let k = raw.kafka;
+        if k.brokers.trim().is_empty() {
+            return Err(invalid(
+                "kafka.brokers",
+                "is empty: set host:port[,host:port] (env PERFECT_ORDER__KAFKA__BROKERS)",
+            ));
+        }
+        if k.group_id.trim().is_empty() {
+            return Err(invalid("kafka.group_id", "is empty"));
+        }
+        let topics: Vec<String> = k
+            .topics
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if topics.is_empty() {
+            return Err(invalid(
+                "kafka.topics",
+                "is empty: name at least one topic (env PERFECT_ORDER__KAFKA__TOPICS=a,b)",
+            ));
+        }
+        let mut properties = BTreeMap::new();
+        for (name, value) in &k.properties {
+            flatten_properties(name, value, &mut properties)?;
+        }
+        for reserved in ["group.id", "bootstrap.servers", "enable.auto.commit"] {
+            if properties.contains_key(reserved) {
+                return Err(invalid(
+                    "kafka.properties",
+                    format!("`{reserved}` is managed by perfect-order; use kafka.brokers / kafka.group_id"),
+                ));
+            }
+        }
+        let kafka = KafkaSettings {
+            brokers: k.brokers.trim().to_owned(),
+            group_id: k.group_id.trim().to_owned(),
+            topics,
+            properties,
+            drain_timeout: positive("kafka.drain_timeout", &k.drain_timeout)?,
+            statistics_interval: positive("kafka.statistics_interval", &k.statistics_interval)?,
+            check_copartitioning: k.check_copartitioning,
+        };
+
+        let d = raw.database;
+        if !(d.url.starts_with("postgres://") || d.url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "database.url",
+                "must be a postgres:// URL (e.g. postgres://user@host:5432/db?sslmode=require)",
+            ));
+        }
+        if d.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+
+        if raw.batch.max_events == 0 {
+            return Err(invalid("batch.max_events", "must be at least 1"));
+        }
+        let batch = BatchSettings {
+            max_events: raw.batch.max_events,
+            max_wait: positive("batch.max_wait", &raw.batch.max_wait)?,
+        };
+
+        let r = raw.rules;
+        let timezone: Tz = r.timezone.trim().parse().map_err(|_| {
+            invalid(
+                "rules.timezone",
+                format!(
+                    "`{}` is not an IANA time zone (e.g. Europe/Moscow, UTC)",
+                    r.timezone
+                ),
+            )
+        })?;
+        let rules = Rules {
+            confirmation_sla: delta(
+                "rules.confirmation_sla",
+                positive("rules.confirmation_sla", &r.confirmation_sla)?,
+            )?,
+            delivery_tolerance: delta(
+                "rules.delivery_tolerance",
+                duration("rules.delivery_tolerance", &r.delivery_tolerance)?,
+            )?,
+            claim_window: delta(
+                "rules.claim_window",
+                duration("rules.claim_window", &r.claim_window)?,
+            )?,
+            pending_horizon: delta(
+                "rules.pending_horizon",
+                positive("rules.pending_horizon", &r.pending_horizon)?,
+            )?,
+            timezone,
+        };
+
+        let http_listen: SocketAddr = raw.http.listen.trim().parse().map_err(|_| {
+            invalid(
+                "http.listen",
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:9187",
+                    raw.http.listen
+                ),
+            )
+        })?;
+        if raw.log.level.trim().is_empty() {
+            return Err(invalid(
+                "log.level",
+                "is empty (e.g. info, debug, perfect_order=debug)",
+            ));
+        }
+        Ok(Settings {
+            kafka,
+            database: DatabaseSettings {
+                url: d.url,
+                max_connections: d.max_connections,
+                migrate_on_start: d.migrate_on_start,
+            },
+            batch,
+            rules,
+            http_listen,
+            watch_interval: positive("watch.interval", &raw.watch.interval)?,
+            log_format: raw.log.format,
+            log_level: raw.log.level,
+        })
+    }
+
+    /// The database URL with any password replaced, safe for logs.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(&self.database.url)
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host/...` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let masked = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Whether a librdkafka property holds a secret (its value never reaches logs).
+pub fn is_secret_property(name: &str) -> bool {
+    ["password", "secret", "key", "token", "jaas"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let props: BTreeMap<&str, &str> = self
+            .kafka
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret_property(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Settings")
+            .field("kafka.brokers", &self.kafka.brokers)
+            .field("kafka.group_id", &self.kafka.group_id)
+            .field("kafka.topics", &self.kafka.topics)
+            .field("kafka.properties", &props)
+            .field("database.url", &self.database_url_redacted())
+            .field("batch", &self.batch)
+            .field("rules", &self.rules)
+            .field("http.listen", &self.http_listen)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn error_of(pairs: &[(&str, &str)]) -> String {
+        match Settings::load_from(None, env(pairs)) {
+            Ok(_) => panic!("expected a configuration error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_domain_rules() {
+        let s = Settings::load_from(None, env(&[])).expect("defaults are valid");
+        assert_eq!(s.rules, Rules::default());
+        assert_eq!(s.http_listen.ip().to_string(), "127.0.0.1");
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys_and_lists() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PERFECT_ORDER__KAFKA__BROKERS", "k1:9092,k2:9092"),
+                ("PERFECT_ORDER__KAFKA__TOPICS", "orders,claims"),
+                ("PERFECT_ORDER__RULES__CONFIRMATION_SLA", "45m"),
+                ("PERFECT_ORDER__BATCH__MAX_EVENTS", "100"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.kafka.brokers, "k1:9092,k2:9092");
+        assert_eq!(s.kafka.topics, vec!["orders", "claims"]);
+        assert_eq!(s.rules.confirmation_sla, TimeDelta::minutes(45));
+        assert_eq!(s.batch.max_events, 100);
+    }
+
+    #[test]
+    fn librdkafka_properties_pass_through_from_the_environment() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                (
+                    "PERFECT_ORDER__KAFKA__PROPERTIES__SECURITY__PROTOCOL",
+                    "SASL_SSL",
+                ),
+                (
+                    "PERFECT_ORDER__KAFKA__PROPERTIES__SASL__PASSWORD",
+                    "hunter2",
+                ),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.kafka.properties["security.protocol"], "SASL_SSL");
+        assert_eq!(s.kafka.properties["sasl.password"], "hunter2");
+        assert!(
+            !format!("{s:?}").contains("hunter2"),
+            "secrets stay out of logs"
+        );
+    }
+
+    #[test]
+    fn a_bad_duration_names_its_key() {
+        let e = error_of(&[("PERFECT_ORDER__RULES__CLAIM_WINDOW", "two weeks")]);
+        assert!(e.starts_with("rules.claim_window:"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_time_zone_names_its_key() {
+        let e = error_of(&[("PERFECT_ORDER__RULES__TIMEZONE", "Mars/Olympus")]);
+        assert!(e.starts_with("rules.timezone:"), "{e}");
+    }
+
+    #[test]
+    fn empty_topics_name_their_key() {
+        let e = error_of(&[("PERFECT_ORDER__KAFKA__TOPICS", "")]);
+        assert!(e.starts_with("kafka.topics:"), "{e}");
+    }
+
+    #[test]
+    fn a_non_postgres_url_names_its_key() {
+        let e = error_of(&[("PERFECT_ORDER__DATABASE__URL", "mysql://x")]);
+        assert!(e.starts_with("database.url:"), "{e}");
+    }
+
+    #[test]
+    fn database_password_is_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/po?sslmode=require"),
+            "postgres://app:***@db:5432/po?sslmode=require"
+        );
+    }
+}

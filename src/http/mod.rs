@@ -1,0 +1,108 @@
+//! The HTTP surface: metrics, probes and the on-call list. One router per resource.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Rules;
+use crate::ingest::Readiness;
+use crate::metrics::Metrics;
+use crate::store::{LateOrder, Store};
+
+/// What the handlers share.
+pub struct AppState<S> {
+    pub store: S,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+    pub rules: Rules,
+}
+
+/// An HTTP error; 500s log the cause and answer with generic text.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 503: a dependency is down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: the database failed while answering.
+    #[error("internal error")]
+    Store(#[from] crate::store::Error),
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match self {
+            Error::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+            Error::Store(e) => {
+                tracing::error!(error = %e, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+            }
+        }
+    }
+}
+
+/// The whole router.
+pub fn router<S: Store + Clone>(state: Arc<AppState<S>>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::<S>))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz::<S>))
+        .route("/api/late-orders", get(late_orders::<S>))
+        .with_state(state)
+}
+
+async fn metrics<S: Store>(State(state): State<Arc<AppState<S>>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+async fn readyz<S: Store>(State(state): State<Arc<AppState<S>>>) -> Result<&'static str, Error> {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| Error::Unavailable(format!("database unreachable: {e}\n")))?;
+    if !state.readiness.is_assigned() {
+        return Err(Error::Unavailable(
+            "no partition assignment received yet from the consumer group\n".into(),
+        ));
+    }
+    Ok("ready\n")
+}
+
+#[derive(Deserialize)]
+struct LateQuery {
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct LateOrders {
+    sla_seconds: i64,
+    count: usize,
+    orders: Vec<LateOrder>,
+}
+
+async fn late_orders<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Query(q): Query<LateQuery>,
+) -> Result<Json<LateOrders>, Error> {
+    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
+    let orders = state
+        .store
+        .late_orders(&state.rules, chrono::Utc::now(), limit)
+        .await?;
+    Ok(Json(LateOrders {
+        sla_seconds: state.rules.confirmation_sla.num_seconds(),
+        count: orders.len(),
+        orders,
+    }))
+}

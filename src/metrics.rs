@@ -1,0 +1,353 @@
+//! Prometheus metrics: one registry, typed `record_*` functions that log and count together.
+//!
+//! Two kinds of figures (README, "Several instances"):
+//! - pipeline figures (consumed, duplicates, rejected, batches, lag) are per instance: sum them;
+//! - shop-wide figures (rolling perfect-order ratios, the SLA watch) are computed from the
+//!   database on a timer, so every instance reports the same value: aggregate them with `max`.
+//!
+//! No label ever carries an order, customer or courier id.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use tracing::{info, warn};
+
+use crate::domain::event::KNOWN_TYPES;
+use crate::domain::{Category, RejectReason};
+use crate::store::{BatchReport, ShopFigures};
+
+const PREFIX: &str = "perfect_order";
+
+/// Latency buckets from 1 minute to 2 days (confirmation, dispatch, lateness).
+const LATENCY_BUCKETS: [f64; 16] = [
+    60.0, 300.0, 600.0, 900.0, 1200.0, 1500.0, 1800.0, 2700.0, 3600.0, 7200.0, 14400.0, 28800.0,
+    43200.0, 86400.0, 172800.0, 345600.0,
+];
+
+/// All metrics of the service.
+pub struct Metrics {
+    registry: Registry,
+    events_consumed: IntCounterVec,
+    duplicates: IntCounter,
+    unknown_types: IntCounter,
+    rejected: IntCounterVec,
+    fenced: IntCounter,
+    batch_events: Histogram,
+    batch_commit_seconds: Histogram,
+    batch_failures: IntCounter,
+    last_commit: Gauge,
+    kafka_errors: IntCounter,
+    assigned_partitions: IntGauge,
+    consumer_lag: IntGaugeVec,
+    confirmation_seconds: Histogram,
+    confirmed_to_shipped_seconds: Histogram,
+    delivery_lateness_seconds: Histogram,
+    claims_filed: IntCounterVec,
+    po_ratio: GaugeVec,
+    fulfilled_orders: IntGaugeVec,
+    perfect_orders: IntGaugeVec,
+    deviation_orders: IntGaugeVec,
+    awaiting: IntGauge,
+    over_sla: IntGauge,
+    oldest_awaiting: Gauge,
+    watch_failures: IntCounter,
+    watch_last_success: Gauge,
+    build_info: IntGaugeVec,
+    lag: Mutex<LagState>,
+}
+
+/// High watermarks (from librdkafka statistics) and our committed next offsets, per partition.
+#[derive(Default)]
+struct LagState {
+    assigned: HashSet<(String, i32)>,
+    high: HashMap<(String, i32), i64>,
+    next: HashMap<(String, i32), i64>,
+}
+
+fn name(short: &str) -> String {
+    format!("{PREFIX}_{short}")
+}
+
+impl Metrics {
+    /// Builds and registers every metric. Label sets with bounded values are pre-created at 0 so
+    /// dashboards and alerts see the series before the first event.
+    pub fn new() -> Result<Arc<Metrics>, prometheus::Error> {
+        let registry = Registry::new();
+        macro_rules! reg {
+            ($m:expr) => {{
+                let m = $m;
+                registry.register(Box::new(m.clone()))?;
+                m
+            }};
+        }
+        let hist = |short: &str, help: &str, buckets: Vec<f64>| {
+            Histogram::with_opts(HistogramOpts::new(name(short), help).buckets(buckets))
+        };
+        let metrics = Metrics {
+            events_consumed: reg!(IntCounterVec::new(
+                Opts::new(name("events_consumed_total"), "New events applied, by CloudEvents type (duplicates excluded)."),
+                &["type"]
+            )?),
+            duplicates: reg!(IntCounter::new(name("duplicate_events_total"), "Events already seen (same source and id), ignored.")?),
+            unknown_types: reg!(IntCounter::new(name("unknown_type_events_total"), "Valid CloudEvents of a type this version does not know, stored and skipped.")?),
+            rejected: reg!(IntCounterVec::new(
+                Opts::new(name("rejected_events_total"), "Records that could not be read, kept in rejected_events, by reason."),
+                &["reason"]
+            )?),
+            fenced: reg!(IntCounter::new(name("fenced_records_total"), "Records skipped because their offset was already committed (replay after a crash or rebalance).")?),
+            batch_events: reg!(hist("batch_records", "Records per committed batch.", prometheus::exponential_buckets(1.0, 4.0, 9)?)?),
+            batch_commit_seconds: reg!(hist("batch_commit_seconds", "Time to commit one batch transaction.", prometheus::exponential_buckets(0.001, 2.0, 14)?)?),
+            batch_failures: reg!(IntCounter::new(name("batch_failures_total"), "Batch transactions that failed and were retried.")?),
+            last_commit: reg!(Gauge::new(name("last_batch_commit_timestamp_seconds"), "Unix time of the last committed batch (0 before the first).")?),
+            kafka_errors: reg!(IntCounter::new(name("kafka_errors_total"), "Errors reported by the Kafka consumer.")?),
+            assigned_partitions: reg!(IntGauge::new(name("assigned_partitions"), "Partitions assigned to this instance.")?),
+            consumer_lag: reg!(IntGaugeVec::new(
+                Opts::new(name("consumer_lag_records"), "High watermark minus the next offset committed to the database, per assigned partition."),
+                &["topic", "partition"]
+            )?),
+            confirmation_seconds: reg!(hist("confirmation_latency_seconds", "Order created to confirmed (event time), observed once per order.", LATENCY_BUCKETS.to_vec())?),
+            confirmed_to_shipped_seconds: reg!(hist("confirmed_to_shipped_seconds", "Order confirmed to shipped (event time), observed once per order.", LATENCY_BUCKETS.to_vec())?),
+            delivery_lateness_seconds: reg!(hist("delivery_lateness_seconds", "Delivery after the promised slot end, 0 when on time, observed once per order.", {
+                let mut b = vec![0.0];
+                b.extend_from_slice(&LATENCY_BUCKETS);
+                b
+            })?),
+            claims_filed: reg!(IntCounterVec::new(
+                Opts::new(name("claims_filed_total"), "Claims first seen, by category."),
+                &["category"]
+            )?),
+            po_ratio: reg!(GaugeVec::new(
+                Opts::new(name("perfect_order_ratio"), "Perfect / fulfilled orders over the last 1, 7 or 30 shop-zone days by delivery day (absent when nothing was fulfilled). Shop-wide: aggregate with max."),
+                &["window"]
+            )?),
+            fulfilled_orders: reg!(IntGaugeVec::new(
+                Opts::new(name("fulfilled_orders"), "Fulfilled orders over the window by delivery day. Shop-wide: aggregate with max."),
+                &["window"]
+            )?),
+            perfect_orders: reg!(IntGaugeVec::new(
+                Opts::new(name("perfect_orders"), "Perfect orders over the window by delivery day. Shop-wide: aggregate with max."),
+                &["window"]
+            )?),
+            deviation_orders: reg!(IntGaugeVec::new(
+                Opts::new(name("deviation_orders"), "Fulfilled orders with a deviation of the category over the window. Shop-wide: aggregate with max."),
+                &["window", "category"]
+            )?),
+            awaiting: reg!(IntGauge::new(name("orders_awaiting_confirmation"), "Orders created within the pending horizon, neither confirmed nor cancelled. Shop-wide: aggregate with max.")?),
+            over_sla: reg!(IntGauge::new(name("orders_over_confirmation_sla"), "Orders awaiting confirmation for longer than the SLA. Shop-wide: aggregate with max.")?),
+            oldest_awaiting: reg!(Gauge::new(name("oldest_awaiting_confirmation_seconds"), "Age of the oldest order awaiting confirmation (0 when none). Shop-wide: aggregate with max.")?),
+            watch_failures: reg!(IntCounter::new(name("watch_refresh_failures_total"), "Failed refreshes of the shop-wide gauges.")?),
+            watch_last_success: reg!(Gauge::new(name("watch_last_refresh_timestamp_seconds"), "Unix time of the last successful refresh of the shop-wide gauges.")?),
+            build_info: reg!(IntGaugeVec::new(
+                Opts::new(name("build_info"), "Always 1; the version label says which build runs."),
+                &["version"]
+            )?),
+            lag: Mutex::new(LagState::default()),
+            registry,
+        };
+        for t in KNOWN_TYPES {
+            metrics.events_consumed.with_label_values(&[t]);
+        }
+        for r in RejectReason::ALL {
+            metrics.rejected.with_label_values(&[r.as_str()]);
+        }
+        for c in Category::ALL {
+            metrics.claims_filed.with_label_values(&[c.as_str()]);
+        }
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        Ok(Arc::new(metrics))
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
+            warn!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Records a committed batch: counters, histograms, lag, and one log line.
+    pub fn record_batch(&self, report: &BatchReport, took: Duration) {
+        for (t, n) in &report.consumed {
+            self.events_consumed.with_label_values(&[t]).inc_by(*n);
+        }
+        self.duplicates.inc_by(report.duplicates);
+        self.unknown_types.inc_by(report.unknown);
+        for (reason, n) in &report.rejected {
+            self.rejected
+                .with_label_values(&[reason.as_str()])
+                .inc_by(*n);
+        }
+        self.fenced.inc_by(report.fenced as u64);
+        self.batch_events.observe(report.records as f64);
+        self.batch_commit_seconds.observe(took.as_secs_f64());
+        self.last_commit.set(unix_now());
+        for v in &report.confirmation_seconds {
+            self.confirmation_seconds.observe(*v);
+        }
+        for v in &report.confirmed_to_shipped_seconds {
+            self.confirmed_to_shipped_seconds.observe(*v);
+        }
+        for v in &report.delivery_lateness_seconds {
+            self.delivery_lateness_seconds.observe(v.max(0.0));
+        }
+        for (c, n) in &report.claims_filed {
+            self.claims_filed
+                .with_label_values(&[c.as_str()])
+                .inc_by(*n);
+        }
+        {
+            let mut lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+            for ((topic, partition), next) in &report.next_offsets {
+                let key = (topic.to_string(), *partition);
+                let slot = lag.next.entry(key).or_insert(0);
+                *slot = (*slot).max(*next);
+            }
+            self.refresh_lag(&lag);
+        }
+        let rejected: u64 = report.rejected.values().sum();
+        info!(
+            records = report.records,
+            consumed = report.consumed.values().sum::<u64>(),
+            duplicates = report.duplicates,
+            rejected,
+            unknown = report.unknown,
+            fenced = report.fenced,
+            orders_changed = report.orders_changed,
+            commit_ms = took.as_millis() as u64,
+            "batch committed"
+        );
+    }
+
+    /// Records a failed batch attempt (it will be retried).
+    pub fn record_batch_failure(&self, error: &dyn std::fmt::Display, attempt: u32) {
+        self.batch_failures.inc();
+        warn!(error = %error, attempt, "batch commit failed; retrying");
+    }
+
+    /// Records a Kafka consumer error.
+    pub fn record_kafka_error(&self, error: &dyn std::fmt::Display) {
+        self.kafka_errors.inc();
+        warn!(error = %error, "kafka consumer error");
+    }
+
+    /// Partitions were assigned, with the next offsets the database holds for them.
+    pub fn record_assigned(
+        &self,
+        partitions: &[(String, i32)],
+        next: &HashMap<(String, i32), i64>,
+    ) {
+        let mut lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+        for p in partitions {
+            lag.assigned.insert(p.clone());
+            if let Some(n) = next.get(p) {
+                lag.next.insert(p.clone(), *n);
+            }
+        }
+        self.assigned_partitions.set(lag.assigned.len() as i64);
+        self.refresh_lag(&lag);
+        info!(partitions = ?partitions, "partitions assigned");
+    }
+
+    /// Partitions were revoked: this instance stops reporting their lag.
+    pub fn record_revoked(&self, partitions: &[(String, i32)]) {
+        let mut lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+        for p in partitions {
+            lag.assigned.remove(p);
+            lag.next.remove(p);
+            lag.high.remove(p);
+            let _ = self
+                .consumer_lag
+                .remove_label_values(&[&p.0, &p.1.to_string()]);
+        }
+        self.assigned_partitions.set(lag.assigned.len() as i64);
+        info!(partitions = ?partitions, "partitions revoked");
+    }
+
+    /// New high watermarks from librdkafka statistics.
+    pub fn record_high_watermarks(&self, high: Vec<((String, i32), i64)>) {
+        let mut lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+        for (k, v) in high {
+            if v >= 0 {
+                lag.high.insert(k, v);
+            }
+        }
+        self.refresh_lag(&lag);
+    }
+
+    fn refresh_lag(&self, lag: &LagState) {
+        for p in &lag.assigned {
+            if let Some(high) = lag.high.get(p) {
+                let next = lag.next.get(p).copied().unwrap_or(0);
+                self.consumer_lag
+                    .with_label_values(&[&p.0, &p.1.to_string()])
+                    .set((high - next).max(0));
+            }
+        }
+    }
+
+    /// Sets the shop-wide gauges from figures read from the database.
+    pub fn record_shop_figures(&self, figures: &ShopFigures) {
+        self.awaiting.set(figures.awaiting_confirmation);
+        self.over_sla.set(figures.over_sla);
+        self.oldest_awaiting.set(figures.oldest_awaiting_seconds);
+        for w in &figures.windows {
+            self.fulfilled_orders
+                .with_label_values(&[w.label])
+                .set(w.fulfilled);
+            self.perfect_orders
+                .with_label_values(&[w.label])
+                .set(w.perfect);
+            for (c, n) in &w.deviations {
+                self.deviation_orders
+                    .with_label_values(&[w.label, c.as_str()])
+                    .set(*n);
+            }
+            if w.fulfilled > 0 {
+                self.po_ratio
+                    .with_label_values(&[w.label])
+                    .set(w.perfect as f64 / w.fulfilled as f64);
+            } else {
+                let _ = self.po_ratio.remove_label_values(&[w.label]);
+            }
+        }
+        self.watch_last_success.set(unix_now());
+    }
+
+    /// Records a failed refresh of the shop-wide gauges.
+    pub fn record_watch_failure(&self, error: &dyn std::fmt::Display) {
+        self.watch_failures.inc();
+        warn!(error = %error, "refreshing the shop-wide gauges failed");
+    }
+
+    /// Current lag per partition (for tests and the log).
+    pub fn lag_snapshot(&self) -> BTreeMap<(String, i32), i64> {
+        let lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+        lag.assigned
+            .iter()
+            .filter_map(|p| {
+                let high = lag.high.get(p)?;
+                Some((
+                    p.clone(),
+                    (high - lag.next.get(p).copied().unwrap_or(0)).max(0),
+                ))
+            })
+            .collect()
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
