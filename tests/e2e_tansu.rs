@@ -1,0 +1,216 @@
+//! End to end on a real Kafka-compatible broker in its own process (tansu), with the real
+//! binary: a generated shop stream, a SIGKILL mid-stream, a restart, and exact results.
+//!
+//! Needs `tansu` on PATH (`.ci/run` installs it): the test starts its own broker on a free
+//! loopback port.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use support::shop::{generate, Expected};
+use support::*;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn tansu() -> (Killed, String) {
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new("tansu")
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tansu is on PATH (cargo install tansu --locked --features dynostore; see README)");
+    let guard = Killed(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tansu did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (guard, format!("127.0.0.1:{port}"))
+}
+
+fn create_topic(broker: &str, name: &str, partitions: u32) {
+    let status = Command::new("tansu")
+        .args([
+            "topic",
+            "create",
+            name,
+            "--partitions",
+            &partitions.to_string(),
+        ])
+        .args(["--broker", &format!("tcp://{broker}")])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run tansu topic create");
+    assert!(status.success(), "creating topic {name} failed");
+}
+
+fn service(broker: &str, db_url: &str, log: &std::path::Path) -> Killed {
+    let log = std::fs::File::create(log).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+        .arg("run")
+        .env("PERFECT_ORDER__KAFKA__BROKERS", broker)
+        .env("PERFECT_ORDER__KAFKA__TOPICS", "orders,claims")
+        .env("PERFECT_ORDER__KAFKA__GROUP_ID", "e2e")
+        .env(
+            "PERFECT_ORDER__KAFKA__PROPERTIES__SESSION__TIMEOUT__MS",
+            "6000",
+        )
+        .env("PERFECT_ORDER__DATABASE__URL", db_url)
+        .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
+        .env("PERFECT_ORDER__BATCH__MAX_EVENTS", "300")
+        .env("PERFECT_ORDER__BATCH__MAX_WAIT", "200ms")
+        .env("PERFECT_ORDER__LOG__LEVEL", "info")
+        .stdout(log.try_clone().expect("clone log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("start perfect-order");
+    Killed(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
+    // Arrange: a broker, two co-partitioned topics, a fresh database, a generated shop.
+    let (_broker_guard, broker) = tansu();
+    create_topic(&broker, "orders", 3);
+    create_topic(&broker, "claims", 3);
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-09-01T00:00:00+03:00")
+        .expect("literal")
+        .with_timezone(&chrono::Utc);
+    let shop = generate(7, 3000, start);
+    let total = shop.records.len() as i64;
+    let logs = tempfile::tempdir().expect("temp dir");
+
+    // Act: produce in the background while the service runs; kill it with SIGKILL a third of
+    // the way in; restart it.
+    let records = shop.records.clone();
+    let producer_broker = broker.clone();
+    let producing = std::thread::spawn(move || {
+        let p = producer(&producer_broker);
+        for chunk in records.chunks(200) {
+            for topic in ["orders", "claims"] {
+                let part: Vec<(String, Vec<u8>)> = chunk
+                    .iter()
+                    .filter(|r| r.topic == topic)
+                    .map(|r| (r.key.clone(), r.value.clone()))
+                    .collect();
+                produce(&p, topic, &part);
+            }
+        }
+    });
+    let mut first = service(&broker, &db.url, &logs.path().join("first.log"));
+    eventually(
+        "a third of the stream committed",
+        Duration::from_secs(180),
+        || async { (committed_records(&pool).await >= total / 3).then_some(()) },
+    )
+    .await;
+    first.0.kill().expect("SIGKILL the service");
+    let _ = first.0.wait();
+    let at_kill = committed_records(&pool).await;
+    assert!(
+        at_kill < total,
+        "the kill must land mid-stream ({at_kill} of {total})"
+    );
+    let _second = service(&broker, &db.url, &logs.path().join("second.log"));
+    producing.join().expect("producer finished");
+    eventually(
+        "the whole stream committed",
+        Duration::from_secs(240),
+        || async {
+            let done = committed_records(&pool).await;
+            if done > total {
+                panic!("committed {done} records of {total}: the broker served extra records");
+            }
+            (done == total).then_some(())
+        },
+    )
+    .await;
+
+    // Assert: every day equals the answer computed from the facts; all junk is kept.
+    let rows: Vec<(NaiveDate, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, fulfilled, perfect, cancelled FROM daily_kpi
+         WHERE fulfilled <> 0 OR perfect <> 0 OR cancelled <> 0 ORDER BY day",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("daily_kpi");
+    let actual: BTreeMap<NaiveDate, Expected> = rows
+        .into_iter()
+        .map(|(d, f, p, c)| {
+            (
+                d,
+                Expected {
+                    fulfilled: f,
+                    perfect: p,
+                    cancelled: c,
+                },
+            )
+        })
+        .collect();
+    assert_eq!(actual, shop.expected);
+    let monthly: Vec<(NaiveDate, i64, i64)> =
+        sqlx::query_as("SELECT month, fulfilled, perfect FROM po_monthly ORDER BY month")
+            .fetch_all(&pool)
+            .await
+            .expect("po_monthly");
+    let mut expected_monthly: BTreeMap<NaiveDate, (i64, i64)> = BTreeMap::new();
+    for (day, e) in &shop.expected {
+        let month =
+            NaiveDate::from_ymd_opt(chrono::Datelike::year(day), chrono::Datelike::month(day), 1)
+                .expect("valid month");
+        let m = expected_monthly.entry(month).or_default();
+        m.0 += e.fulfilled;
+        m.1 += e.perfect;
+    }
+    let monthly: BTreeMap<NaiveDate, (i64, i64)> =
+        monthly.into_iter().map(|(m, f, p)| (m, (f, p))).collect();
+    assert_eq!(monthly, expected_monthly);
+    let mut rejected: Vec<Vec<u8>> = sqlx::query_scalar("SELECT raw FROM rejected_events")
+        .fetch_all(&pool)
+        .await
+        .expect("rejected_events");
+    let mut junk = shop.junk.clone();
+    rejected.sort();
+    junk.sort();
+    assert_eq!(rejected, junk);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .expect("events");
+    assert_eq!(
+        events as usize, shop.unique_events,
+        "each event stored once"
+    );
+}
