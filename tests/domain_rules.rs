@@ -238,3 +238,28 @@ fn retraction_and_addition_of_one_order_cancel_out() {
     delta.add(&a, -1);
     assert!(delta.is_empty());
 }
+
+#[test]
+fn claim_read_before_the_delivery_is_rewritten_when_the_delivery_arrives() {
+    let rules = Rules::default();
+    let mut events = perfect_lifecycle("A-1", t0());
+    let delivery = event(&events.pop().expect("lifecycle has a delivery"));
+    events.push(claim("A-1", "K-1", "service", t0() + minutes(100)));
+    let first = fold_batch(
+        HashMap::new(),
+        &events.iter().map(|e| event(e)).collect::<Vec<_>>(),
+        &rules,
+    );
+    let stored = first
+        .changed
+        .into_iter()
+        .map(|c| (c.projection.order_id.clone(), c.projection))
+        .collect();
+    let outcome = fold_batch(stored, &[delivery], &rules);
+    let claims: Vec<&String> = outcome.changed[0]
+        .claims_to_write()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(claims, vec!["K-1"]);
+}

@@ -160,6 +160,18 @@ impl ChangedOrder {
         })
     }
 
+    /// Claims whose stored row must be rewritten: those whose facts changed, and all of them
+    /// when the delivery changed (whether a claim counts for the verdict depends on it).
+    pub fn claims_to_write(&self) -> Vec<(&String, &super::order::ClaimFacts)> {
+        let delivery_changed =
+            self.before.as_ref().map(|b| &b.delivered) != Some(&self.projection.delivered);
+        if delivery_changed {
+            self.projection.claims.iter().collect()
+        } else {
+            self.changed_claims().collect()
+        }
+    }
+
     /// Categories of claims first filed in this batch.
     pub fn newly_filed_claims(&self) -> impl Iterator<Item = Category> + '_ {
         self.changed_claims().filter_map(move |(id, facts)| {

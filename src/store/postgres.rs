@@ -336,7 +336,7 @@ impl PgStore {
         let mut counts: Vec<bool> = Vec::new();
         for c in &outcome.changed {
             let delivered_at = c.projection.delivered.as_ref().map(|d| d.at);
-            for (claim_id, facts) in c.changed_claims() {
+            for (claim_id, facts) in c.claims_to_write() {
                 ids.push(claim_id.clone());
                 orders.push(c.projection.order_id.clone());
                 categories.push(facts.filed.as_ref().map(|f| f.data.category.as_str()));
@@ -361,7 +361,6 @@ impl PgStore {
                 });
             }
         }
-        // Claims whose verdict relevance changed because the delivery arrived are refreshed too.
         if ids.is_empty() {
             return Ok(());
         }
