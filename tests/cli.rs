@@ -1,0 +1,93 @@
+//! The command line as a user meets it.
+
+mod support;
+
+use std::process::Command;
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+}
+
+#[test]
+fn help_explains_the_commands_and_the_configuration() {
+    let out = binary().arg("--help").output().expect("run --help");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for needle in [
+        "run",
+        "migrate",
+        "--config",
+        "PERFECT_ORDER__KAFKA__BROKERS",
+    ] {
+        assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
+    }
+}
+
+#[test]
+fn a_bad_setting_fails_at_start_naming_its_key() {
+    let out = binary()
+        .arg("migrate")
+        .env("PERFECT_ORDER__RULES__TIMEZONE", "Mars/Olympus")
+        .output()
+        .expect("run migrate");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(text.contains("rules.timezone"), "{text}");
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let out = binary()
+        .args(["--config", "/nonexistent/perfect-order.yaml", "migrate"])
+        .output()
+        .expect("run migrate");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(text.contains("/nonexistent/perfect-order.yaml"), "{text}");
+}
+
+#[tokio::test]
+async fn migrate_creates_the_documented_tables_and_views() {
+    let db = support::TestDb::create().await;
+    let out = binary()
+        .arg("migrate")
+        .env("PERFECT_ORDER__DATABASE__URL", &db.url)
+        .output()
+        .expect("run migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = db.pool().await;
+    let undocumented: Vec<String> = sqlx::query_scalar(
+        "SELECT c.table_name || '.' || c.column_name FROM information_schema.columns c
+         JOIN pg_class t ON t.relname = c.table_name AND t.relkind = 'r'
+         JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = 'public'
+         WHERE c.table_schema = 'public' AND c.table_name <> '_sqlx_migrations'
+           AND col_description(t.oid, c.ordinal_position) IS NULL",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("columns");
+    assert!(
+        undocumented.is_empty(),
+        "columns without COMMENT: {undocumented:?}"
+    );
+    for view in [
+        "po_daily",
+        "po_monthly",
+        "claims_monthly",
+        "confirmation_latency_daily",
+        "late_orders",
+        "order_verdicts",
+    ] {
+        let documented: Option<String> =
+            sqlx::query_scalar("SELECT obj_description(($1)::regclass, 'pg_class')")
+                .bind(view)
+                .fetch_one(&pool)
+                .await
+                .expect("view exists");
+        assert!(documented.is_some(), "view {view} has no COMMENT");
+    }
+}
