@@ -9,10 +9,6 @@ use rdkafka::mocking::MockCluster;
 use support::events::*;
 use support::*;
 
-fn keyed(order: &str, json: String) -> (String, Vec<u8>) {
-    (order.to_owned(), json.into_bytes())
-}
-
 /// Three orders delivered on 1 Oct (one perfect, one late, one with a quality claim), one
 /// cancelled, a duplicate, an unknown type and two junk records.
 fn scenario() -> Vec<(String, Vec<u8>)> {

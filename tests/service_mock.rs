@@ -10,10 +10,6 @@ use rdkafka::mocking::MockCluster;
 use support::events::*;
 use support::*;
 
-fn keyed(order: &str, json: String) -> (String, Vec<u8>) {
-    (order.to_owned(), json.into_bytes())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_waiting_past_the_sla_is_counted_listed_and_cleared_by_its_confirmation() {
     // Arrange: one order 40 min old, one 5 min old, one 30 h old (beyond the pending horizon).

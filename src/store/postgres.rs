@@ -90,29 +90,12 @@ impl PgStore {
                 .await
                 .map_err(step("lock partition"))?;
         }
-        let (topics, partitions): (Vec<String>, Vec<i32>) = batch
+        let keys: Vec<(&str, i32)> = batch
             .next_offsets
             .keys()
-            .map(|(t, p)| (t.to_string(), *p))
-            .unzip();
-        let rows = sqlx::query(
-            "SELECT c.topic, c.partition, c.next_offset FROM consumer_offsets c
-             JOIN UNNEST($1::text[], $2::int[]) AS k(topic, partition) USING (topic, partition)",
-        )
-        .bind(&topics)
-        .bind(&partitions)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(step("read consumer_offsets"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                (
-                    (r.get::<String, _>(0), r.get::<i32, _>(1)),
-                    r.get::<i64, _>(2),
-                )
-            })
-            .collect())
+            .map(|(t, p)| (t.as_ref(), *p))
+            .collect();
+        read_offsets(&mut **tx, &keys).await
     }
 
     async fn insert_events(
@@ -511,31 +494,42 @@ impl PgStore {
     }
 }
 
+/// Next offsets stored for `keys` (absent partitions were never committed).
+async fn read_offsets<'e, E>(
+    executor: E,
+    keys: &[(&str, i32)],
+) -> Result<HashMap<(String, i32), i64>, Error>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
+    let (topics, partitions): (Vec<&str>, Vec<i32>) = keys.iter().copied().unzip();
+    let rows = sqlx::query(
+        "SELECT c.topic, c.partition, c.next_offset FROM consumer_offsets c
+         JOIN UNNEST($1::text[], $2::int[]) AS k(topic, partition) USING (topic, partition)",
+    )
+    .bind(&topics)
+    .bind(&partitions)
+    .fetch_all(executor)
+    .await
+    .map_err(step("read consumer_offsets"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                (r.get::<String, _>(0), r.get::<i32, _>(1)),
+                r.get::<i64, _>(2),
+            )
+        })
+        .collect())
+}
+
 impl Store for PgStore {
     async fn load_offsets(
         &self,
         partitions: &[(String, i32)],
     ) -> Result<HashMap<(String, i32), i64>, Error> {
-        let (topics, numbers): (Vec<&str>, Vec<i32>) =
-            partitions.iter().map(|(t, p)| (t.as_str(), *p)).unzip();
-        let rows = sqlx::query(
-            "SELECT c.topic, c.partition, c.next_offset FROM consumer_offsets c
-             JOIN UNNEST($1::text[], $2::int[]) AS k(topic, partition) USING (topic, partition)",
-        )
-        .bind(&topics)
-        .bind(&numbers)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(step("read consumer_offsets"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                (
-                    (r.get::<String, _>(0), r.get::<i32, _>(1)),
-                    r.get::<i64, _>(2),
-                )
-            })
-            .collect())
+        let keys: Vec<(&str, i32)> = partitions.iter().map(|(t, p)| (t.as_str(), *p)).collect();
+        read_offsets(&self.pool, &keys).await
     }
 
     async fn commit_batch(

@@ -199,6 +199,11 @@ fn dechunk(body: &str) -> String {
     out
 }
 
+/// A record keyed by its order id, as the shop platform produces it.
+pub fn keyed(order: &str, json: String) -> (String, Vec<u8>) {
+    (order.to_owned(), json.into_bytes())
+}
+
 /// The value of a metric series in a Prometheus text exposition (`name{labels}` exactly).
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
