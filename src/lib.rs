@@ -103,6 +103,7 @@ impl Service {
         let watch_task = tokio::spawn(watch_loop(
             store.clone(),
             metrics.clone(),
+            readiness.clone(),
             settings.rules.clone(),
             settings.watch_interval,
             stop_rx,
@@ -132,6 +133,7 @@ impl Service {
 async fn watch_loop<S: Store>(
     store: S,
     metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
     rules: domain::Rules,
     every: std::time::Duration,
     mut stop: watch::Receiver<bool>,
@@ -144,8 +146,14 @@ async fn watch_loop<S: Store>(
             _ = stop.wait_for(|s| *s) => return,
         }
         match store.shop_figures(&rules, chrono::Utc::now()).await {
-            Ok(figures) => metrics.record_shop_figures(&figures),
-            Err(e) => metrics.record_watch_failure(&e),
+            Ok(figures) => {
+                metrics.record_shop_figures(&figures);
+                metrics.record_ready(readiness.is_assigned());
+            }
+            Err(e) => {
+                metrics.record_watch_failure(&e);
+                metrics.record_ready(false);
+            }
         }
     }
 }

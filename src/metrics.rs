@@ -58,6 +58,7 @@ pub struct Metrics {
     watch_failures: IntCounter,
     watch_last_success: Gauge,
     build_info: IntGaugeVec,
+    ready: IntGauge,
     lag: Mutex<LagState>,
 }
 
@@ -146,6 +147,7 @@ impl Metrics {
                 Opts::new(name("build_info"), "Always 1; the version label says which build runs."),
                 &["version"]
             )?),
+            ready: reg!(IntGauge::new(name("ready"), "1 when the database answered the last refresh and the consumer has its partition assignment, else 0 (as /readyz).")?),
             lag: Mutex::new(LagState::default()),
             registry,
         };
@@ -321,6 +323,11 @@ impl Metrics {
             }
         }
         self.watch_last_success.set(unix_now());
+    }
+
+    /// Records readiness as the probes see it, for alerting.
+    pub fn record_ready(&self, ready: bool) {
+        self.ready.set(i64::from(ready));
     }
 
     /// Records a failed refresh of the shop-wide gauges.

@@ -97,6 +97,11 @@ async fn probes_report_alive_at_once_and_ready_after_assignment() {
         (http_get(service.http_addr, "/readyz").await.0 == 200).then_some(())
     })
     .await;
+    eventually("the ready gauge", Duration::from_secs(30), || async {
+        let (_, text) = http_get(service.http_addr, "/metrics").await;
+        (metric(&text, "perfect_order_ready") == Some(1.0)).then_some(())
+    })
+    .await;
     service.stop().await;
 }
 
