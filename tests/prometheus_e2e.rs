@@ -1,0 +1,216 @@
+//! The operations kit against a real Prometheus (Debian's `prometheus`): it scrapes the
+//! service, loads the shipped alert rules, pages on an order stuck past the SLA and resolves
+//! after its confirmation; and every PromQL query of every shipped dashboard is valid and
+//! returns series, every SQL query runs.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use rdkafka::mocking::MockCluster;
+use serde_json::Value;
+use support::events::*;
+use support::*;
+
+struct Prometheus(Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn start_prometheus(
+    dir: &std::path::Path,
+    target: std::net::SocketAddr,
+) -> (Prometheus, std::net::SocketAddr) {
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\nscrape_configs:\n  - job_name: perfect-order\n    static_configs:\n      - targets: ['{target}']\n",
+        rules = root().join("deploy/prometheus/alerts.yml").display()
+    );
+    let path = dir.join("prometheus.yml");
+    std::fs::write(&path, config).expect("write prometheus.yml");
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus is on PATH (Debian package prometheus; .ci/run installs it)");
+    (Prometheus(child), ([127, 0, 0, 1], port).into())
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn api(prom: std::net::SocketAddr, path: &str) -> Value {
+    let (status, body) = http_get(prom, path).await;
+    let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    assert!(
+        status == 200 || status == 400 || status == 422,
+        "Prometheus answered {status}: {body}"
+    );
+    value
+}
+
+async fn alert_state(prom: std::net::SocketAddr, name: &str) -> Option<String> {
+    let alerts = api(prom, "/api/v1/alerts").await;
+    alerts["data"]["alerts"]
+        .as_array()?
+        .iter()
+        .find(|a| a["labels"]["alertname"].as_str() == Some(name))
+        .and_then(|a| a["state"].as_str().map(str::to_owned))
+}
+
+/// Every PromQL expression and SQL query of the shipped dashboards, with Grafana's variables
+/// replaced by what Grafana would send.
+fn dashboard_queries() -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let mut promql = Vec::new();
+    let mut sql = Vec::new();
+    for entry in std::fs::read_dir(root().join("deploy/grafana/dashboards")).expect("dashboards") {
+        let path = entry.expect("entry").path();
+        let dashboard: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            let title = format!(
+                "{} / {}",
+                dashboard["title"].as_str().unwrap_or("?"),
+                panel["title"].as_str().unwrap_or("?")
+            );
+            for target in panel["targets"].as_array().expect("targets") {
+                if let Some(expr) = target["expr"].as_str() {
+                    let expr = expr
+                        .replace("$__rate_interval", "1m")
+                        .replace("$instance", ".+");
+                    promql.push((title.clone(), expr));
+                }
+                if let Some(q) = target["rawSql"].as_str() {
+                    sql.push((title.clone(), q.to_owned()));
+                }
+            }
+        }
+    }
+    (promql, sql)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sla_alert_fires_for_a_stuck_order_resolves_on_confirmation_and_every_dashboard_query_answers(
+) {
+    // Arrange: broker, database, the service with a 5 s SLA, and Prometheus scraping it.
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 2, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let now = Utc::now();
+    let mut records: Vec<_> = Vec::new();
+    for i in 0..6 {
+        let id = format!("D-{i}");
+        let mut lifecycle = perfect_lifecycle(&id, now - TimeDelta::hours(5));
+        if i % 3 == 0 {
+            lifecycle[1] = confirmed(&id, now - TimeDelta::hours(5) + minutes(45));
+        }
+        records.extend(lifecycle.into_iter().map(|e| keyed(&id, e)));
+    }
+    records.push(keyed(
+        "D-0",
+        claim("D-0", "K-0", "quality", now - TimeDelta::hours(1)),
+    ));
+    records.push(("junk".into(), b"not json".to_vec()));
+    records.push(keyed(
+        "STUCK",
+        created("STUCK", now - TimeDelta::seconds(20)),
+    ));
+    let p = producer(&brokers);
+    produce(&p, "orders", &records);
+    let fast = [
+        ("PERFECT_ORDER__RULES__CONFIRMATION_SLA", "5s"),
+        ("PERFECT_ORDER__WATCH__INTERVAL", "500ms"),
+    ];
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &fast))
+        .await
+        .expect("service starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_prometheus, prom) = start_prometheus(dir.path(), service.http_addr);
+    eventually("Prometheus ready", Duration::from_secs(30), || async {
+        tokio::net::TcpStream::connect(prom).await.ok()?;
+        (http_get(prom, "/-/ready").await.0 == 200).then_some(())
+    })
+    .await;
+
+    // Act + Assert: the page fires within 2 minutes of the breach...
+    eventually("the SLA alert firing", Duration::from_secs(120), || async {
+        (alert_state(prom, "PerfectOrderConfirmationSlaBreached")
+            .await
+            .as_deref()
+            == Some("firing"))
+        .then_some(())
+    })
+    .await;
+    // ...and resolves once the order is confirmed.
+    produce(
+        &p,
+        "orders",
+        &[keyed("STUCK", confirmed("STUCK", Utc::now()))],
+    );
+    eventually(
+        "the SLA alert resolved",
+        Duration::from_secs(60),
+        || async {
+            alert_state(prom, "PerfectOrderConfirmationSlaBreached")
+                .await
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Every dashboard PromQL query is valid and returns at least one series.
+    let (promql, sql) = dashboard_queries();
+    assert!(promql.len() >= 20, "found {} PromQL queries", promql.len());
+    for (title, expr) in &promql {
+        let answer = api(prom, &format!("/api/v1/query?query={}", encode(expr))).await;
+        assert_eq!(
+            answer["status"].as_str(),
+            Some("success"),
+            "{title}: `{expr}` is invalid: {answer}"
+        );
+        let series = answer["data"]["result"].as_array().map_or(0, Vec::len);
+        assert!(series > 0, "{title}: `{expr}` returns no series");
+    }
+    // Every dashboard SQL query runs against the tables.
+    let pool = db.pool().await;
+    for (title, query) in &sql {
+        if let Err(e) = sqlx::query(query).fetch_all(&pool).await {
+            panic!("{title}: SQL fails: {e}\n{query}");
+        }
+    }
+    service.stop().await;
+}
