@@ -92,7 +92,10 @@ async fn alert_state(prom: std::net::SocketAddr, name: &str) -> Option<String> {
 
 /// Every PromQL expression and SQL query of the shipped dashboards, with Grafana's variables
 /// replaced by what Grafana would send.
-fn dashboard_queries() -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// `(panel title, query)` pairs.
+type Queries = Vec<(String, String)>;
+
+fn dashboard_queries() -> (Queries, Queries) {
     let mut promql = Vec::new();
     let mut sql = Vec::new();
     for entry in std::fs::read_dir(root().join("deploy/grafana/dashboards")).expect("dashboards") {
