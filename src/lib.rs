@@ -9,6 +9,8 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod report;
+pub mod simulate;
 pub mod store;
 
 use std::net::SocketAddr;

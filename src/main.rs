@@ -32,6 +32,175 @@ enum Command {
     Run,
     /// Create or upgrade the PostgreSQL tables and views, then exit.
     Migrate,
+    /// Print the monthly KPI table: perfect-order rate, deviations and claims by category with
+    /// the month-over-month change.
+    Report {
+        /// How many months, most recent last.
+        #[arg(long, default_value_t = 12)]
+        months: i64,
+    },
+    /// Generate realistic shop traffic (contract v1) into Kafka or a file, or replay a file.
+    ///
+    /// Examples:
+    ///   perfect-order simulate --output events.jsonl --days 30
+    ///   perfect-order simulate --brokers 127.0.0.1:9092 --topic shop.orders --days 60 --live --speedup 60
+    ///   perfect-order simulate --from events.jsonl --brokers 127.0.0.1:9092 --topic shop.orders
+    Simulate(Box<SimulateArgs>),
+}
+
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// Kafka bootstrap servers to produce to.
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Topic for order events (and claims, unless --claims-topic is given).
+    #[arg(long, default_value = "shop.orders")]
+    topic: String,
+    /// Topic for claim events, when the shop keeps one topic per family (co-partitioned).
+    #[arg(long)]
+    claims_topic: Option<String>,
+    /// Write the records to this file (one record value per line) instead of Kafka.
+    #[arg(long, conflicts_with_all = ["brokers", "from"])]
+    output: Option<PathBuf>,
+    /// Replay a file written by --output into Kafka (needs --brokers).
+    #[arg(long, requires = "brokers")]
+    from: Option<PathBuf>,
+    /// Random seed: the same seed and knobs give the same stream.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Average orders per minute (Poisson arrivals).
+    #[arg(long, default_value_t = 2.0)]
+    orders_per_minute: f64,
+    /// Days of history before now.
+    #[arg(long, default_value_t = 7.0)]
+    days: f64,
+    /// After the history, keep producing live traffic (until Ctrl-C or --duration).
+    #[arg(long)]
+    live: bool,
+    /// Simulated time of live traffic to produce, e.g. 2h (with --live; default: until Ctrl-C).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<std::time::Duration>,
+    /// Time compression of live traffic: 60 plays an hour of shop time per minute.
+    #[arg(long, default_value_t = 1.0)]
+    speedup: f64,
+    /// Median confirmation delay in minutes (log-normal).
+    #[arg(long, default_value_t = 8.0)]
+    confirmation_median_minutes: f64,
+    /// Spread of the confirmation delay; larger means a longer tail past 30 minutes.
+    #[arg(long, default_value_t = 0.9)]
+    confirmation_sigma: f64,
+    /// Share of deliveries after the promised slot.
+    #[arg(long, default_value_t = 0.08)]
+    late_courier_rate: f64,
+    /// Share of deliveries with an item missing.
+    #[arg(long, default_value_t = 0.03)]
+    short_delivery_rate: f64,
+    /// Share of delivered orders that get a claim (quality most often).
+    #[arg(long, default_value_t = 0.05)]
+    claim_rate: f64,
+    /// Share of claims filed after the 14-day window.
+    #[arg(long, default_value_t = 0.1)]
+    late_claim_rate: f64,
+    /// Share of orders cancelled.
+    #[arg(long, default_value_t = 0.04)]
+    cancel_rate: f64,
+    /// Share of records sent twice (producer retries).
+    #[arg(long, default_value_t = 0.02)]
+    duplicate_rate: f64,
+    /// Share of records that arrive up to two hours late.
+    #[arg(long, default_value_t = 0.05)]
+    out_of_order_rate: f64,
+    /// Share of records followed by an unreadable one.
+    #[arg(long, default_value_t = 0.005)]
+    junk_rate: f64,
+    /// Pretend it is this instant (RFC 3339): with the same seed, the output is identical.
+    #[arg(long, value_parser = parse_instant)]
+    now: Option<chrono::DateTime<chrono::Utc>>,
+    /// librdkafka producer property, repeatable: --producer-property batch.num.messages=1
+    #[arg(long = "producer-property", value_parser = parse_property)]
+    producer_properties: Vec<(String, String)>,
+}
+
+fn parse_instant(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{raw}` is not RFC 3339 ({e}), e.g. 2026-10-01T00:00:00+03:00"))
+}
+
+fn parse_property(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{raw}` is not key=value"))
+}
+
+fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
+    use perfect_order::simulate::{sink, Generator, Shop};
+    let shop = Shop {
+        seed: args.seed,
+        orders_per_minute: args.orders_per_minute,
+        confirmation_median_minutes: args.confirmation_median_minutes,
+        confirmation_sigma: args.confirmation_sigma,
+        late_courier_rate: args.late_courier_rate,
+        short_delivery_rate: args.short_delivery_rate,
+        claim_rate: args.claim_rate,
+        late_claim_rate: args.late_claim_rate,
+        cancel_rate: args.cancel_rate,
+        duplicate_rate: args.duplicate_rate,
+        out_of_order_rate: args.out_of_order_rate,
+        junk_rate: args.junk_rate,
+    };
+    if !(args.days >= 0.0 && args.days.is_finite()) {
+        anyhow::bail!("--days must be zero or more");
+    }
+    if !(args.speedup > 0.0 && args.speedup.is_finite()) {
+        anyhow::bail!("--speedup must be a positive number");
+    }
+    let now = chrono::SubsecRound::trunc_subsecs(args.now.unwrap_or_else(chrono::Utc::now), 0);
+    let start = now - chrono::TimeDelta::seconds((args.days * 86_400.0) as i64);
+    let end = match (args.live, args.duration) {
+        (false, _) => now,
+        (true, Some(d)) => {
+            now + chrono::TimeDelta::from_std(d).context("--duration is too long")?
+        }
+        (true, None) => now + chrono::TimeDelta::days(3650),
+    };
+    // About 5 records per order, for the progress bar of the history.
+    let estimate =
+        Some((args.orders_per_minute * args.days * 1440.0 * 5.0) as u64).filter(|_| !args.live);
+    if let Some(path) = &args.output {
+        let generator = Generator::new(shop, start, end).map_err(anyhow::Error::msg)?;
+        sink::write_file(generator, path, estimate)?;
+        return Ok(());
+    }
+    let Some(brokers) = &args.brokers else {
+        anyhow::bail!("say where the records go: --brokers HOST:PORT (Kafka) or --output FILE");
+    };
+    let producer = sink::producer(brokers, &args.producer_properties)?;
+    if let Some(path) = &args.from {
+        sink::replay(path, &producer, &args.topic)?;
+        return Ok(());
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let generator = Generator::new(shop, start, end).map_err(anyhow::Error::msg)?;
+    let claims_topic = args.claims_topic.as_deref().unwrap_or(&args.topic);
+    let target = sink::Target {
+        producer: &producer,
+        orders_topic: &args.topic,
+        claims_topic,
+    };
+    sink::produce(generator, &target, now, args.speedup, estimate, &stop)?;
+    Ok(())
 }
 
 fn init_logging(settings: &Settings) -> anyhow::Result<()> {
@@ -60,15 +229,37 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Simulate(args) = cli.command {
+        return simulate(*args);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(serve(cli))
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
     init_logging(&settings)?;
     match cli.command {
         Command::Migrate => {
             perfect_order::migrate(&settings).await?;
         }
+        Command::Report { months } => {
+            let store = perfect_order::store::PgStore::connect(
+                &settings.database.url,
+                settings.database.max_connections,
+            )
+            .await?;
+            let rows = perfect_order::report::load(store.pool(), months)
+                .await
+                .context("reading the KPI views failed (run `perfect-order migrate` first?)")?;
+            print!("{}", perfect_order::report::render(&rows));
+        }
+        Command::Simulate(_) => unreachable!("handled before the runtime starts"),
         Command::Run => {
             let service = perfect_order::Service::start(settings).await?;
             shutdown_signal().await;

@@ -34,7 +34,7 @@ pub enum Error {
 }
 
 /// Attaches the step name to a sqlx error.
-pub(crate) fn step(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+pub fn step(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
     move |source| Error::Query { what, source }
 }
 

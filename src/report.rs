@@ -1,0 +1,169 @@
+//! `perfect-order report`: the monthly KPI table in the terminal, from the SQL views.
+
+use std::fmt::Write;
+
+use sqlx::{PgPool, Row};
+
+use crate::store::{step, Error};
+
+/// One month of `po_monthly`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthRow {
+    pub month: chrono::NaiveDate,
+    pub fulfilled: i64,
+    pub perfect: i64,
+    pub po_rate: Option<f64>,
+    pub deviations: [i64; 4],
+    pub cancelled: i64,
+    /// Claims filed in the month per category (quality, completeness, delivery, service).
+    pub claims: [i64; 4],
+}
+
+const CATEGORIES: [&str; 4] = ["quality", "completeness", "delivery", "service"];
+
+/// Reads the last `months` months (by delivery or filing), oldest first.
+pub async fn load(pool: &PgPool, months: i64) -> Result<Vec<MonthRow>, Error> {
+    let rows = sqlx::query(
+        "WITH months AS (
+             SELECT month FROM po_monthly UNION SELECT month FROM claims_monthly
+         ), recent AS (SELECT month FROM months ORDER BY month DESC LIMIT $1)
+         SELECT r.month, COALESCE(p.fulfilled, 0), COALESCE(p.perfect, 0), p.po_rate,
+                COALESCE(p.deviation_quality, 0), COALESCE(p.deviation_completeness, 0),
+                COALESCE(p.deviation_delivery, 0), COALESCE(p.deviation_service, 0),
+                COALESCE(p.cancelled, 0),
+                COALESCE((SELECT claims FROM claims_monthly c WHERE c.month = r.month AND c.category = 'quality'), 0),
+                COALESCE((SELECT claims FROM claims_monthly c WHERE c.month = r.month AND c.category = 'completeness'), 0),
+                COALESCE((SELECT claims FROM claims_monthly c WHERE c.month = r.month AND c.category = 'delivery'), 0),
+                COALESCE((SELECT claims FROM claims_monthly c WHERE c.month = r.month AND c.category = 'service'), 0)
+         FROM recent r LEFT JOIN po_monthly p USING (month)
+         ORDER BY r.month",
+    )
+    .bind(months)
+    .fetch_all(pool)
+    .await
+    .map_err(step("read po_monthly and claims_monthly"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| MonthRow {
+            month: r.get(0),
+            fulfilled: r.get(1),
+            perfect: r.get(2),
+            po_rate: r.get(3),
+            deviations: [r.get(4), r.get(5), r.get(6), r.get(7)],
+            cancelled: r.get(8),
+            claims: [r.get(9), r.get(10), r.get(11), r.get(12)],
+        })
+        .collect())
+}
+
+fn change(now: i64, before: Option<i64>) -> String {
+    match before {
+        Some(b) if b > 0 => format!("{:+.0}%", (now as f64 / b as f64 - 1.0) * 100.0),
+        _ => "—".into(),
+    }
+}
+
+/// Renders the two tables: perfect order per month, and claims per category with the
+/// month-over-month change (the seed's "quality −21 %" view).
+pub fn render(rows: &[MonthRow]) -> String {
+    let mut out = String::new();
+    if rows.is_empty() {
+        return "No data yet: no order has been delivered and no claim filed.\n".into();
+    }
+    let _ = writeln!(out, "Perfect order by month of delivery");
+    let _ = writeln!(
+        out,
+        "{:<8} {:>9} {:>8} {:>8} {:>7} {:>8} {:>12} {:>8} {:>8} {:>9}",
+        "month",
+        "fulfilled",
+        "perfect",
+        "PO rate",
+        "Δ pp",
+        "quality",
+        "completeness",
+        "delivery",
+        "service",
+        "cancelled"
+    );
+    let mut previous_rate: Option<f64> = None;
+    for r in rows {
+        let rate = r
+            .po_rate
+            .map_or("—".into(), |v| format!("{:.1}%", v * 100.0));
+        let delta = match (r.po_rate, previous_rate) {
+            (Some(now), Some(before)) => format!("{:+.1}", (now - before) * 100.0),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<8} {:>9} {:>8} {:>8} {:>7} {:>8} {:>12} {:>8} {:>8} {:>9}",
+            r.month.format("%Y-%m"),
+            r.fulfilled,
+            r.perfect,
+            rate,
+            delta,
+            r.deviations[0],
+            r.deviations[1],
+            r.deviations[2],
+            r.deviations[3],
+            r.cancelled
+        );
+        previous_rate = r.po_rate.or(previous_rate);
+    }
+    let _ = writeln!(
+        out,
+        "\nClaims by month of filing (change vs previous month)"
+    );
+    let _ = write!(out, "{:<8}", "month");
+    for c in CATEGORIES {
+        let _ = write!(out, " {c:>19}");
+    }
+    let _ = writeln!(out);
+    let mut before: Option<[i64; 4]> = None;
+    for r in rows {
+        let _ = write!(out, "{:<8}", r.month.format("%Y-%m"));
+        for (i, n) in r.claims.iter().enumerate() {
+            let cell = format!("{n} ({})", change(*n, before.map(|b| b[i])));
+            let _ = write!(out, " {cell:>19}");
+        }
+        let _ = writeln!(out);
+        before = Some(r.claims);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn month(m: u32, fulfilled: i64, perfect: i64, claims: [i64; 4]) -> MonthRow {
+        MonthRow {
+            month: chrono::NaiveDate::from_ymd_opt(2026, m, 1).expect("valid"),
+            fulfilled,
+            perfect,
+            po_rate: (fulfilled > 0).then(|| perfect as f64 / fulfilled as f64),
+            deviations: [0; 4],
+            cancelled: 0,
+            claims,
+        }
+    }
+
+    #[test]
+    fn report_shows_rates_and_month_over_month_claim_changes() {
+        let text = render(&[
+            month(9, 100, 92, [100, 50, 40, 20]),
+            month(10, 200, 190, [79, 18, 31, 15]),
+        ]);
+        assert!(text.contains("92.0%") && text.contains("95.0%"), "{text}");
+        assert!(text.contains("+3.0"), "rate change in points: {text}");
+        assert!(
+            text.contains("79 (-21%)") && text.contains("18 (-64%)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_empty_database_says_so() {
+        assert!(render(&[]).starts_with("No data yet"));
+    }
+}
