@@ -334,3 +334,44 @@ async fn two_instances_split_the_work_and_agree_on_shop_wide_figures() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_completes_even_while_the_database_is_down() {
+    // Arrange: a running service whose database disappears with a batch in flight.
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let quick = [("PERFECT_ORDER__KAFKA__DRAIN_TIMEOUT", "1s")];
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &quick))
+        .await
+        .expect("service starts");
+    eventually("readiness", Duration::from_secs(30), || async {
+        (http_get(service.http_addr, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    let mut admin =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{}/postgres", pg_server()))
+            .await
+            .expect("admin connection");
+    sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", db.name))
+        .execute(&mut admin)
+        .await
+        .expect("drop the service's database");
+    // More records than the channel between the poll thread and the committer holds, so the
+    // poll thread blocks on a full channel while the committer retries.
+    let records: Vec<_> = (0..50_000)
+        .map(|i| (format!("K-{i}"), b"x".to_vec()))
+        .collect();
+    produce(&producer(&brokers), "orders", &records);
+    eventually("a failing batch", Duration::from_secs(30), || async {
+        let (_, text) = http_get(service.http_addr, "/metrics").await;
+        metric(&text, "perfect_order_batch_failures_total").filter(|n| *n > 0.0)
+    })
+    .await;
+
+    // Act + Assert: stopping gives up on the uncommittable batch instead of hanging.
+    tokio::time::timeout(Duration::from_secs(30), service.stop())
+        .await
+        .expect("stop returns within 30 s while the database is down");
+}

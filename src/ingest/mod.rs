@@ -20,7 +20,7 @@ use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use crate::batch::{prepare, Record};
@@ -84,10 +84,28 @@ pub struct IngestContext {
 impl IngestContext {
     fn drain(&self, why: &str) {
         let (ack_tx, ack_rx) = std_mpsc::channel();
-        if self.items.blocking_send(Item::Drain(ack_tx)).is_err() {
-            return; // the committer is gone: nothing in flight to wait for
+        let deadline = Instant::now() + self.drain_timeout;
+        let mut marker = Item::Drain(ack_tx);
+        // The channel may be full while the committer retries a failing batch: wait for room
+        // no longer than the drain timeout.
+        loop {
+            match self.items.try_send(marker) {
+                Ok(()) => break,
+                Err(mpsc::error::TrySendError::Closed(_)) => return, // committer gone: nothing in flight
+                Err(mpsc::error::TrySendError::Full(back)) if Instant::now() < deadline => {
+                    marker = back;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    warn!(
+                        why,
+                        "the committer is stuck; not waiting for the batch in flight"
+                    );
+                    return;
+                }
+            }
         }
-        match ack_rx.recv_timeout(self.drain_timeout) {
+        match ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(()) => debug!(why, "batch in flight committed"),
             Err(_) => warn!(
                 why,
@@ -301,16 +319,12 @@ impl Ingest {
         info!(topics = ?settings.kafka.topics, group = %settings.kafka.group_id, "subscribed");
 
         let (commits_tx, commits_rx) = std_mpsc::channel::<Vec<((String, i32), i64)>>();
-        let (stop_tx, stop_rx) = watch::channel(false);
         let shutdown = Arc::new(AtomicBool::new(false));
         let poll_shutdown = shutdown.clone();
         let poll_metrics = metrics.clone();
         let poll_thread = std::thread::Builder::new()
             .name("kafka-poll".into())
-            .spawn(move || {
-                poll_loop(consumer, items_tx, commits_rx, poll_shutdown, poll_metrics);
-                let _ = stop_tx.send(true);
-            })
+            .spawn(move || poll_loop(consumer, items_tx, commits_rx, poll_shutdown, poll_metrics))
             .map_err(|e| Error::Create(KafkaError::Subscription(e.to_string())))?;
         let committer = tokio::spawn(commit_loop(
             items_rx,
@@ -319,7 +333,7 @@ impl Ingest {
             settings.batch.clone(),
             metrics,
             commits_tx,
-            stop_rx,
+            shutdown.clone(),
         ));
         Ok(Ingest {
             shutdown,
@@ -429,7 +443,7 @@ async fn commit_loop<S: Store>(
     batch: crate::config::BatchSettings,
     metrics: Arc<Metrics>,
     commits: std_mpsc::Sender<Vec<((String, i32), i64)>>,
-    stop: watch::Receiver<bool>,
+    stop: Arc<AtomicBool>,
 ) {
     let mut records: Vec<Record> = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
@@ -476,7 +490,7 @@ async fn commit<S: Store>(
     rules: &Rules,
     metrics: &Metrics,
     commits: &std_mpsc::Sender<Vec<((String, i32), i64)>>,
-    stop: &watch::Receiver<bool>,
+    stop: &AtomicBool,
 ) {
     if records.is_empty() {
         return;
@@ -507,7 +521,7 @@ async fn commit<S: Store>(
                 }
                 Err(e) => {
                     metrics.record_batch_failure(&e, attempt);
-                    if *stop.borrow() {
+                    if stop.load(Ordering::Acquire) {
                         error!(error = %e, "giving up on the batch at shutdown; it will be read again at the next start");
                         return;
                     }
