@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use perfect_order::config::{LogFormat, Settings};
+use perfect_order::simulate::Shop;
 use tracing_subscriber::EnvFilter;
 
 /// Perfect-order KPIs from a shop's order events.
@@ -66,10 +67,10 @@ struct SimulateArgs {
     #[arg(long, requires = "brokers")]
     from: Option<PathBuf>,
     /// Random seed: the same seed and knobs give the same stream.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = Shop::default().seed)]
     seed: u64,
     /// Average orders per minute (Poisson arrivals).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = Shop::default().orders_per_minute)]
     orders_per_minute: f64,
     /// Days of history before now.
     #[arg(long, default_value_t = 7.0)]
@@ -84,34 +85,34 @@ struct SimulateArgs {
     #[arg(long, default_value_t = 1.0)]
     speedup: f64,
     /// Median confirmation delay in minutes (log-normal).
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, default_value_t = Shop::default().confirmation_median_minutes)]
     confirmation_median_minutes: f64,
     /// Spread of the confirmation delay; larger means a longer tail past 30 minutes.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = Shop::default().confirmation_sigma)]
     confirmation_sigma: f64,
     /// Share of deliveries after the promised slot.
-    #[arg(long, default_value_t = 0.08)]
+    #[arg(long, default_value_t = Shop::default().late_courier_rate)]
     late_courier_rate: f64,
     /// Share of deliveries with an item missing.
-    #[arg(long, default_value_t = 0.03)]
+    #[arg(long, default_value_t = Shop::default().short_delivery_rate)]
     short_delivery_rate: f64,
     /// Share of delivered orders that get a claim (quality most often).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = Shop::default().claim_rate)]
     claim_rate: f64,
     /// Share of claims filed after the 14-day window.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = Shop::default().late_claim_rate)]
     late_claim_rate: f64,
     /// Share of orders cancelled.
-    #[arg(long, default_value_t = 0.04)]
+    #[arg(long, default_value_t = Shop::default().cancel_rate)]
     cancel_rate: f64,
     /// Share of records sent twice (producer retries).
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = Shop::default().duplicate_rate)]
     duplicate_rate: f64,
     /// Share of records that arrive up to two hours late.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = Shop::default().out_of_order_rate)]
     out_of_order_rate: f64,
     /// Share of records followed by an unreadable one.
-    #[arg(long, default_value_t = 0.005)]
+    #[arg(long, default_value_t = Shop::default().junk_rate)]
     junk_rate: f64,
     /// Pretend it is this instant (RFC 3339): with the same seed, the output is identical.
     #[arg(long, value_parser = parse_instant)]
@@ -135,7 +136,7 @@ fn parse_property(raw: &str) -> Result<(String, String), String> {
 }
 
 fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    use perfect_order::simulate::{sink, Generator, Shop};
+    use perfect_order::simulate::{sink, Generator};
     let shop = Shop {
         seed: args.seed,
         orders_per_minute: args.orders_per_minute,
