@@ -226,7 +226,7 @@ async fn metrics_exposition_passes_promtool_check() {
         Duration::from_secs(30),
         || async {
             let (_, text) = http_get(service.http_addr, "/metrics").await;
-            (metric(&text, "perfect_order_fulfilled_orders{window=\"1d\"}") == Some(1.0))
+            (metric(&text, "perfect_order_fulfilled_orders{window=\"7d\"}") == Some(1.0))
                 .then_some(text)
         },
     )
@@ -254,7 +254,7 @@ async fn metrics_exposition_passes_promtool_check() {
         "promtool check metrics: {said}"
     );
     assert_eq!(
-        metric(&text, "perfect_order_perfect_order_ratio{window=\"1d\"}"),
+        metric(&text, "perfect_order_perfect_order_ratio{window=\"7d\"}"),
         Some(0.0)
     );
     assert_eq!(
@@ -315,7 +315,7 @@ async fn two_instances_split_the_work_and_agree_on_shop_wide_figures() {
     let (ta, tb) = eventually("both gauges refreshed", Duration::from_secs(30), || async {
         let (_, ta) = http_get(a.http_addr, "/metrics").await;
         let (_, tb) = http_get(b.http_addr, "/metrics").await;
-        let series = "perfect_order_fulfilled_orders{window=\"1d\"}";
+        let series = "perfect_order_fulfilled_orders{window=\"7d\"}";
         (metric(&ta, series) == Some(30.0) && metric(&tb, series) == Some(30.0)).then_some((ta, tb))
     })
     .await;
@@ -374,4 +374,69 @@ async fn shutdown_completes_even_while_the_database_is_down() {
     tokio::time::timeout(Duration::from_secs(30), service.stop())
         .await
         .expect("stop returns within 30 s while the database is down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_is_self_contained_and_its_api_returns_the_kpis() {
+    // Arrange: two orders delivered two hours ago, one of them late; one order stuck.
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let start = Utc::now() - TimeDelta::hours(5);
+    let mut records: Vec<_> = perfect_lifecycle("OK", start)
+        .into_iter()
+        .map(|e| keyed("OK", e))
+        .collect();
+    let mut late = perfect_lifecycle("LATE", start);
+    late[3] = delivered("LATE", start + minutes(4 * 60 + 30));
+    records.extend(late.into_iter().map(|e| keyed("LATE", e)));
+    records.push(keyed("STUCK", created("STUCK", Utc::now() - minutes(45))));
+    produce(&producer(&brokers), "orders", &records);
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &[]))
+        .await
+        .expect("service starts");
+    let pool = db.pool().await;
+    eventually("all records committed", Duration::from_secs(30), || async {
+        (committed_records(&pool).await == 9).then_some(())
+    })
+    .await;
+
+    // Act
+    let (status, page) = http_get(service.http_addr, "/").await;
+    let (_, body) = http_get(service.http_addr, "/api/dashboard").await;
+    let d: serde_json::Value = serde_json::from_str(&body).expect("dashboard JSON");
+
+    // Assert: the page loads nothing from elsewhere; the API has the figures the tiles show.
+    assert_eq!(status, 200);
+    for id in [
+        "tile-po-1d",
+        "tile-po-7d",
+        "tile-po-30d",
+        "tile-po-month",
+        "tile-awaiting",
+        "tile-over-sla",
+        "chart-po-daily",
+        "late-orders",
+    ] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "console lacks {id}");
+    }
+    assert!(
+        !page.contains("http://") && !page.contains("https://") && !page.contains("src="),
+        "no external assets"
+    );
+    // (7 and 30 days: "today" could split the two deliveries at midnight in the shop's zone)
+    assert_eq!(d["po_rate"]["7d"].as_f64(), Some(0.5));
+    assert_eq!(d["po_rate"]["30d"].as_f64(), Some(0.5));
+    assert_eq!(d["over_sla"].as_i64(), Some(1));
+    assert_eq!(d["deviations_30d"]["delivery"].as_i64(), Some(1));
+    assert_eq!(d["po_daily"].as_array().map(Vec::len), Some(60));
+    let confirmed: i64 = d["confirmation_minutes"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .filter_map(|b| b[1].as_i64())
+        .sum();
+    assert_eq!(confirmed, 2);
+    service.stop().await;
 }

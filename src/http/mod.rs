@@ -51,6 +51,8 @@ pub fn router<S: Store + Clone>(state: Arc<AppState<S>>) -> Router {
         .route("/metrics", get(metrics::<S>))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz::<S>))
+        .route("/", get(console))
+        .route("/api/dashboard", get(dashboard::<S>))
         .route("/api/late-orders", get(late_orders::<S>))
         .with_state(state)
 }
@@ -63,6 +65,30 @@ async fn metrics<S: Store>(State(state): State<Arc<AppState<S>>>) -> impl IntoRe
         )],
         state.metrics.render(),
     )
+}
+
+/// The web console: one self-contained page (no CDN, no network), embedded in the binary.
+const CONSOLE: &str = include_str!("console.html");
+
+async fn console() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        CONSOLE,
+    )
+}
+
+async fn dashboard<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+) -> Result<Json<crate::store::Dashboard>, Error> {
+    Ok(Json(
+        state
+            .store
+            .dashboard(&state.rules, chrono::Utc::now())
+            .await?,
+    ))
 }
 
 async fn readyz<S: Store>(State(state): State<Arc<AppState<S>>>) -> Result<&'static str, Error> {

@@ -94,6 +94,46 @@ pub struct LateOrder {
     pub age_seconds: f64,
 }
 
+/// Everything the web console shows, read in one go (shop-wide, from the tables).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Dashboard {
+    pub today: chrono::NaiveDate,
+    pub sla_seconds: i64,
+    /// Perfect-order rate over the last 1, 7, 30 shop-zone days and this calendar month
+    /// (null when nothing was fulfilled).
+    pub po_rate: BTreeMap<&'static str, Option<f64>>,
+    pub awaiting_confirmation: i64,
+    pub over_sla: i64,
+    pub oldest_awaiting_seconds: f64,
+    /// The last 60 shop-zone days, oldest first.
+    pub po_daily: Vec<DayPoint>,
+    /// Fulfilled orders with a deviation of each category over the last 30 days.
+    pub deviations_30d: BTreeMap<&'static str, i64>,
+    /// Claims per category for the last 6 months of filing.
+    pub claims_monthly: Vec<ClaimsMonth>,
+    /// Orders created in the last 30 days by confirmation latency: `[upper bound in minutes, count]`,
+    /// the last bucket (upper bound null) being "longer".
+    pub confirmation_minutes: Vec<(Option<i64>, i64)>,
+}
+
+/// One day of the perfect-order chart.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DayPoint {
+    pub day: chrono::NaiveDate,
+    pub fulfilled: i64,
+    pub perfect: i64,
+    pub po_rate: Option<f64>,
+}
+
+/// Claims of one category in one month, with the change against the previous month.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClaimsMonth {
+    pub month: chrono::NaiveDate,
+    pub category: String,
+    pub claims: i64,
+    pub change: Option<f64>,
+}
+
 /// The operations ingest and the HTTP surface need from a store.
 pub trait Store: Send + Sync + 'static {
     /// Next offsets stored for these partitions (absent: never committed).
@@ -123,6 +163,13 @@ pub trait Store: Send + Sync + 'static {
         now: chrono::DateTime<chrono::Utc>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<LateOrder>, Error>> + Send;
+
+    /// What the web console shows, at wall-clock `now`.
+    fn dashboard(
+        &self,
+        rules: &Rules,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Dashboard, Error>> + Send;
 
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;

@@ -9,11 +9,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
-use super::{step, BatchReport, Error, LateOrder, ShopFigures, Store, WindowFigures};
+use super::{
+    step, BatchReport, ClaimsMonth, Dashboard, DayPoint, Error, LateOrder, ShopFigures, Store,
+    WindowFigures,
+};
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::{fold_batch, BatchOutcome, Category, Event, EventKey, OrderProjection, Rules};
 
@@ -716,6 +719,109 @@ impl Store for PgStore {
                 age_seconds: r.get(3),
             })
             .collect())
+    }
+
+    async fn dashboard(&self, rules: &Rules, now: DateTime<Utc>) -> Result<Dashboard, Error> {
+        let figures = self.shop_figures(rules, now).await?;
+        let today = rules.day_of(now);
+        let month_start = today.with_day0(0).unwrap_or(today);
+        let mut po_rate = std::collections::BTreeMap::new();
+        for w in &figures.windows {
+            po_rate.insert(
+                w.label,
+                (w.fulfilled > 0).then(|| w.perfect as f64 / w.fulfilled as f64),
+            );
+        }
+        let month: (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(sum(fulfilled), 0)::bigint, COALESCE(sum(perfect), 0)::bigint
+             FROM daily_kpi WHERE day >= $1 AND day <= $2",
+        )
+        .bind(month_start)
+        .bind(today)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(step("read this month from daily_kpi"))?;
+        po_rate.insert(
+            "month",
+            (month.0 > 0).then(|| month.1 as f64 / month.0 as f64),
+        );
+        let po_daily = sqlx::query(
+            "SELECT d::date, COALESCE(k.fulfilled, 0), COALESCE(k.perfect, 0)
+             FROM generate_series($1::date - 59, $1::date, interval '1 day') AS d
+             LEFT JOIN daily_kpi k ON k.day = d::date ORDER BY d",
+        )
+        .bind(today)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(step("read po_daily from daily_kpi"))?
+        .into_iter()
+        .map(|r| {
+            let (fulfilled, perfect): (i64, i64) = (r.get(1), r.get(2));
+            DayPoint {
+                day: r.get(0),
+                fulfilled,
+                perfect,
+                po_rate: (fulfilled > 0).then(|| perfect as f64 / fulfilled as f64),
+            }
+        })
+        .collect();
+        let deviations_30d = figures
+            .windows
+            .iter()
+            .find(|w| w.label == "30d")
+            .map(|w| w.deviations.iter().map(|(c, n)| (c.as_str(), *n)).collect())
+            .unwrap_or_default();
+        let claims_monthly = sqlx::query(
+            "SELECT month, category, claims, change FROM claims_monthly
+             WHERE month > ($1::date - interval '6 months') ORDER BY month, category",
+        )
+        .bind(month_start)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(step("read claims_monthly"))?
+        .into_iter()
+        .map(|r| ClaimsMonth {
+            month: r.get(0),
+            category: r.get(1),
+            claims: r.get(2),
+            change: r.get(3),
+        })
+        .collect();
+        let bounds: Vec<i64> = vec![5, 10, 15, 20, 25, 30, 45, 60];
+        let rows = sqlx::query(
+            "SELECT width_bucket(confirmation_seconds / 60.0, $2::float8[]) AS bucket, count(*)::bigint
+             FROM orders WHERE confirmation_seconds IS NOT NULL AND created_at > $1 - interval '30 days'
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(now)
+        .bind(bounds.iter().map(|b| *b as f64).collect::<Vec<f64>>())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(step("read confirmation latencies from orders"))?;
+        // width_bucket over [5, 10, ...]: 0 is below 5 min, i is [bounds[i-1], bounds[i]), len is above.
+        let mut confirmation_minutes: Vec<(Option<i64>, i64)> = bounds
+            .iter()
+            .map(|b| (Some(*b), 0))
+            .chain([(None, 0)])
+            .collect();
+        for r in rows {
+            let bucket: i32 = r.get(0);
+            if let Some(slot) = confirmation_minutes.get_mut(bucket.max(0) as usize) {
+                slot.1 += r.get::<i64, _>(1);
+            }
+        }
+        Ok(Dashboard {
+            today,
+            sla_seconds: rules.confirmation_sla.num_seconds(),
+            po_rate,
+            awaiting_confirmation: figures.awaiting_confirmation,
+            over_sla: figures.over_sla,
+            oldest_awaiting_seconds: figures.oldest_awaiting_seconds,
+            po_daily,
+            deviations_30d,
+            claims_monthly,
+            confirmation_minutes,
+        })
     }
 
     async fn ping(&self) -> Result<(), Error> {
