@@ -1,0 +1,131 @@
+//! The web console in a real browser (Debian's headless Chromium): the tiles show the numbers
+//! the API returns, the on-call table lists the stuck order; a screenshot is saved to
+//! target/console.png for a person to look at.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use rdkafka::mocking::MockCluster;
+use support::events::*;
+use support::*;
+
+fn chromium(args: &[String]) -> String {
+    let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let profile = tempfile::tempdir().expect("profile dir");
+    let out = Command::new(&binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--window-size=1400,1100", "--virtual-time-budget=8000"])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{binary} must be on PATH (Debian package chromium; .ci/run installs it): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The text inside the element with this id in a dumped DOM.
+fn element_text<'a>(dom: &'a str, id: &str) -> &'a str {
+    let marker = format!("id=\"{id}\"");
+    let start = dom
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no #{id} in the page"));
+    let open = start + dom[start..].find('>').expect("tag end") + 1;
+    let close = open + dom[open..].find('<').expect("element end");
+    dom[open..close].trim()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_tiles_show_the_numbers_the_api_returns() {
+    // Arrange: one perfect and one late order delivered in the last hours, one stuck order.
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let start = Utc::now() - TimeDelta::hours(5);
+    let mut records: Vec<_> = perfect_lifecycle("OK", start)
+        .into_iter()
+        .map(|e| keyed("OK", e))
+        .collect();
+    let mut late = perfect_lifecycle("LATE", start);
+    late[3] = delivered("LATE", start + minutes(4 * 60 + 30));
+    records.extend(late.into_iter().map(|e| keyed("LATE", e)));
+    records.push(keyed(
+        "STUCK-42",
+        created("STUCK-42", Utc::now() - minutes(45)),
+    ));
+    produce(&producer(&brokers), "orders", &records);
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &[]))
+        .await
+        .expect("service starts");
+    let pool = db.pool().await;
+    eventually("all records committed", Duration::from_secs(30), || async {
+        (committed_records(&pool).await == 9).then_some(())
+    })
+    .await;
+    let (_, body) = http_get(service.http_addr, "/api/dashboard").await;
+    let api: serde_json::Value = serde_json::from_str(&body).expect("dashboard JSON");
+    let url = format!("http://{}/", service.http_addr);
+
+    // Act: a real browser renders the page and runs its script.
+    let dom = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || chromium(&["--dump-dom".into(), url])
+    })
+    .await
+    .expect("browser ran");
+    let screenshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("console.png");
+    tokio::task::spawn_blocking({
+        let arg = format!("--screenshot={}", screenshot.display());
+        move || chromium(&[arg, url])
+    })
+    .await
+    .expect("browser ran");
+
+    // Assert
+    assert!(
+        dom.contains("data-loaded=\"true\""),
+        "the console's script loaded the API"
+    );
+    let rate_7d = api["po_rate"]["7d"].as_f64().expect("a 7-day rate");
+    assert_eq!(
+        element_text(&dom, "tile-po-7d"),
+        format!("{:.1} %", rate_7d * 100.0)
+    );
+    assert_eq!(
+        element_text(&dom, "tile-awaiting"),
+        api["awaiting_confirmation"].to_string()
+    );
+    assert!(element_text(&dom, "tile-over-sla").starts_with(&format!("{} ·", api["over_sla"])));
+    assert!(
+        dom.contains("<td>STUCK-42</td>"),
+        "the on-call table lists the stuck order"
+    );
+    assert!(
+        std::fs::metadata(&screenshot)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "screenshot saved"
+    );
+    service.stop().await;
+}
