@@ -33,6 +33,9 @@ enum Command {
     Run,
     /// Create or upgrade the PostgreSQL tables and views, then exit.
     Migrate,
+    /// Recompute every projection and KPI row from the event store under the current rules
+    /// (after a rule change, e.g. a new delivery tolerance), swapping the result in atomically.
+    Rebuild,
     /// Print the monthly KPI table: perfect-order rate, deviations and claims by category with
     /// the month-over-month change.
     Report {
@@ -248,6 +251,40 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => {
             perfect_order::migrate(&settings).await?;
+        }
+        Command::Rebuild => {
+            let store = perfect_order::migrate(&settings).await?;
+            store.write_settings(&settings.rules).await?;
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            let started = std::time::Instant::now();
+            let report = store
+                .rebuild(&settings.rules, 20_000, |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await?;
+            bar.finish_and_clear();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "rebuilt {} orders from {} events in {:.1} s ({:.0} events/s){}",
+                report.orders,
+                report.events,
+                secs,
+                report.events as f64 / secs.max(1e-9),
+                if report.undecodable > 0 {
+                    format!(
+                        "; {} stored events no longer decode and were skipped",
+                        report.undecodable
+                    )
+                } else {
+                    String::new()
+                }
+            );
         }
         Command::Report { months } => {
             let store = perfect_order::store::PgStore::connect(

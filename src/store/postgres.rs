@@ -497,6 +497,105 @@ impl PgStore {
     }
 }
 
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub events: u64,
+    pub orders: u64,
+    /// Stored events that no longer decode (kept in `events`, skipped by the fold).
+    pub undecodable: u64,
+}
+
+impl PgStore {
+    /// Recomputes every order projection, claim and daily KPI row from the event store under
+    /// `rules` (after a rule change), and swaps the result in atomically: readers see the old
+    /// tables until the transaction commits, and ingest waits on the `events` lock meanwhile.
+    /// Events are read `chunk` at a time; `progress(events_done, events_total)` is called after
+    /// every chunk.
+    pub async fn rebuild(
+        &self,
+        rules: &Rules,
+        chunk: i64,
+        progress: impl Fn(u64, u64),
+    ) -> Result<RebuildReport, Error> {
+        let chunk = chunk.max(1);
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(step("begin the rebuild transaction"))?;
+        // Blocks new batches (they insert into events) and waits for those in flight.
+        sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(step("lock events for the rebuild"))?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE order_id IS NOT NULL")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(step("count events"))?;
+        sqlx::query("TRUNCATE orders, claims, daily_kpi")
+            .execute(&mut *tx)
+            .await
+            .map_err(step("truncate orders, claims and daily_kpi"))?;
+        sqlx::query(
+            "DECLARE rebuild_events NO SCROLL CURSOR FOR
+             SELECT order_id, payload::text FROM events WHERE order_id IS NOT NULL ORDER BY order_id",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(step("open a cursor over events"))?;
+        let mut report = RebuildReport::default();
+        // Events of the order that may continue in the next chunk.
+        let mut carry: Vec<Event> = Vec::new();
+        let mut carry_order: Option<String> = None;
+        loop {
+            let rows = sqlx::query(&format!("FETCH {chunk} FROM rebuild_events"))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(step("read events"))?;
+            let done = (rows.len() as i64) < chunk;
+            let mut ready: Vec<Event> = Vec::with_capacity(rows.len());
+            for row in rows {
+                report.events += 1;
+                let order_id: String = row.get(0);
+                let payload: String = row.get(1);
+                if carry_order.as_deref() != Some(order_id.as_str()) {
+                    if carry_order.is_some() {
+                        report.orders += 1;
+                    }
+                    ready.append(&mut carry);
+                    carry_order = Some(order_id);
+                }
+                match crate::domain::decode(payload.as_bytes()) {
+                    Ok(crate::domain::Decoded::Known(event)) => carry.push(event),
+                    _ => report.undecodable += 1,
+                }
+            }
+            if done {
+                if carry_order.is_some() {
+                    report.orders += 1;
+                }
+                ready.append(&mut carry);
+            }
+            let outcome = fold_batch(HashMap::new(), &ready, rules);
+            Self::write_orders(&mut tx, &outcome).await?;
+            Self::write_claims(&mut tx, &outcome, rules).await?;
+            Self::write_kpi(&mut tx, &outcome).await?;
+            progress(report.events, total.max(0) as u64);
+            if done {
+                break;
+            }
+        }
+        sqlx::query("CLOSE rebuild_events")
+            .execute(&mut *tx)
+            .await
+            .map_err(step("close the events cursor"))?;
+        tx.commit().await.map_err(step("commit the rebuild"))?;
+        Ok(report)
+    }
+}
+
 /// Next offsets stored for `keys` (absent partitions were never committed).
 async fn read_offsets<'e, E>(
     executor: E,
