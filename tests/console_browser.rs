@@ -7,9 +7,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
 use rdkafka::mocking::MockCluster;
-use support::events::*;
 use support::*;
 
 fn chromium(args: &[String]) -> String {
@@ -60,18 +58,7 @@ async fn console_tiles_show_the_numbers_the_api_returns() {
     cluster.create_topic("orders", 1, 1).expect("topic");
     let brokers = cluster.bootstrap_servers();
     let db = TestDb::create().await;
-    let start = Utc::now() - TimeDelta::hours(5);
-    let mut records: Vec<_> = perfect_lifecycle("OK", start)
-        .into_iter()
-        .map(|e| keyed("OK", e))
-        .collect();
-    let mut late = perfect_lifecycle("LATE", start);
-    late[3] = delivered("LATE", start + minutes(4 * 60 + 30));
-    records.extend(late.into_iter().map(|e| keyed("LATE", e)));
-    records.push(keyed(
-        "STUCK-42",
-        created("STUCK-42", Utc::now() - minutes(45)),
-    ));
+    let records = console_scenario("STUCK-42");
     produce(&producer(&brokers), "orders", &records);
     let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &[]))
         .await

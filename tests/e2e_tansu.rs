@@ -7,7 +7,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -16,22 +16,6 @@ use support::*;
 
 /// Short, so that the member killed with SIGKILL leaves the group soon.
 const SESSION_TIMEOUT_MS: u64 = 6000;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 fn tansu() -> (Killed, String) {
     let port = free_port();

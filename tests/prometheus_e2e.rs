@@ -6,7 +6,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
@@ -15,22 +15,6 @@ use serde_json::Value;
 use support::events::*;
 use support::*;
 
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -38,7 +22,7 @@ fn root() -> PathBuf {
 fn start_prometheus(
     dir: &std::path::Path,
     target: std::net::SocketAddr,
-) -> (Prometheus, std::net::SocketAddr) {
+) -> (Killed, std::net::SocketAddr) {
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\nscrape_configs:\n  - job_name: perfect-order\n    static_configs:\n      - targets: ['{target}']\n",
         rules = root().join("deploy/prometheus/alerts.yml").display()
@@ -57,7 +41,7 @@ fn start_prometheus(
         .stderr(Stdio::null())
         .spawn()
         .expect("prometheus is on PATH (Debian package prometheus; .ci/run installs it)");
-    (Prometheus(child), ([127, 0, 0, 1], port).into())
+    (Killed(child), ([127, 0, 0, 1], port).into())
 }
 
 fn encode(s: &str) -> String {

@@ -199,6 +199,43 @@ fn dechunk(body: &str) -> String {
     out
 }
 
+/// A child process (broker, Prometheus, the service) killed and reaped when the guard goes.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The console scenario: one perfect and one 30-minutes-late order delivered in the last
+/// hours, and `stuck` created 45 minutes ago and never confirmed (9 records).
+pub fn console_scenario(stuck: &str) -> Vec<(String, Vec<u8>)> {
+    use events::*;
+    let start = chrono::Utc::now() - chrono::TimeDelta::hours(5);
+    let mut records: Vec<_> = perfect_lifecycle("OK", start)
+        .into_iter()
+        .map(|e| keyed("OK", e))
+        .collect();
+    let mut late = perfect_lifecycle("LATE", start);
+    late[3] = delivered("LATE", start + minutes(4 * 60 + 30));
+    records.extend(late.into_iter().map(|e| keyed("LATE", e)));
+    records.push(keyed(
+        stuck,
+        created(stuck, chrono::Utc::now() - minutes(45)),
+    ));
+    records
+}
+
 /// A record keyed by its order id, as the shop platform produces it.
 pub fn keyed(order: &str, json: String) -> (String, Vec<u8>) {
     (order.to_owned(), json.into_bytes())
