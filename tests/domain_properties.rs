@@ -91,11 +91,11 @@ proptest! {
         split in 0usize..12,
     ) {
         let rules = Rules::default();
-        let whole = fold_batch(HashMap::new(), &facts, &rules).kpi;
+        let whole = fold_batch(HashMap::new(), facts, &rules).kpi;
         let cut = split.min(noisy.len());
-        let first = fold_batch(HashMap::new(), &noisy[..cut], &rules);
+        let first = fold_batch(HashMap::new(), noisy[..cut].to_vec(), &rules);
         let stored = first.changed.iter().map(|c| (c.projection.order_id.clone(), c.projection.clone())).collect();
-        let second = fold_batch(stored, &noisy[cut..], &rules);
+        let second = fold_batch(stored, noisy[cut..].to_vec(), &rules);
         let mut summed = KpiDelta::default();
         summed.merge(&first.kpi);
         summed.merge(&second.kpi);

@@ -88,7 +88,7 @@ fn claim_filed_10_days_after_delivery_flips_the_verdict_and_corrects_the_deliver
         .iter()
         .map(|e| event(e))
         .collect();
-    let counted = fold_batch(HashMap::new(), &first, &rules);
+    let counted = fold_batch(HashMap::new(), first, &rules);
     let stored: HashMap<_, _> = counted
         .changed
         .iter()
@@ -101,7 +101,7 @@ fn claim_filed_10_days_after_delivery_flips_the_verdict_and_corrects_the_deliver
         "quality",
         t0() + TimeDelta::days(10),
     ))];
-    let outcome = fold_batch(stored, &late, &rules);
+    let outcome = fold_batch(stored, late, &rules);
     // Assert: 1 Oct loses a perfect order and gains a quality deviation; 11 Oct is untouched.
     assert_eq!(outcome.changed[0].assessment.verdict, Verdict::Imperfect);
     let rows: Vec<_> = outcome.kpi.rows().collect();
@@ -159,13 +159,13 @@ fn duplicate_batch_adds_no_kpi_delta() {
         .iter()
         .map(|e| event(e))
         .collect();
-    let first = fold_batch(HashMap::new(), &events, &rules);
+    let first = fold_batch(HashMap::new(), events.clone(), &rules);
     let stored = first
         .changed
         .into_iter()
         .map(|c| (c.projection.order_id.clone(), c.projection))
         .collect();
-    let again = fold_batch(stored, &events, &rules);
+    let again = fold_batch(stored, events, &rules);
     assert!(again.changed.is_empty());
     assert!(again.kpi.is_empty());
 }
@@ -175,7 +175,7 @@ fn cancelled_order_is_outside_the_denominator_and_counted_on_its_own() {
     let events = [created("A-1", t0()), cancelled("A-1", t0() + minutes(5))];
     let outcome = fold_batch(
         HashMap::new(),
-        &events.iter().map(|e| event(e)).collect::<Vec<_>>(),
+        events.iter().map(|e| event(e)),
         &Rules::default(),
     );
     let rows: Vec<_> = outcome.kpi.rows().collect();
@@ -245,17 +245,13 @@ fn claim_read_before_the_delivery_is_rewritten_when_the_delivery_arrives() {
     let mut events = perfect_lifecycle("A-1", t0());
     let delivery = event(&events.pop().expect("lifecycle has a delivery"));
     events.push(claim("A-1", "K-1", "service", t0() + minutes(100)));
-    let first = fold_batch(
-        HashMap::new(),
-        &events.iter().map(|e| event(e)).collect::<Vec<_>>(),
-        &rules,
-    );
+    let first = fold_batch(HashMap::new(), events.iter().map(|e| event(e)), &rules);
     let stored = first
         .changed
         .into_iter()
         .map(|c| (c.projection.order_id.clone(), c.projection))
         .collect();
-    let outcome = fold_batch(stored, &[delivery], &rules);
+    let outcome = fold_batch(stored, [delivery], &rules);
     let claims: Vec<&String> = outcome.changed[0]
         .claims_to_write()
         .into_iter()

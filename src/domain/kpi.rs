@@ -196,28 +196,35 @@ pub struct BatchOutcome {
 }
 
 /// Folds `events` onto `stored` (the projections of the orders they touch, as persisted).
-/// Orders that end up unchanged are left out of the outcome.
+/// Events are taken by value so their payloads move into the projections. Orders that end up
+/// unchanged are left out of the outcome.
 pub fn fold_batch(
     mut stored: HashMap<String, OrderProjection>,
-    events: &[Event],
+    events: impl IntoIterator<Item = Event>,
     rules: &Rules,
 ) -> BatchOutcome {
-    let mut touched: BTreeMap<&str, OrderProjection> = BTreeMap::new();
+    let mut touched: HashMap<String, OrderProjection> = HashMap::new();
     for event in events {
         let id = event.kind.order_id().as_str();
-        touched
-            .entry(id)
-            .or_insert_with(|| {
-                stored
-                    .get(id)
+        match touched.get_mut(id) {
+            Some(projection) => projection.apply_owned(event),
+            None => {
+                let id = id.to_owned();
+                let mut projection = stored
+                    .get(&id)
                     .cloned()
-                    .unwrap_or_else(|| OrderProjection::new(id))
-            })
-            .apply(event);
+                    .unwrap_or_else(|| OrderProjection::new(&id));
+                projection.apply_owned(event);
+                touched.insert(id, projection);
+            }
+        }
     }
+    let mut touched: Vec<(String, OrderProjection)> = touched.into_iter().collect();
+    // Deterministic output order (rows are written in order-id order).
+    touched.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut outcome = BatchOutcome::default();
     for (id, projection) in touched {
-        let before = stored.remove(id);
+        let before = stored.remove(&id);
         if before.as_ref() == Some(&projection) {
             continue;
         }

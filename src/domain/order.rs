@@ -58,22 +58,14 @@ pub struct Fact<T> {
 }
 
 /// Keeps the earliest fact by `(time, key)`: the merge that makes the fold order-independent.
-fn keep_earliest<T: Clone>(
-    slot: &mut Option<Fact<T>>,
-    at: DateTime<Utc>,
-    key: &EventKey,
-    data: &T,
-) {
+/// Takes the fact by value, so keeping it moves it rather than copying it.
+fn keep_earliest<T>(slot: &mut Option<Fact<T>>, at: DateTime<Utc>, key: EventKey, data: T) {
     let replace = match slot {
         None => true,
-        Some(current) => (at, key) < (current.at, &current.key),
+        Some(current) => (at, &key) < (current.at, &current.key),
     };
     if replace {
-        *slot = Some(Fact {
-            at,
-            key: key.clone(),
-            data: data.clone(),
-        });
+        *slot = Some(Fact { at, key, data });
     }
 }
 
@@ -194,19 +186,35 @@ impl OrderProjection {
 
     /// Adds one fact. Applying the same event again, or events in another order, changes nothing.
     pub fn apply(&mut self, event: &Event) {
-        let (at, key) = (event.time, &event.key);
-        match &event.kind {
+        self.apply_owned(event.clone());
+    }
+
+    /// [`OrderProjection::apply`] for an event the caller no longer needs: its payload moves
+    /// into the projection instead of being copied (the ingest and rebuild hot path).
+    pub fn apply_owned(&mut self, event: Event) {
+        let Event {
+            key,
+            time: at,
+            kind,
+        } = event;
+        match kind {
             EventKind::OrderCreated(d) => keep_earliest(&mut self.created, at, key, d),
             EventKind::OrderConfirmed(d) => keep_earliest(&mut self.confirmed, at, key, d),
             EventKind::OrderShipped(d) => keep_earliest(&mut self.shipped, at, key, d),
             EventKind::OrderDelivered(d) => keep_earliest(&mut self.delivered, at, key, d),
             EventKind::OrderCancelled(d) => keep_earliest(&mut self.cancelled, at, key, d),
             EventKind::ClaimFiled(d) => {
-                let claim = self.claims.entry(d.claim_id.to_string()).or_default();
+                let claim = self
+                    .claims
+                    .entry(d.claim_id.as_str().to_owned())
+                    .or_default();
                 keep_earliest(&mut claim.filed, at, key, d);
             }
             EventKind::ClaimResolved(d) => {
-                let claim = self.claims.entry(d.claim_id.to_string()).or_default();
+                let claim = self
+                    .claims
+                    .entry(d.claim_id.as_str().to_owned())
+                    .or_default();
                 keep_earliest(&mut claim.resolved, at, key, d);
             }
         }

@@ -578,7 +578,7 @@ impl PgStore {
                 }
                 ready.append(&mut carry);
             }
-            let outcome = fold_batch(HashMap::new(), &ready, rules);
+            let outcome = fold_batch(HashMap::new(), std::mem::take(&mut ready), rules);
             Self::write_orders(&mut tx, &outcome).await?;
             Self::write_claims(&mut tx, &outcome, rules).await?;
             Self::write_kpi(&mut tx, &outcome).await?;
@@ -701,7 +701,7 @@ impl Store for PgStore {
         } else {
             Self::load_projections(&mut tx, &order_ids).await?
         };
-        let outcome = fold_batch(stored_projections, &fresh, rules);
+        let outcome = fold_batch(stored_projections, fresh, rules);
 
         Self::write_orders(&mut tx, &outcome).await?;
         Self::write_claims(&mut tx, &outcome, rules).await?;
