@@ -91,3 +91,54 @@ async fn migrate_creates_the_documented_tables_and_views() {
         assert!(documented.is_some(), "view {view} has no COMMENT");
     }
 }
+
+#[tokio::test]
+async fn json_log_format_writes_one_json_object_per_line() {
+    let db = support::TestDb::create().await;
+    let out = binary()
+        .arg("migrate")
+        .env("PERFECT_ORDER__DATABASE__URL", &db.url)
+        .env("PERFECT_ORDER__LOG__FORMAT", "json")
+        .output()
+        .expect("run migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "migrate logs something");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["level"].is_string() && v["timestamp"].is_string(),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn a_database_password_never_reaches_the_output() {
+    let out = binary()
+        .arg("migrate")
+        .env(
+            "PERFECT_ORDER__DATABASE__URL",
+            "postgres://app:supersecret@127.0.0.1:1/po",
+        )
+        .env("PERFECT_ORDER__LOG__LEVEL", "trace")
+        .output()
+        .expect("run migrate");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "nothing listens on port 1");
+    assert!(
+        all.contains("postgres://app:***@127.0.0.1:1/po"),
+        "the error names the (redacted) URL: {all}"
+    );
+    assert!(!all.contains("supersecret"), "{all}");
+}
