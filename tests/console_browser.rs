@@ -5,9 +5,7 @@
 mod support;
 
 use std::process::Command;
-use std::time::Duration;
 
-use rdkafka::mocking::MockCluster;
 use support::*;
 
 fn chromium(args: &[String]) -> String {
@@ -54,20 +52,8 @@ fn element_text<'a>(dom: &'a str, id: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_tiles_show_the_numbers_the_api_returns() {
     // Arrange: one perfect and one late order delivered in the last hours, one stuck order.
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("orders", 1, 1).expect("topic");
-    let brokers = cluster.bootstrap_servers();
-    let db = TestDb::create().await;
-    let records = console_scenario("STUCK-42");
-    produce(&producer(&brokers), "orders", &records);
-    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &[]))
-        .await
-        .expect("service starts");
-    let pool = db.pool().await;
-    eventually("all records committed", Duration::from_secs(30), || async {
-        (committed_records(&pool).await == 9).then_some(())
-    })
-    .await;
+    let fixture = console_fixture("STUCK-42").await;
+    let service = &fixture.service;
     let (_, body) = http_get(service.http_addr, "/api/dashboard").await;
     let api: serde_json::Value = serde_json::from_str(&body).expect("dashboard JSON");
     let url = format!("http://{}/", service.http_addr);
@@ -114,5 +100,5 @@ async fn console_tiles_show_the_numbers_the_api_returns() {
             .unwrap_or(false),
         "screenshot saved"
     );
-    service.stop().await;
+    fixture.service.stop().await;
 }

@@ -161,23 +161,23 @@ async fn lag_is_reported_per_partition_and_the_batch_in_flight_is_drained_at_shu
     assert_eq!(committed_records(&pool).await, 40);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn topics_that_are_not_co_partitioned_are_refused_at_start() {
+/// The error with which the service refuses to start on a cluster with these topics.
+async fn start_error(topics: &[(&str, i32)], subscribe: &[&str]) -> String {
     let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("orders", 3, 1).expect("topic");
-    cluster.create_topic("claims", 2, 1).expect("topic");
+    for (name, partitions) in topics {
+        cluster.create_topic(name, *partitions, 1).expect("topic");
+    }
     let db = TestDb::create().await;
-    let result = perfect_order::Service::start(settings(
-        &cluster.bootstrap_servers(),
-        &["orders", "claims"],
-        &db.url,
-        &[],
-    ))
-    .await;
-    let message = match result {
+    let settings = settings(&cluster.bootstrap_servers(), subscribe, &db.url, &[]);
+    match perfect_order::Service::start(settings).await {
         Ok(_) => panic!("start must fail"),
         Err(e) => e.to_string(),
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_that_are_not_co_partitioned_are_refused_at_start() {
+    let message = start_error(&[("orders", 3), ("claims", 2)], &["orders", "claims"]).await;
     assert!(message.contains("not co-partitioned"), "{message}");
     assert!(
         message.contains("orders has 3") && message.contains("claims has 2"),
@@ -187,20 +187,7 @@ async fn topics_that_are_not_co_partitioned_are_refused_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_topic_is_refused_at_start_by_name() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("orders", 1, 1).expect("topic");
-    let db = TestDb::create().await;
-    let result = perfect_order::Service::start(settings(
-        &cluster.bootstrap_servers(),
-        &["orders", "nope"],
-        &db.url,
-        &[],
-    ))
-    .await;
-    let message = match result {
-        Ok(_) => panic!("start must fail"),
-        Err(e) => e.to_string(),
-    };
+    let message = start_error(&[("orders", 1)], &["orders", "nope"]).await;
     assert!(message.contains("nope"), "{message}");
 }
 
@@ -386,20 +373,8 @@ async fn shutdown_completes_even_while_the_database_is_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_is_self_contained_and_its_api_returns_the_kpis() {
     // Arrange: two orders delivered two hours ago, one of them late; one order stuck.
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("orders", 1, 1).expect("topic");
-    let brokers = cluster.bootstrap_servers();
-    let db = TestDb::create().await;
-    let records = console_scenario("STUCK");
-    produce(&producer(&brokers), "orders", &records);
-    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &[]))
-        .await
-        .expect("service starts");
-    let pool = db.pool().await;
-    eventually("all records committed", Duration::from_secs(30), || async {
-        (committed_records(&pool).await == 9).then_some(())
-    })
-    .await;
+    let fixture = console_fixture("STUCK").await;
+    let service = &fixture.service;
 
     // Act
     let (status, page) = http_get(service.http_addr, "/").await;
@@ -437,5 +412,5 @@ async fn console_is_self_contained_and_its_api_returns_the_kpis() {
         .filter_map(|b| b[1].as_i64())
         .sum();
     assert_eq!(confirmed, 2);
-    service.stop().await;
+    fixture.service.stop().await;
 }

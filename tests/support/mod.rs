@@ -236,6 +236,36 @@ pub fn console_scenario(stuck: &str) -> Vec<(String, Vec<u8>)> {
     records
 }
 
+/// A running service that has consumed [`console_scenario`]; the guards keep the broker and
+/// the database alive as long as the fixture.
+pub struct ConsoleFixture {
+    pub service: perfect_order::Service,
+    pub db: TestDb,
+    _cluster: rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+}
+
+pub async fn console_fixture(stuck: &str) -> ConsoleFixture {
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let records = console_scenario(stuck);
+    produce(&producer(&brokers), "orders", &records);
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &[]))
+        .await
+        .expect("service starts");
+    let pool = db.pool().await;
+    eventually("all records committed", Duration::from_secs(30), || async {
+        (committed_records(&pool).await == records.len() as i64).then_some(())
+    })
+    .await;
+    ConsoleFixture {
+        service,
+        db,
+        _cluster: cluster,
+    }
+}
+
 /// A record keyed by its order id, as the shop platform produces it.
 pub fn keyed(order: &str, json: String) -> (String, Vec<u8>) {
     (order.to_owned(), json.into_bytes())
