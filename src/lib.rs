@@ -40,8 +40,22 @@ pub enum Error {
     Metrics(#[from] prometheus::Error),
 }
 
-/// Connects to PostgreSQL and applies the migrations (`perfect-order migrate`).
+/// Creates the database of `database.url` if it does not exist yet, then connects and applies
+/// the migrations (`perfect-order migrate`, and `run` unless `database.migrate_on_start` is off).
 pub async fn migrate(settings: &Settings) -> Result<PgStore, Error> {
+    use sqlx::migrate::MigrateDatabase;
+    let url = &settings.database.url;
+    // Only a definite "does not exist" leads to CREATE DATABASE; any other failure (no server,
+    // no permission) surfaces from the connect below with the URL named.
+    if let Ok(false) = sqlx::Postgres::database_exists(url).await {
+        sqlx::Postgres::create_database(url)
+            .await
+            .map_err(|source| store::Error::Connect {
+                url: settings.database_url_redacted(),
+                source,
+            })?;
+        info!(database = %settings.database_url_redacted(), "created the database");
+    }
     let store = PgStore::connect(&settings.database.url, settings.database.max_connections).await?;
     store.migrate().await?;
     info!(database = %settings.database_url_redacted(), "migrations applied");

@@ -142,3 +142,35 @@ fn a_database_password_never_reaches_the_output() {
     );
     assert!(!all.contains("supersecret"), "{all}");
 }
+
+#[tokio::test]
+async fn migrate_creates_a_missing_database() {
+    let name = format!("po_test_{}", uuid::Uuid::new_v4().simple());
+    let url = format!("{}/{name}", support::pg_server());
+    let out = binary()
+        .arg("migrate")
+        .env("PERFECT_ORDER__DATABASE__URL", &url)
+        .output()
+        .expect("run migrate");
+    // Dropped at the end of the test, like every test database.
+    let _cleanup = support::TestDb {
+        name: name.clone(),
+        url: url.clone(),
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created the database"));
+    let pool = sqlx::PgPool::connect(&url)
+        .await
+        .expect("the database exists now");
+    let tables: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'daily_kpi'")
+            .fetch_one(&pool)
+            .await
+            .expect("query");
+    assert_eq!(tables, 1);
+    pool.close().await;
+}
