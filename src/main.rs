@@ -33,6 +33,12 @@ enum Command {
     Run,
     /// Create or upgrade the PostgreSQL tables and views, then exit.
     Migrate,
+    /// See it work in one command: an embedded Kafka-protocol broker, a simulated shop (history,
+    /// then live traffic), the service and its web console. Ctrl-C stops it cleanly.
+    ///
+    /// Stores into PostgreSQL (database.url, default perfect_order_demo on 127.0.0.1:5432,
+    /// created if missing); a second run continues with the same data.
+    Demo(DemoArgs),
     /// Recompute every projection and KPI row from the event store under the current rules
     /// (after a rule change, e.g. a new delivery tolerance), swapping the result in atomically.
     Rebuild,
@@ -50,6 +56,111 @@ enum Command {
     ///   perfect-order simulate --brokers 127.0.0.1:9092 --topic shop.orders --days 60 --live --speedup 60
     ///   perfect-order simulate --from events.jsonl --brokers 127.0.0.1:9092 --topic shop.orders
     Simulate(Box<SimulateArgs>),
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Days of simulated history before now.
+    #[arg(long, default_value_t = 60.0)]
+    days: f64,
+    /// Average orders per minute of the simulated shop.
+    #[arg(long, default_value_t = 1.0)]
+    orders_per_minute: f64,
+    /// Time compression of the live traffic after the history (1 = real time).
+    #[arg(long, default_value_t = 1.0)]
+    speedup: f64,
+    /// Random seed of the simulated shop (the same seed replays the same history, which the
+    /// event store deduplicates).
+    #[arg(long, default_value_t = Shop::default().seed)]
+    seed: u64,
+}
+
+/// The database the demo uses unless PERFECT_ORDER__DATABASE__URL (or --config) names one.
+const DEMO_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/perfect_order_demo";
+
+async fn demo(args: DemoArgs, mut settings: Settings, database_given: bool) -> anyhow::Result<()> {
+    use perfect_order::simulate::{sink, Generator};
+    use rdkafka::mocking::MockCluster;
+    if !(args.speedup > 0.0 && args.days >= 0.0 && args.orders_per_minute > 0.0) {
+        anyhow::bail!("--speedup and --orders-per-minute must be positive, --days not negative");
+    }
+    let cluster = MockCluster::new(1).context("cannot start the embedded Kafka-protocol broker")?;
+    // Each run has a fresh in-memory broker whose offsets start at 0 again, so each run reads
+    // its own topic; the replayed history is deduplicated by the event store.
+    let topic = format!("demo-{}", chrono::Utc::now().timestamp());
+    cluster
+        .create_topic(&topic, 3, 1)
+        .with_context(|| format!("cannot create topic {topic} on the embedded broker"))?;
+    settings.kafka.brokers = cluster.bootstrap_servers();
+    settings.kafka.topics = vec![topic.clone()];
+    settings.kafka.group_id = "perfect-order-demo".into();
+    if !database_given {
+        settings.database.url = DEMO_DATABASE.into();
+    }
+    let service = perfect_order::Service::start(settings.clone()).await?;
+    println!();
+    println!("perfect-order demo is running");
+    println!("  console:   http://{}/", service.http_addr);
+    println!("  metrics:   http://{}/metrics", service.http_addr);
+    println!("  late list: http://{}/api/late-orders", service.http_addr);
+    println!(
+        "  Kafka:     {} (topic {topic}; any Kafka client can read it)",
+        settings.kafka.brokers
+    );
+    println!("  database:  {}", settings.database_url_redacted());
+    println!(
+        "  simulating up to {} day(s) of history at {} orders/min, then live traffic at {}x; Ctrl-C stops",
+        args.days, args.orders_per_minute, args.speedup
+    );
+    println!();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
+    let mut start = now - chrono::TimeDelta::seconds((args.days * 86_400.0) as i64);
+    let mut seed = args.seed;
+    // A second run continues the same shop: it simulates only what happened since the last
+    // stored event, with a seed of its own so that its order and event ids are new.
+    let store = perfect_order::store::PgStore::connect(&settings.database.url, 1).await?;
+    let last: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT max(time) FROM events")
+            .fetch_one(store.pool())
+            .await
+            .context("reading the last event time from events")?;
+    if let Some(last) = last.filter(|l| *l > start) {
+        start = last.min(now);
+        seed = seed.wrapping_add(now.timestamp() as u64);
+        println!("  continuing the shop from its last event at {last}");
+    }
+    let shop = Shop {
+        seed,
+        orders_per_minute: args.orders_per_minute,
+        ..Shop::default()
+    };
+    let generator = Generator::new(shop, start, now + chrono::TimeDelta::days(3650))
+        .map_err(anyhow::Error::msg)?;
+    let producer = sink::producer(&settings.kafka.brokers, &[])?;
+    let simulator = {
+        let stop = stop.clone();
+        let topic = topic.clone();
+        let speedup = args.speedup;
+        std::thread::spawn(move || {
+            let target = sink::Target {
+                producer: &producer,
+                orders_topic: &topic,
+                claims_topic: &topic,
+            };
+            if let Err(e) = sink::produce(generator, &target, now, speedup, None, &stop) {
+                tracing::error!(error = %e, "the simulator stopped");
+            }
+        })
+    };
+    shutdown_signal().await;
+    println!("stopping: committing the batch in flight");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = tokio::task::spawn_blocking(move || simulator.join()).await;
+    service.stop().await;
+    drop(cluster);
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -298,6 +409,11 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             print!("{}", perfect_order::report::render(&rows));
         }
         Command::Simulate(_) => unreachable!("handled before the runtime starts"),
+        Command::Demo(args) => {
+            let database_given =
+                cli.config.is_some() || std::env::var_os("PERFECT_ORDER__DATABASE__URL").is_some();
+            demo(args, settings, database_given).await?;
+        }
         Command::Run => {
             let service = perfect_order::Service::start(settings).await?;
             shutdown_signal().await;

@@ -1,0 +1,164 @@
+//! `perfect-order demo`: one command shows the product working, stops cleanly on Ctrl-C, and a
+//! second run continues the same shop.
+
+mod support;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+struct Demo {
+    child: Killed,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Demo {
+    fn start(db_url: &str) -> Demo {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+            .args([
+                "demo",
+                "--days",
+                "1",
+                "--orders-per-minute",
+                "3",
+                "--speedup",
+                "60",
+            ])
+            .env("PERFECT_ORDER__DATABASE__URL", db_url)
+            .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
+            .env("PERFECT_ORDER__LOG__LEVEL", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        Demo {
+            child: Killed(child),
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first printed line containing `needle`, within 60 s.
+    fn line_with(&mut self, needle: &str) -> String {
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!(
+            "the demo never printed `{needle}`; it printed {:?}",
+            self.seen
+        );
+    }
+
+    fn console(&mut self) -> std::net::SocketAddr {
+        let line = self.line_with("console:");
+        let url = line.split_whitespace().last().expect("a URL");
+        url.trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("host:port")
+    }
+
+    /// Ctrl-C; the demo must exit successfully within 30 s.
+    fn interrupt(mut self) {
+        let pid = self.child.0.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill -INT");
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.0.try_wait().expect("wait") {
+                assert!(status.success(), "the demo exited with {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the demo did not stop within 30 s of Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+async fn fulfilled_30d(addr: std::net::SocketAddr) -> Option<i64> {
+    let (status, body) = http_get(addr, "/api/dashboard").await;
+    if status != 200 {
+        return None;
+    }
+    let d: serde_json::Value = serde_json::from_str(&body).ok()?;
+    d["po_rate"]["30d"].as_f64()?;
+    Some(
+        d["po_daily"]
+            .as_array()?
+            .iter()
+            .filter_map(|p| p["fulfilled"].as_i64())
+            .sum(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_kpis_within_seconds_stops_on_ctrl_c_and_a_second_run_continues() {
+    let db = TestDb::create().await;
+
+    // First run: KPIs appear on the console's API within a minute.
+    let mut first = Demo::start(&db.url);
+    let addr = first.console();
+    eventually("non-empty KPIs", Duration::from_secs(60), || async move {
+        fulfilled_30d(addr).await.filter(|n| *n > 100)
+    })
+    .await;
+    let (status, page) = http_get(addr, "/").await;
+    assert!(status == 200 && page.contains("perfect-order"));
+    first.interrupt();
+    let pool = db.pool().await;
+    let before: i64 =
+        sqlx::query_scalar("SELECT COALESCE(sum(fulfilled), 0)::bigint FROM daily_kpi")
+            .fetch_one(&pool)
+            .await
+            .expect("daily_kpi");
+
+    // Second run: continues from the stored events instead of replaying the history.
+    let mut second = Demo::start(&db.url);
+    second.line_with("continuing the shop from its last event");
+    let addr = second.console();
+    let after = eventually(
+        "the KPIs of the first run",
+        Duration::from_secs(60),
+        || async move { fulfilled_30d(addr).await },
+    )
+    .await;
+    assert!(
+        after >= before,
+        "the shop continues ({before} -> {after} fulfilled)"
+    );
+    assert!(
+        after < before * 3 / 2 + 200,
+        "the history is not simulated twice ({before} -> {after})"
+    );
+    second.interrupt();
+}
