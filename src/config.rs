@@ -42,7 +42,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 struct RawSettings {
     kafka: RawKafka,
@@ -110,81 +110,76 @@ struct RawLog {
     level: String,
 }
 
-impl Default for RawSettings {
+/// The built-in `database.url`; `demo` uses its own database when this one is in force.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/perfect_order";
+
+impl Default for RawKafka {
     fn default() -> Self {
-        RawSettings {
-            kafka: RawKafka {
-                brokers: "127.0.0.1:9092".into(),
-                group_id: "perfect-order".into(),
-                topics: vec!["shop.orders".into()],
-                properties: BTreeMap::new(),
-                drain_timeout: "10s".into(),
-                statistics_interval: "5s".into(),
-                check_copartitioning: true,
-            },
-            database: RawDatabase {
-                url: "postgres://postgres@127.0.0.1:5432/perfect_order".into(),
-                max_connections: 8,
-                migrate_on_start: true,
-            },
-            batch: RawBatch {
-                max_events: 5000,
-                max_wait: "500ms".into(),
-            },
-            rules: RawRules {
-                timezone: "Europe/Moscow".into(),
-                confirmation_sla: "30m".into(),
-                delivery_tolerance: "0s".into(),
-                claim_window: "14d".into(),
-                pending_horizon: "24h".into(),
-            },
-            http: RawHttp {
-                listen: "127.0.0.1:9187".into(),
-            },
-            watch: RawWatch {
-                interval: "10s".into(),
-            },
-            log: RawLog {
-                format: LogFormat::Text,
-                level: "info".into(),
-            },
+        RawKafka {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "perfect-order".into(),
+            topics: vec!["shop.orders".into()],
+            properties: BTreeMap::new(),
+            drain_timeout: "10s".into(),
+            statistics_interval: "5s".into(),
+            check_copartitioning: true,
         }
     }
 }
 
-impl Default for RawKafka {
-    fn default() -> Self {
-        RawSettings::default().kafka
-    }
-}
 impl Default for RawDatabase {
     fn default() -> Self {
-        RawSettings::default().database
+        RawDatabase {
+            url: DEFAULT_DATABASE_URL.into(),
+            max_connections: 8,
+            migrate_on_start: true,
+        }
     }
 }
+
 impl Default for RawBatch {
     fn default() -> Self {
-        RawSettings::default().batch
+        RawBatch {
+            max_events: 5000,
+            max_wait: "500ms".into(),
+        }
     }
 }
+
 impl Default for RawRules {
     fn default() -> Self {
-        RawSettings::default().rules
+        RawRules {
+            timezone: "Europe/Moscow".into(),
+            confirmation_sla: "30m".into(),
+            delivery_tolerance: "0s".into(),
+            claim_window: "14d".into(),
+            pending_horizon: "24h".into(),
+        }
     }
 }
+
 impl Default for RawHttp {
     fn default() -> Self {
-        RawSettings::default().http
+        RawHttp {
+            listen: "127.0.0.1:9187".into(),
+        }
     }
 }
+
 impl Default for RawWatch {
     fn default() -> Self {
-        RawSettings::default().watch
+        RawWatch {
+            interval: "10s".into(),
+        }
     }
 }
+
 impl Default for RawLog {
     fn default() -> Self {
-        RawSettings::default().log
+        RawLog {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
     }
 }
 

@@ -36,8 +36,8 @@ enum Command {
     /// See it work in one command: an embedded Kafka-protocol broker, a simulated shop (history,
     /// then live traffic), the service and its web console. Ctrl-C stops it cleanly.
     ///
-    /// Stores into PostgreSQL (database.url, default perfect_order_demo on 127.0.0.1:5432,
-    /// created if missing); a second run continues with the same data.
+    /// Stores into PostgreSQL: perfect_order_demo on 127.0.0.1:5432 (created if missing) unless
+    /// database.url names another database; a second run continues with the same data.
     Demo(DemoArgs),
     /// Recompute every projection and KPI row from the event store under the current rules
     /// (after a rule change, e.g. a new delivery tolerance), swapping the result in atomically.
@@ -75,10 +75,10 @@ struct DemoArgs {
     seed: u64,
 }
 
-/// The database the demo uses unless PERFECT_ORDER__DATABASE__URL (or --config) names one.
+/// The database the demo uses unless `database.url` (file or environment) names another.
 const DEMO_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/perfect_order_demo";
 
-async fn demo(args: DemoArgs, mut settings: Settings, database_given: bool) -> anyhow::Result<()> {
+async fn demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
     use perfect_order::simulate::{sink, Generator};
     use rdkafka::mocking::MockCluster;
     if !(args.speedup > 0.0 && args.days >= 0.0 && args.orders_per_minute > 0.0) {
@@ -94,7 +94,7 @@ async fn demo(args: DemoArgs, mut settings: Settings, database_given: bool) -> a
     settings.kafka.brokers = cluster.bootstrap_servers();
     settings.kafka.topics = vec![topic.clone()];
     settings.kafka.group_id = "perfect-order-demo".into();
-    if !database_given {
+    if settings.database.url == perfect_order::config::DEFAULT_DATABASE_URL {
         settings.database.url = DEMO_DATABASE.into();
     }
     let service = perfect_order::Service::start(settings.clone()).await?;
@@ -409,11 +409,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             print!("{}", perfect_order::report::render(&rows));
         }
         Command::Simulate(_) => unreachable!("handled before the runtime starts"),
-        Command::Demo(args) => {
-            let database_given =
-                cli.config.is_some() || std::env::var_os("PERFECT_ORDER__DATABASE__URL").is_some();
-            demo(args, settings, database_given).await?;
-        }
+        Command::Demo(args) => demo(args, settings).await?,
         Command::Run => {
             let service = perfect_order::Service::start(settings).await?;
             shutdown_signal().await;

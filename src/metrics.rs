@@ -70,6 +70,16 @@ struct LagState {
     next: HashMap<(String, i32), i64>,
 }
 
+impl LagState {
+    /// Lag of every assigned partition whose high watermark is known.
+    fn lags(&self) -> impl Iterator<Item = (&(String, i32), i64)> + '_ {
+        self.assigned.iter().filter_map(|p| {
+            let high = self.high.get(p)?;
+            Some((p, (high - self.next.get(p).copied().unwrap_or(0)).max(0)))
+        })
+    }
+}
+
 fn name(short: &str) -> String {
     format!("{PREFIX}_{short}")
 }
@@ -287,13 +297,10 @@ impl Metrics {
     }
 
     fn refresh_lag(&self, lag: &LagState) {
-        for p in &lag.assigned {
-            if let Some(high) = lag.high.get(p) {
-                let next = lag.next.get(p).copied().unwrap_or(0);
-                self.consumer_lag
-                    .with_label_values(&[&p.0, &p.1.to_string()])
-                    .set((high - next).max(0));
-            }
+        for (p, records) in lag.lags() {
+            self.consumer_lag
+                .with_label_values(&[&p.0, &p.1.to_string()])
+                .set(records);
         }
     }
 
@@ -339,15 +346,8 @@ impl Metrics {
     /// Current lag per partition (for tests and the log).
     pub fn lag_snapshot(&self) -> BTreeMap<(String, i32), i64> {
         let lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
-        lag.assigned
-            .iter()
-            .filter_map(|p| {
-                let high = lag.high.get(p)?;
-                Some((
-                    p.clone(),
-                    (high - lag.next.get(p).copied().unwrap_or(0)).max(0),
-                ))
-            })
+        lag.lags()
+            .map(|(p, records)| (p.clone(), records))
             .collect()
     }
 }

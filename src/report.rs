@@ -6,7 +6,7 @@ use sqlx::{PgPool, Row};
 
 use crate::store::{step, Error};
 
-/// One month of `po_monthly`.
+/// One month of `po_monthly` with the claims of `claims_monthly`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonthRow {
     pub month: chrono::NaiveDate,
@@ -17,6 +17,8 @@ pub struct MonthRow {
     pub cancelled: i64,
     /// Claims filed in the month per category (quality, completeness, delivery, service).
     pub claims: [i64; 4],
+    /// The view's change against the previous calendar month (null without one).
+    pub claims_change: [Option<f64>; 4],
 }
 
 const CATEGORIES: [&str; 4] = ["quality", "completeness", "delivery", "service"];
@@ -24,18 +26,28 @@ const CATEGORIES: [&str; 4] = ["quality", "completeness", "delivery", "service"]
 /// Reads the last `months` months (by delivery or filing), oldest first.
 pub async fn load(pool: &PgPool, months: i64) -> Result<Vec<MonthRow>, Error> {
     let rows = sqlx::query(
-        "WITH months AS (
-             SELECT month FROM po_monthly UNION SELECT month FROM claims_monthly
-         ), recent AS (SELECT month FROM months ORDER BY month DESC LIMIT $1)
+        "WITH claims AS (
+             SELECT month,
+                    COALESCE(sum(claims) FILTER (WHERE category = 'quality'), 0)::bigint AS q,
+                    COALESCE(sum(claims) FILTER (WHERE category = 'completeness'), 0)::bigint AS c,
+                    COALESCE(sum(claims) FILTER (WHERE category = 'delivery'), 0)::bigint AS d,
+                    COALESCE(sum(claims) FILTER (WHERE category = 'service'), 0)::bigint AS s,
+                    max(change) FILTER (WHERE category = 'quality') AS qx,
+                    max(change) FILTER (WHERE category = 'completeness') AS cx,
+                    max(change) FILTER (WHERE category = 'delivery') AS dx,
+                    max(change) FILTER (WHERE category = 'service') AS sx
+             FROM claims_monthly GROUP BY month
+         ), recent AS (
+             SELECT month FROM (SELECT month FROM po_monthly UNION SELECT month FROM claims) m
+             ORDER BY month DESC LIMIT $1
+         )
          SELECT r.month, COALESCE(p.fulfilled, 0), COALESCE(p.perfect, 0), p.po_rate,
                 COALESCE(p.deviation_quality, 0), COALESCE(p.deviation_completeness, 0),
                 COALESCE(p.deviation_delivery, 0), COALESCE(p.deviation_service, 0),
                 COALESCE(p.cancelled, 0),
-                COALESCE((SELECT claims FROM claims_monthly c WHERE c.month = r.month AND c.category = 'quality'), 0),
-                COALESCE((SELECT claims FROM claims_monthly c WHERE c.month = r.month AND c.category = 'completeness'), 0),
-                COALESCE((SELECT claims FROM claims_monthly c WHERE c.month = r.month AND c.category = 'delivery'), 0),
-                COALESCE((SELECT claims FROM claims_monthly c WHERE c.month = r.month AND c.category = 'service'), 0)
-         FROM recent r LEFT JOIN po_monthly p USING (month)
+                COALESCE(c.q, 0), COALESCE(c.c, 0), COALESCE(c.d, 0), COALESCE(c.s, 0),
+                c.qx, c.cx, c.dx, c.sx
+         FROM recent r LEFT JOIN po_monthly p USING (month) LEFT JOIN claims c USING (month)
          ORDER BY r.month",
     )
     .bind(months)
@@ -52,15 +64,13 @@ pub async fn load(pool: &PgPool, months: i64) -> Result<Vec<MonthRow>, Error> {
             deviations: [r.get(4), r.get(5), r.get(6), r.get(7)],
             cancelled: r.get(8),
             claims: [r.get(9), r.get(10), r.get(11), r.get(12)],
+            claims_change: [r.get(13), r.get(14), r.get(15), r.get(16)],
         })
         .collect())
 }
 
-fn change(now: i64, before: Option<i64>) -> String {
-    match before {
-        Some(b) if b > 0 => format!("{:+.0}%", (now as f64 / b as f64 - 1.0) * 100.0),
-        _ => "—".into(),
-    }
+fn change(change: Option<f64>) -> String {
+    change.map_or("—".into(), |c| format!("{:+.0}%", c * 100.0))
 }
 
 /// Renders the two tables: perfect order per month, and claims per category with the
@@ -119,15 +129,13 @@ pub fn render(rows: &[MonthRow]) -> String {
         let _ = write!(out, " {c:>19}");
     }
     let _ = writeln!(out);
-    let mut before: Option<[i64; 4]> = None;
     for r in rows {
         let _ = write!(out, "{:<8}", r.month.format("%Y-%m"));
-        for (i, n) in r.claims.iter().enumerate() {
-            let cell = format!("{n} ({})", change(*n, before.map(|b| b[i])));
+        for (n, c) in r.claims.iter().zip(r.claims_change) {
+            let cell = format!("{n} ({})", change(c));
             let _ = write!(out, " {cell:>19}");
         }
         let _ = writeln!(out);
-        before = Some(r.claims);
     }
     out
 }
@@ -136,7 +144,13 @@ pub fn render(rows: &[MonthRow]) -> String {
 mod tests {
     use super::*;
 
-    fn month(m: u32, fulfilled: i64, perfect: i64, claims: [i64; 4]) -> MonthRow {
+    fn month(
+        m: u32,
+        fulfilled: i64,
+        perfect: i64,
+        claims: [i64; 4],
+        claims_change: [Option<f64>; 4],
+    ) -> MonthRow {
         MonthRow {
             month: chrono::NaiveDate::from_ymd_opt(2026, m, 1).expect("valid"),
             fulfilled,
@@ -145,14 +159,21 @@ mod tests {
             deviations: [0; 4],
             cancelled: 0,
             claims,
+            claims_change,
         }
     }
 
     #[test]
     fn report_shows_rates_and_month_over_month_claim_changes() {
         let text = render(&[
-            month(9, 100, 92, [100, 50, 40, 20]),
-            month(10, 200, 190, [79, 18, 31, 15]),
+            month(9, 100, 92, [100, 50, 40, 20], [None; 4]),
+            month(
+                10,
+                200,
+                190,
+                [79, 18, 31, 15],
+                [Some(-0.21), Some(-0.64), Some(-0.225), Some(-0.25)],
+            ),
         ]);
         assert!(text.contains("92.0%") && text.contains("95.0%"), "{text}");
         assert!(text.contains("+3.0"), "rate change in points: {text}");

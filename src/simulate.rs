@@ -159,11 +159,6 @@ impl Generator {
         })
     }
 
-    /// Orders generated so far.
-    pub fn orders(&self) -> u64 {
-        self.orders
-    }
-
     /// The arrival time of the next record, if any (for real-time pacing).
     pub fn peek_arrival(&mut self) -> Option<DateTime<Utc>> {
         self.fill();

@@ -25,11 +25,7 @@ fn help_explains_the_commands_and_the_configuration() {
 
 #[test]
 fn a_bad_setting_fails_at_start_naming_its_key() {
-    let out = binary()
-        .arg("migrate")
-        .env("PERFECT_ORDER__RULES__TIMEZONE", "Mars/Olympus")
-        .output()
-        .expect("run migrate");
+    let out = migrate_with(&[("PERFECT_ORDER__RULES__TIMEZONE", "Mars/Olympus")]);
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(text.contains("rules.timezone"), "{text}");
@@ -49,11 +45,7 @@ fn a_missing_config_file_is_named() {
 #[tokio::test]
 async fn migrate_creates_the_documented_tables_and_views() {
     let db = support::TestDb::create().await;
-    let out = binary()
-        .arg("migrate")
-        .env("PERFECT_ORDER__DATABASE__URL", &db.url)
-        .output()
-        .expect("run migrate");
+    let out = migrate_with(&[("PERFECT_ORDER__DATABASE__URL", &db.url)]);
     assert!(
         out.status.success(),
         "{}",
@@ -95,12 +87,10 @@ async fn migrate_creates_the_documented_tables_and_views() {
 #[tokio::test]
 async fn json_log_format_writes_one_json_object_per_line() {
     let db = support::TestDb::create().await;
-    let out = binary()
-        .arg("migrate")
-        .env("PERFECT_ORDER__DATABASE__URL", &db.url)
-        .env("PERFECT_ORDER__LOG__FORMAT", "json")
-        .output()
-        .expect("run migrate");
+    let out = migrate_with(&[
+        ("PERFECT_ORDER__DATABASE__URL", &db.url),
+        ("PERFECT_ORDER__LOG__FORMAT", "json"),
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -147,11 +137,7 @@ fn a_database_password_never_reaches_the_output() {
 async fn migrate_creates_a_missing_database() {
     let name = format!("po_test_{}", uuid::Uuid::new_v4().simple());
     let url = format!("{}/{name}", support::pg_server());
-    let out = binary()
-        .arg("migrate")
-        .env("PERFECT_ORDER__DATABASE__URL", &url)
-        .output()
-        .expect("run migrate");
+    let out = migrate_with(&[("PERFECT_ORDER__DATABASE__URL", &url)]);
     // Dropped at the end of the test, like every test database.
     let _cleanup = support::TestDb {
         name: name.clone(),
@@ -173,4 +159,55 @@ async fn migrate_creates_a_missing_database() {
             .expect("query");
     assert_eq!(tables, 1);
     pool.close().await;
+}
+
+#[tokio::test]
+async fn report_takes_month_over_month_changes_from_the_claims_view() {
+    // Arrange: quality claims in Sep (100), Oct (79), none in Nov, Dec (50).
+    let db = support::TestDb::create().await;
+    let out = migrate_with(&[("PERFECT_ORDER__DATABASE__URL", &db.url)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = db.pool().await;
+    for (day, n) in [("2026-09-10", 100), ("2026-10-10", 79), ("2026-12-10", 50)] {
+        sqlx::query(
+            "INSERT INTO claims (claim_id, order_id, category, filed_day)
+             SELECT $1 || '-' || i, 'A', 'quality', $1::date FROM generate_series(1, $2) i",
+        )
+        .bind(day)
+        .bind(n)
+        .execute(&pool)
+        .await
+        .expect("insert claims");
+    }
+
+    // Act
+    let out = binary()
+        .arg("report")
+        .env("PERFECT_ORDER__DATABASE__URL", &db.url)
+        .output()
+        .expect("report");
+    let text = String::from_utf8_lossy(&out.stdout);
+
+    // Assert: October against September; December has no previous month to compare with.
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("79 (-21%)"), "{text}");
+    assert!(text.contains("50 (—)"), "{text}");
+}
+
+/// Runs `perfect-order migrate` with these environment variables.
+fn migrate_with(env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = binary();
+    command.arg("migrate");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run migrate")
 }

@@ -208,7 +208,7 @@ fn confirmation_read_after_the_shipment_gives_the_same_verdict() {
 
 #[test]
 fn delivery_day_is_the_shops_calendar_day_not_utc() {
-    // 23:30 Moscow on 1 Oct is 20:30 UTC; 00:30 Moscow on 2 Oct is still 1 Oct in UTC.
+    // Created 23:00 Moscow on 1 Oct, delivered 01:30 Moscow on 2 Oct, which is 22:30 UTC on 1 Oct.
     let created_at = t0() + minutes(13 * 60);
     let mut events = perfect_lifecycle("A-1", created_at);
     events[3] = delivered("A-1", created_at + minutes(150));

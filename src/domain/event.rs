@@ -129,6 +129,19 @@ pub enum ConfirmationChannel {
     Auto,
 }
 
+impl ConfirmationChannel {
+    /// The contract's name of the channel (`orders.confirmation_channel`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfirmationChannel::Phone => "phone",
+            ConfirmationChannel::Email => "email",
+            ConfirmationChannel::Messenger => "messenger",
+            ConfirmationChannel::Sms => "sms",
+            ConfirmationChannel::Auto => "auto",
+        }
+    }
+}
+
 /// The four deviation categories of the seeds; a claim names exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -396,7 +409,7 @@ fn data<T: DeserializeOwned>(raw: Option<&RawValue>, type_name: &str) -> Result<
     })
 }
 
-/// Decodes one Kafka record value. Pure and allocation-light: the hot path of ingest.
+/// Decodes one Kafka record value. Pure; the hot path of ingest (`benches/domain.rs`, `decode`).
 pub fn decode(bytes: &[u8]) -> Result<Decoded, Rejection> {
     let envelope: Envelope<'_> = serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category as C;

@@ -38,16 +38,6 @@ impl DayCounts {
     pub fn is_zero(&self) -> bool {
         *self == DayCounts::default()
     }
-
-    /// Deviations of one category on this day.
-    pub fn deviations(&self, category: Category) -> i64 {
-        match category {
-            Category::Quality => self.quality,
-            Category::Completeness => self.completeness,
-            Category::Delivery => self.delivery,
-            Category::Service => self.service,
-        }
-    }
 }
 
 /// What one order adds to which days.

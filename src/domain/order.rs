@@ -140,15 +140,6 @@ impl Deviations {
         }
     }
 
-    pub fn has(&self, category: Category) -> bool {
-        match category {
-            Category::Quality => self.quality,
-            Category::Completeness => self.completeness,
-            Category::Delivery => self.delivery,
-            Category::Service => self.service,
-        }
-    }
-
     pub fn any(&self) -> bool {
         self.quality || self.completeness || self.delivery || self.service
     }
@@ -294,12 +285,6 @@ impl OrderProjection {
             items_ordered,
             items_delivered,
         }
-    }
-
-    /// Whether the order counts as awaiting confirmation (created, neither confirmed nor
-    /// cancelled), independent of the clock; the SLA watch adds the clock.
-    pub fn awaiting_confirmation(&self) -> bool {
-        self.created.is_some() && self.confirmed.is_none() && self.cancelled.is_none()
     }
 }
 

@@ -23,6 +23,16 @@ use crate::domain::{fold_batch, BatchOutcome, Category, Event, EventKey, OrderPr
 /// First key of the advisory locks this service takes (the second is the partition number).
 const LOCK_NAMESPACE: i32 = 0x504f; // "PO"
 
+/// The SLA watch's condition: created within the pending horizon ($2 seconds before $1 = now),
+/// neither confirmed nor cancelled. One definition for the gauges and the on-call list (the
+/// `orders_awaiting_confirmation` view says the same with `now()`).
+macro_rules! awaiting_confirmation {
+    () => {
+        "confirmed_at IS NULL AND cancelled_at IS NULL AND created_at IS NOT NULL
+         AND created_at > $1 - make_interval(secs => $2)"
+    };
+}
+
 /// The rolling windows of the live perfect-order gauges.
 pub const WINDOWS: [(&str, i64); 3] = [("1d", 1), ("7d", 7), ("30d", 30)];
 
@@ -242,8 +252,7 @@ impl PgStore {
                 p.confirmed
                     .as_ref()
                     .and_then(|f| f.data.channel)
-                    .and_then(|c| serde_json::to_value(c).ok())
-                    .and_then(|v| v.as_str().map(str::to_owned)),
+                    .map(|c| c.as_str().to_owned()),
             );
             created_days.push(a.created_day);
             delivered_days.push(a.delivered_day);
@@ -731,14 +740,13 @@ impl Store for PgStore {
     }
 
     async fn shop_figures(&self, rules: &Rules, now: DateTime<Utc>) -> Result<ShopFigures, Error> {
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "SELECT count(*)::bigint,
                     count(*) FILTER (WHERE created_at < $1 - make_interval(secs => $3))::bigint,
                     COALESCE(EXTRACT(EPOCH FROM ($1 - min(created_at)))::float8, 0)
-             FROM orders
-             WHERE confirmed_at IS NULL AND cancelled_at IS NULL AND created_at IS NOT NULL
-               AND created_at > $1 - make_interval(secs => $2)",
-        )
+             FROM orders WHERE ",
+            awaiting_confirmation!()
+        ))
         .bind(now)
         .bind(seconds(rules.pending_horizon))
         .bind(seconds(rules.confirmation_sla))
@@ -793,15 +801,14 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<LateOrder>, Error> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(concat!(
             "SELECT order_id, customer_id, created_at,
                     EXTRACT(EPOCH FROM ($1 - created_at))::float8 AS age
-             FROM orders
-             WHERE confirmed_at IS NULL AND cancelled_at IS NULL AND created_at IS NOT NULL
-               AND created_at > $1 - make_interval(secs => $2)
-               AND created_at < $1 - make_interval(secs => $3)
-             ORDER BY created_at, order_id LIMIT $4",
-        )
+             FROM orders WHERE ",
+            awaiting_confirmation!(),
+            " AND created_at < $1 - make_interval(secs => $3)
+             ORDER BY created_at, order_id LIMIT $4"
+        ))
         .bind(now)
         .bind(seconds(rules.pending_horizon))
         .bind(seconds(rules.confirmation_sla))
@@ -831,19 +838,14 @@ impl Store for PgStore {
                 (w.fulfilled > 0).then(|| w.perfect as f64 / w.fulfilled as f64),
             );
         }
-        let month: (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(sum(fulfilled), 0)::bigint, COALESCE(sum(perfect), 0)::bigint
-             FROM daily_kpi WHERE day >= $1 AND day <= $2",
-        )
-        .bind(month_start)
-        .bind(today)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(step("read this month from daily_kpi"))?;
-        po_rate.insert(
-            "month",
-            (month.0 > 0).then(|| month.1 as f64 / month.0 as f64),
-        );
+        let month: Option<f64> =
+            sqlx::query_scalar("SELECT po_rate FROM po_monthly WHERE month = $1")
+                .bind(month_start)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(step("read this month from po_monthly"))?
+                .flatten();
+        po_rate.insert("month", month);
         let po_daily = sqlx::query(
             "SELECT d::date, COALESCE(k.fulfilled, 0), COALESCE(k.perfect, 0)
              FROM generate_series($1::date - 59, $1::date, interval '1 day') AS d
