@@ -372,10 +372,11 @@ impl Settings {
         };
 
         let d = raw.database;
-        if !(d.url.starts_with("postgres://") || d.url.starts_with("postgresql://")) {
+        if crate::store::Backend::of(&d.url).is_none() {
             return Err(invalid(
                 "database.url",
-                "must be a postgres:// URL (e.g. postgres://user@host:5432/db?sslmode=require)",
+                "must be a postgres:// URL (e.g. postgres://user@host:5432/db?sslmode=require) \
+                 or a sqlite:// file (e.g. sqlite://./perfect-order.db)",
             ));
         }
         if d.max_connections == 0 {
@@ -594,6 +595,21 @@ mod tests {
     fn empty_topics_name_their_key() {
         let e = error_of(&[("PERFECT_ORDER__KAFKA__TOPICS", "")]);
         assert!(e.starts_with("kafka.topics:"), "{e}");
+    }
+
+    #[test]
+    fn a_sqlite_url_is_accepted() {
+        let s = Settings::load_from(
+            None,
+            [(
+                "PERFECT_ORDER__DATABASE__URL".to_string(),
+                "sqlite://./data/po.db".to_string(),
+            )],
+        );
+        assert_eq!(
+            s.map(|s| s.database.url).ok().as_deref(),
+            Some("sqlite://./data/po.db")
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tracing::info;
 use crate::config::Settings;
 use crate::ingest::{Ingest, Readiness};
 use crate::metrics::Metrics;
-use crate::store::{PgStore, Store};
+use crate::store::{AnyStore, Backend, Store};
 
 /// A failure to start or run the service.
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +42,14 @@ pub enum Error {
 
 /// Creates the database of `database.url` if it does not exist yet, then connects and applies
 /// the migrations (`perfect-order migrate`, and `run` unless `database.migrate_on_start` is off).
-pub async fn migrate(settings: &Settings) -> Result<PgStore, Error> {
+pub async fn migrate(settings: &Settings) -> Result<AnyStore, Error> {
     use sqlx::migrate::MigrateDatabase;
     let url = &settings.database.url;
     // Only a definite "does not exist" leads to CREATE DATABASE; any other failure (no server,
-    // no permission) surfaces from the connect below with the URL named.
-    if let Ok(false) = sqlx::Postgres::database_exists(url).await {
+    // no permission) surfaces from the connect below with the URL named. A SQLite file is
+    // created by the connect.
+    let postgres = Backend::of(url) == Some(Backend::Postgres);
+    if postgres && matches!(sqlx::Postgres::database_exists(url).await, Ok(false)) {
         sqlx::Postgres::create_database(url)
             .await
             .map_err(|source| store::Error::Connect {
@@ -56,7 +58,7 @@ pub async fn migrate(settings: &Settings) -> Result<PgStore, Error> {
             })?;
         info!(database = %settings.database_url_redacted(), "created the database");
     }
-    let store = PgStore::connect(&settings.database.url, settings.database.max_connections).await?;
+    let store = AnyStore::connect(url, settings.database.max_connections).await?;
     store.migrate().await?;
     info!(database = %settings.database_url_redacted(), "migrations applied");
     Ok(store)
@@ -79,7 +81,7 @@ impl Service {
         let store = if settings.database.migrate_on_start {
             migrate(&settings).await?
         } else {
-            PgStore::connect(&settings.database.url, settings.database.max_connections).await?
+            AnyStore::connect(&settings.database.url, settings.database.max_connections).await?
         };
         store.write_settings(&settings.rules).await?;
         let metrics = Metrics::new()?;

@@ -31,13 +31,15 @@ struct Cli {
 enum Command {
     /// Consume events and keep the tables and metrics up to date (until Ctrl-C or SIGTERM).
     Run,
-    /// Create or upgrade the PostgreSQL tables and views, then exit.
+    /// Create or upgrade the tables and views (PostgreSQL or SQLite, as database.url says), then
+    /// exit.
     Migrate,
     /// See it work in one command: an embedded Kafka-protocol broker, a simulated shop (history,
     /// then live traffic), the service and its web console. Ctrl-C stops it cleanly.
     ///
-    /// Stores into PostgreSQL: perfect_order_demo on 127.0.0.1:5432 (created if missing) unless
-    /// database.url names another database; a second run continues with the same data.
+    /// Stores into a SQLite file under --data-dir (default ./perfect-order-demo), unless
+    /// database.url (file or environment) names another database; a second run continues with
+    /// the same data.
     Demo(DemoArgs),
     /// Recompute every projection and KPI row from the event store under the current rules
     /// (after a rule change, e.g. a new delivery tolerance), swapping the result in atomically.
@@ -73,10 +75,10 @@ struct DemoArgs {
     /// event store deduplicates).
     #[arg(long, default_value_t = Shop::default().seed)]
     seed: u64,
+    /// Where the demo keeps its SQLite database (used unless database.url names another).
+    #[arg(long, default_value = "perfect-order-demo")]
+    data_dir: PathBuf,
 }
-
-/// The database the demo uses unless `database.url` (file or environment) names another.
-const DEMO_DATABASE: &str = "postgres://postgres@127.0.0.1:5432/perfect_order_demo";
 
 async fn demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
     use perfect_order::simulate::{sink, Generator};
@@ -95,7 +97,8 @@ async fn demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
     settings.kafka.topics = vec![topic.clone()];
     settings.kafka.group_id = "perfect-order-demo".into();
     if settings.database.url == perfect_order::config::DEFAULT_DATABASE_URL {
-        settings.database.url = DEMO_DATABASE.into();
+        let file = args.data_dir.join("perfect-order.db");
+        settings.database.url = format!("sqlite://{}", file.display());
     }
     let service = perfect_order::Service::start(settings.clone()).await?;
     println!();
@@ -120,12 +123,8 @@ async fn demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
     let mut seed = args.seed;
     // A second run continues the same shop: it simulates only what happened since the last
     // stored event, with a seed of its own so that its order and event ids are new.
-    let store = perfect_order::store::PgStore::connect(&settings.database.url, 1).await?;
-    let last: Option<chrono::DateTime<chrono::Utc>> =
-        sqlx::query_scalar("SELECT max(time) FROM events")
-            .fetch_one(store.pool())
-            .await
-            .context("reading the last event time from events")?;
+    let store = perfect_order::store::AnyStore::connect(&settings.database.url, 1).await?;
+    let last = store.last_event_time().await?;
     if let Some(last) = last.filter(|l| *l > start) {
         start = last.min(now);
         seed = seed.wrapping_add(now.timestamp() as u64);
@@ -398,12 +397,13 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Report { months } => {
-            let store = perfect_order::store::PgStore::connect(
+            let store = perfect_order::store::AnyStore::connect(
                 &settings.database.url,
                 settings.database.max_connections,
             )
             .await?;
-            let rows = perfect_order::report::load(store.pool(), months)
+            let rows = store
+                .monthly_report(months)
                 .await
                 .context("reading the KPI views failed (run `perfect-order migrate` first?)")?;
             print!("{}", perfect_order::report::render(&rows));

@@ -2,10 +2,6 @@
 
 use std::fmt::Write;
 
-use sqlx::{PgPool, Row};
-
-use crate::store::{step, Error};
-
 /// One month of `po_monthly` with the claims of `claims_monthly`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonthRow {
@@ -23,40 +19,39 @@ pub struct MonthRow {
 
 const CATEGORIES: [&str; 4] = ["quality", "completeness", "delivery", "service"];
 
-/// Reads the last `months` months (by delivery or filing), oldest first.
-pub async fn load(pool: &PgPool, months: i64) -> Result<Vec<MonthRow>, Error> {
-    let rows = sqlx::query(
-        "WITH claims AS (
-             SELECT month,
-                    COALESCE(sum(claims) FILTER (WHERE category = 'quality'), 0)::bigint AS q,
-                    COALESCE(sum(claims) FILTER (WHERE category = 'completeness'), 0)::bigint AS c,
-                    COALESCE(sum(claims) FILTER (WHERE category = 'delivery'), 0)::bigint AS d,
-                    COALESCE(sum(claims) FILTER (WHERE category = 'service'), 0)::bigint AS s,
-                    max(change) FILTER (WHERE category = 'quality') AS qx,
-                    max(change) FILTER (WHERE category = 'completeness') AS cx,
-                    max(change) FILTER (WHERE category = 'delivery') AS dx,
-                    max(change) FILTER (WHERE category = 'service') AS sx
-             FROM claims_monthly GROUP BY month
-         ), recent AS (
-             SELECT month FROM (SELECT month FROM po_monthly UNION SELECT month FROM claims) m
-             ORDER BY month DESC LIMIT $1
-         )
-         SELECT r.month, COALESCE(p.fulfilled, 0), COALESCE(p.perfect, 0), p.po_rate,
-                COALESCE(p.deviation_quality, 0), COALESCE(p.deviation_completeness, 0),
-                COALESCE(p.deviation_delivery, 0), COALESCE(p.deviation_service, 0),
-                COALESCE(p.cancelled, 0),
-                COALESCE(c.q, 0), COALESCE(c.c, 0), COALESCE(c.d, 0), COALESCE(c.s, 0),
-                c.qx, c.cx, c.dx, c.sx
-         FROM recent r LEFT JOIN po_monthly p USING (month) LEFT JOIN claims c USING (month)
-         ORDER BY r.month",
-    )
-    .bind(months)
-    .fetch_all(pool)
-    .await
-    .map_err(step("read po_monthly and claims_monthly"))?;
-    Ok(rows
-        .into_iter()
-        .map(|r| MonthRow {
+/// The monthly table from `po_monthly` and `claims_monthly`: the same SQL on both stores
+/// (`claims_monthly` has one row per month and category, so `max` picks it).
+pub(crate) const MONTHLY_QUERY: &str = "WITH claims AS (
+         SELECT month,
+                COALESCE(max(claims) FILTER (WHERE category = 'quality'), 0) AS q,
+                COALESCE(max(claims) FILTER (WHERE category = 'completeness'), 0) AS c,
+                COALESCE(max(claims) FILTER (WHERE category = 'delivery'), 0) AS d,
+                COALESCE(max(claims) FILTER (WHERE category = 'service'), 0) AS s,
+                max(change) FILTER (WHERE category = 'quality') AS qx,
+                max(change) FILTER (WHERE category = 'completeness') AS cx,
+                max(change) FILTER (WHERE category = 'delivery') AS dx,
+                max(change) FILTER (WHERE category = 'service') AS sx
+         FROM claims_monthly GROUP BY month
+     ), recent AS (
+         SELECT month FROM (SELECT month FROM po_monthly UNION SELECT month FROM claims) m
+         ORDER BY month DESC LIMIT $1
+     )
+     SELECT r.month, COALESCE(p.fulfilled, 0), COALESCE(p.perfect, 0), p.po_rate,
+            COALESCE(p.deviation_quality, 0), COALESCE(p.deviation_completeness, 0),
+            COALESCE(p.deviation_delivery, 0), COALESCE(p.deviation_service, 0),
+            COALESCE(p.cancelled, 0),
+            COALESCE(c.q, 0), COALESCE(c.c, 0), COALESCE(c.d, 0), COALESCE(c.s, 0),
+            c.qx, c.cx, c.dx, c.sx
+     FROM recent r LEFT JOIN po_monthly p USING (month) LEFT JOIN claims c USING (month)
+     ORDER BY r.month";
+
+/// Builds a [`MonthRow`] from a row of the stores' monthly query (same columns on both).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! month_row {
+    ($r:expr) => {{
+        let r = $r;
+        $crate::report::MonthRow {
             month: r.get(0),
             fulfilled: r.get(1),
             perfect: r.get(2),
@@ -65,8 +60,8 @@ pub async fn load(pool: &PgPool, months: i64) -> Result<Vec<MonthRow>, Error> {
             cancelled: r.get(8),
             claims: [r.get(9), r.get(10), r.get(11), r.get(12)],
             claims_change: [r.get(13), r.get(14), r.get(15), r.get(16)],
-        })
-        .collect())
+        }
+    }};
 }
 
 fn change(change: Option<f64>) -> String {

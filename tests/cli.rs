@@ -184,15 +184,19 @@ async fn report_takes_month_over_month_changes_from_the_claims_view() {
         .expect("insert claims");
     }
 
-    // Act
+    // Act and assert
+    report_compares_october_with_september_only(&db.url);
+}
+
+/// `report` on claims of 100 in September, 79 in October and 50 in December: October is
+/// compared with September; December has no previous month to compare with.
+fn report_compares_october_with_september_only(url: &str) {
     let out = binary()
         .arg("report")
-        .env("PERFECT_ORDER__DATABASE__URL", &db.url)
+        .env("PERFECT_ORDER__DATABASE__URL", url)
         .output()
         .expect("report");
     let text = String::from_utf8_lossy(&out.stdout);
-
-    // Assert: October against September; December has no previous month to compare with.
     assert!(
         out.status.success(),
         "{}",
@@ -200,6 +204,49 @@ async fn report_takes_month_over_month_changes_from_the_claims_view() {
     );
     assert!(text.contains("79 (-21%)"), "{text}");
     assert!(text.contains("50 (—)"), "{text}");
+}
+
+#[tokio::test]
+async fn migrate_report_and_rebuild_work_on_a_sqlite_file() {
+    // Arrange: a SQLite URL in a directory that does not exist yet.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("new").join("po.db");
+    let url = format!("sqlite://{}", file.display());
+    let out = migrate_with(&[("PERFECT_ORDER__DATABASE__URL", &url)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(file.is_file(), "migrate creates {}", file.display());
+    let rebuilt = binary()
+        .arg("rebuild")
+        .env("PERFECT_ORDER__DATABASE__URL", &url)
+        .output()
+        .expect("rebuild");
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    assert!(String::from_utf8_lossy(&rebuilt.stdout).contains("rebuilt 0 orders from 0 events"));
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
+    for (day, n) in [("2026-09-10", 100), ("2026-10-10", 79), ("2026-12-10", 50)] {
+        sqlx::query(
+            "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?2)
+             INSERT INTO claims (claim_id, order_id, category, filed_day, updated_at)
+             SELECT ?1 || '-' || n, 'A', 'quality', ?1, '' FROM i",
+        )
+        .bind(day)
+        .bind(n)
+        .execute(&pool)
+        .await
+        .expect("insert claims");
+    }
+    pool.close().await;
+
+    // Act and assert: the same month-over-month rule as on PostgreSQL.
+    report_compares_october_with_september_only(&url);
 }
 
 /// Runs `perfect-order migrate` with these environment variables.

@@ -17,7 +17,8 @@ struct Demo {
 }
 
 impl Demo {
-    fn start(db_url: &str) -> Demo {
+    /// Starts `demo` with its default store: a SQLite file under `data_dir`.
+    fn start(data_dir: &std::path::Path) -> Demo {
         let mut child = Command::new(env!("CARGO_BIN_EXE_perfect-order"))
             .args([
                 "demo",
@@ -27,8 +28,10 @@ impl Demo {
                 "3",
                 "--speedup",
                 "60",
+                "--data-dir",
             ])
-            .env("PERFECT_ORDER__DATABASE__URL", db_url)
+            .arg(data_dir)
+            .env_remove("PERFECT_ORDER__DATABASE__URL")
             .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
             .env("PERFECT_ORDER__LOG__LEVEL", "warn")
             .stdout(Stdio::piped())
@@ -123,10 +126,13 @@ async fn fulfilled_30d(addr: std::net::SocketAddr) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_kpis_within_seconds_stops_on_ctrl_c_and_a_second_run_continues() {
-    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("demo-data");
 
-    // First run: KPIs appear on the console's API within a minute.
-    let mut first = Demo::start(&db.url);
+    // First run: KPIs appear on the console's API within a minute, stored in SQLite under the
+    // data directory (no PostgreSQL needed).
+    let mut first = Demo::start(&data_dir);
+    assert!(first.line_with("database:").contains("sqlite://"));
     let addr = first.console();
     eventually("non-empty KPIs", Duration::from_secs(60), || async move {
         fulfilled_30d(addr).await.filter(|n| *n > 100)
@@ -135,15 +141,23 @@ async fn demo_serves_kpis_within_seconds_stops_on_ctrl_c_and_a_second_run_contin
     let (status, page) = http_get(addr, "/").await;
     assert!(status == 200 && page.contains("perfect-order"));
     first.interrupt();
-    let pool = db.pool().await;
-    let before: i64 =
-        sqlx::query_scalar("SELECT COALESCE(sum(fulfilled), 0)::bigint FROM daily_kpi")
-            .fetch_one(&pool)
-            .await
-            .expect("daily_kpi");
+    let file = data_dir.join("perfect-order.db");
+    assert!(
+        file.is_file(),
+        "the demo keeps its data in {}",
+        file.display()
+    );
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .expect("open the demo database");
+    let before: i64 = sqlx::query_scalar("SELECT COALESCE(sum(fulfilled), 0) FROM daily_kpi")
+        .fetch_one(&pool)
+        .await
+        .expect("daily_kpi");
+    pool.close().await;
 
     // Second run: continues from the stored events instead of replaying the history.
-    let mut second = Demo::start(&db.url);
+    let mut second = Demo::start(&data_dir);
     second.line_with("continuing the shop from its last event");
     let addr = second.console();
     let after = eventually(

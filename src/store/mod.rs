@@ -1,4 +1,5 @@
-//! Persistence: a small trait the ingest loop needs, and its PostgreSQL implementation.
+//! Persistence: a small trait the ingest loop needs, with a PostgreSQL and a SQLite
+//! implementation, and [`AnyStore`], the one `database.url` names.
 //!
 //! A batch is committed in ONE transaction: events, rejected records, projections, claims,
 //! daily KPI deltas and the next offsets. Either all of it is there or none of it is.
@@ -11,8 +12,11 @@ use crate::batch::PreparedBatch;
 use crate::domain::{Category, RejectReason, Rules};
 
 pub mod postgres;
+mod rows;
+pub mod sqlite;
 
 pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
 
 /// A storage failure, naming the table or step.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +30,13 @@ pub enum Error {
         what: &'static str,
         source: sqlx::Error,
     },
+    #[error("cannot encode the rows for table {table}: {source}")]
+    Encode {
+        table: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("database.url must start with postgres://, postgresql:// or sqlite:// (got {url})")]
+    UnknownScheme { url: String },
     #[error("stored state of order {order_id} in table orders cannot be read: {source}; run `perfect-order rebuild`")]
     CorruptState {
         order_id: String,
@@ -62,6 +73,15 @@ pub struct BatchReport {
     pub claims_filed: BTreeMap<Category, u64>,
     /// Next offset per partition after the batch.
     pub next_offsets: BTreeMap<(Arc<str>, i32), i64>,
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub events: u64,
+    pub orders: u64,
+    /// Stored events that no longer decode (kept in `events`, skipped by the fold).
+    pub undecodable: u64,
 }
 
 /// Shop-wide figures for the live gauges, computed from the database so that every instance
@@ -114,6 +134,92 @@ pub struct Dashboard {
     /// Orders created in the last 30 days by confirmation latency: `[upper bound in minutes, count]`,
     /// the last bucket (upper bound null) being "longer".
     pub confirmation_minutes: Vec<(Option<i64>, i64)>,
+}
+
+/// Days in the console's perfect-order chart.
+pub const CHART_DAYS: i64 = 60;
+
+/// Upper bounds (minutes) of the console's confirmation-latency buckets; one more bucket
+/// holds the longer ones.
+pub const CONFIRMATION_MINUTES: [i64; 8] = [5, 10, 15, 20, 25, 30, 45, 60];
+
+/// What a store reads from its tables for the console, before it is shaped.
+pub(crate) struct DashboardReads<'a> {
+    pub rules: &'a Rules,
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub figures: ShopFigures,
+    /// `po_monthly.po_rate` of this month.
+    pub month_rate: Option<f64>,
+    /// `daily_kpi` of the chart's days that have a row: `day -> (fulfilled, perfect)`.
+    pub days: HashMap<chrono::NaiveDate, (i64, i64)>,
+    pub claims_monthly: Vec<ClaimsMonth>,
+    /// `(bucket, orders)`: bucket `i` counts latencies with `i` bounds of
+    /// [`CONFIRMATION_MINUTES`] at or below them.
+    pub buckets: Vec<(i64, i64)>,
+}
+
+impl Dashboard {
+    pub(crate) fn assemble(reads: DashboardReads<'_>) -> Dashboard {
+        let DashboardReads {
+            rules,
+            now,
+            figures,
+            month_rate,
+            days,
+            claims_monthly,
+            buckets,
+        } = reads;
+        let today = rules.day_of(now);
+        let mut po_rate = BTreeMap::new();
+        for w in &figures.windows {
+            po_rate.insert(
+                w.label,
+                (w.fulfilled > 0).then(|| w.perfect as f64 / w.fulfilled as f64),
+            );
+        }
+        po_rate.insert("month", month_rate);
+        let po_daily = (0..CHART_DAYS)
+            .rev()
+            .map(|back| {
+                let day = today - chrono::TimeDelta::days(back);
+                let (fulfilled, perfect) = days.get(&day).copied().unwrap_or((0, 0));
+                DayPoint {
+                    day,
+                    fulfilled,
+                    perfect,
+                    po_rate: (fulfilled > 0).then(|| perfect as f64 / fulfilled as f64),
+                }
+            })
+            .collect();
+        let deviations_30d = figures
+            .windows
+            .iter()
+            .find(|w| w.label == "30d")
+            .map(|w| w.deviations.iter().map(|(c, n)| (c.as_str(), *n)).collect())
+            .unwrap_or_default();
+        let mut confirmation_minutes: Vec<(Option<i64>, i64)> = CONFIRMATION_MINUTES
+            .iter()
+            .map(|b| (Some(*b), 0))
+            .chain([(None, 0)])
+            .collect();
+        for (bucket, n) in buckets {
+            if let Some(slot) = confirmation_minutes.get_mut(bucket.max(0) as usize) {
+                slot.1 += n;
+            }
+        }
+        Dashboard {
+            today,
+            sla_seconds: rules.confirmation_sla.num_seconds(),
+            po_rate,
+            awaiting_confirmation: figures.awaiting_confirmation,
+            over_sla: figures.over_sla,
+            oldest_awaiting_seconds: figures.oldest_awaiting_seconds,
+            po_daily,
+            deviations_30d,
+            claims_monthly,
+            confirmation_minutes,
+        }
+    }
 }
 
 /// One day of the perfect-order chart.
@@ -173,4 +279,141 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// The store `database.url` names: PostgreSQL (`postgres://`, the production default) or
+/// SQLite (`sqlite://`, the demo and a single small shop).
+#[derive(Clone)]
+pub enum AnyStore {
+    Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+/// Which store a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> Option<Backend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else {
+            None
+        }
+    }
+}
+
+/// Runs the same expression on whichever store is inside.
+macro_rules! each {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Postgres($s) => $e,
+            AnyStore::Sqlite($s) => $e,
+        }
+    };
+}
+
+impl AnyStore {
+    /// Connects to the store of `url` (a SQLite file and its directory are created if missing).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<AnyStore, Error> {
+        match Backend::of(url) {
+            Some(Backend::Postgres) => Ok(AnyStore::Postgres(
+                PgStore::connect(url, max_connections).await?,
+            )),
+            Some(Backend::Sqlite) => Ok(AnyStore::Sqlite(
+                SqliteStore::connect(url, max_connections).await?,
+            )),
+            None => Err(Error::UnknownScheme {
+                url: crate::config::redact_url(url),
+            }),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            AnyStore::Postgres(_) => Backend::Postgres,
+            AnyStore::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Applies the store's migrations.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        each!(self, s => s.migrate().await)
+    }
+
+    /// Writes the rule settings the SQL views read.
+    pub async fn write_settings(&self, rules: &Rules) -> Result<(), Error> {
+        each!(self, s => s.write_settings(rules).await)
+    }
+
+    /// See [`PgStore::rebuild`].
+    pub async fn rebuild(
+        &self,
+        rules: &Rules,
+        chunk: i64,
+        progress: impl Fn(u64, u64),
+    ) -> Result<RebuildReport, Error> {
+        each!(self, s => s.rebuild(rules, chunk, progress).await)
+    }
+
+    /// The time of the newest stored event.
+    pub async fn last_event_time(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
+        each!(self, s => s.last_event_time().await)
+    }
+
+    /// The last `months` months of the monthly views, oldest first (`perfect-order report`).
+    pub async fn monthly_report(&self, months: i64) -> Result<Vec<crate::report::MonthRow>, Error> {
+        each!(self, s => s.monthly_report(months).await)
+    }
+}
+
+impl Store for AnyStore {
+    async fn load_offsets(
+        &self,
+        partitions: &[(String, i32)],
+    ) -> Result<HashMap<(String, i32), i64>, Error> {
+        each!(self, s => s.load_offsets(partitions).await)
+    }
+
+    async fn commit_batch(
+        &self,
+        batch: &PreparedBatch,
+        rules: &Rules,
+    ) -> Result<BatchReport, Error> {
+        each!(self, s => s.commit_batch(batch, rules).await)
+    }
+
+    async fn shop_figures(
+        &self,
+        rules: &Rules,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ShopFigures, Error> {
+        each!(self, s => s.shop_figures(rules, now).await)
+    }
+
+    async fn late_orders(
+        &self,
+        rules: &Rules,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<Vec<LateOrder>, Error> {
+        each!(self, s => s.late_orders(rules, now, limit).await)
+    }
+
+    async fn dashboard(
+        &self,
+        rules: &Rules,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Dashboard, Error> {
+        each!(self, s => s.dashboard(rules, now).await)
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        each!(self, s => s.ping().await)
+    }
 }

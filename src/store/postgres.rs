@@ -9,16 +9,18 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
+use super::rows::seconds;
 use super::{
-    step, BatchReport, ClaimsMonth, Dashboard, DayPoint, Error, LateOrder, ShopFigures, Store,
-    WindowFigures,
+    rows, step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder,
+    RebuildReport, ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES,
 };
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::{fold_batch, BatchOutcome, Category, Event, EventKey, OrderProjection, Rules};
+use crate::report::MonthRow;
 
 /// First key of the advisory locks this service takes (the second is the partition number).
 const LOCK_NAMESPACE: i32 = 0x504f; // "PO"
@@ -40,10 +42,6 @@ pub const WINDOWS: [(&str, i64); 3] = [("1d", 1), ("7d", 7), ("30d", 30)];
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-}
-
-fn seconds(d: chrono::TimeDelta) -> f64 {
-    d.num_milliseconds() as f64 / 1000.0
 }
 
 impl PgStore {
@@ -115,46 +113,14 @@ impl PgStore {
         tx: &mut Transaction<'_, Postgres>,
         entries: &[&Entry],
     ) -> Result<HashSet<EventKey>, Error> {
-        let n = entries.len();
-        let mut sources = Vec::with_capacity(n);
-        let mut ids = Vec::with_capacity(n);
-        let mut types = Vec::with_capacity(n);
-        let mut times = Vec::with_capacity(n);
-        let mut orders: Vec<Option<String>> = Vec::with_capacity(n);
-        let mut topics = Vec::with_capacity(n);
-        let mut partitions = Vec::with_capacity(n);
-        let mut offsets = Vec::with_capacity(n);
-        let mut payloads = Vec::with_capacity(n);
-        for entry in entries {
-            let (key, time, type_name, order, payload) = match entry {
-                Entry::Known { event, payload, .. } => (
-                    &event.key,
-                    event.time,
-                    event.kind.type_name(),
-                    Some(event.kind.order_id().to_string()),
-                    payload,
-                ),
-                Entry::Unknown {
-                    key,
-                    time,
-                    type_name,
-                    payload,
-                    ..
-                } => (key, *time, type_name.as_str(), None, payload),
-                Entry::Rejected { .. } => continue,
-            };
-            sources.push(key.source.as_str());
-            ids.push(key.id.as_str());
-            types.push(type_name);
-            times.push(time);
-            orders.push(order);
-            topics.push(entry.at().topic.as_ref());
-            partitions.push(entry.at().partition);
-            offsets.push(entry.at().offset);
-            payloads.push(payload.as_str());
-        }
-        if sources.is_empty() {
+        let rows = rows::event_rows(entries);
+        if rows.is_empty() {
             return Ok(HashSet::new());
+        }
+        macro_rules! col {
+            ($f:ident) => {
+                rows.iter().map(|r| r.$f).collect::<Vec<_>>()
+            };
         }
         let rows = sqlx::query(
             "INSERT INTO events (source, id, type, time, order_id, topic, partition, \"offset\", payload)
@@ -164,15 +130,15 @@ impl PgStore {
              ON CONFLICT (source, id) DO NOTHING
              RETURNING source, id",
         )
-        .bind(&sources)
-        .bind(&ids)
-        .bind(&types)
-        .bind(&times)
-        .bind(&orders)
-        .bind(&topics)
-        .bind(&partitions)
-        .bind(&offsets)
-        .bind(&payloads)
+        .bind(col!(source))
+        .bind(col!(id))
+        .bind(col!(type_name))
+        .bind(col!(time))
+        .bind(col!(order_id))
+        .bind(col!(topic))
+        .bind(col!(partition))
+        .bind(col!(offset))
+        .bind(col!(payload))
         .fetch_all(&mut **tx)
         .await
         .map_err(step("insert into events"))?;
@@ -212,66 +178,14 @@ impl PgStore {
         tx: &mut Transaction<'_, Postgres>,
         outcome: &BatchOutcome,
     ) -> Result<(), Error> {
-        let n = outcome.changed.len();
-        if n == 0 {
+        let rows = rows::order_rows(outcome)?;
+        if rows.is_empty() {
             return Ok(());
         }
-        macro_rules! cols { ($($name:ident : $t:ty),*) => { $(let mut $name: Vec<$t> = Vec::with_capacity(n);)* } }
-        cols!(ids: String, customers: Option<String>, verdicts: &str, created: Option<DateTime<Utc>>,
-            confirmed: Option<DateTime<Utc>>, shipped: Option<DateTime<Utc>>, delivered: Option<DateTime<Utc>>,
-            cancelled: Option<DateTime<Utc>>, promised: Option<DateTime<Utc>>, couriers: Option<String>,
-            channels: Option<String>, created_days: Option<NaiveDate>, delivered_days: Option<NaiveDate>,
-            conf_s: Option<f64>, c2s_s: Option<f64>, late_s: Option<f64>, ordered: Option<i64>,
-            got: Option<i64>, dq: bool, dc: bool, dd: bool, ds: bool, finals: Option<DateTime<Utc>>,
-            states: String);
-        for c in &outcome.changed {
-            let p = &c.projection;
-            let a = &c.assessment;
-            ids.push(p.order_id.clone());
-            customers.push(p.created.as_ref().map(|f| f.data.customer_id.to_string()));
-            verdicts.push(a.verdict.as_str());
-            created.push(p.created.as_ref().map(|f| f.at));
-            confirmed.push(p.confirmed.as_ref().map(|f| f.at));
-            shipped.push(p.shipped.as_ref().map(|f| f.at));
-            delivered.push(p.delivered.as_ref().map(|f| f.at));
-            cancelled.push(p.cancelled.as_ref().map(|f| f.at));
-            promised.push(
-                p.created
-                    .as_ref()
-                    .and_then(|f| f.data.promised_delivery.as_ref())
-                    .map(|w| w.to.with_timezone(&Utc)),
-            );
-            couriers.push(
-                p.delivered
-                    .as_ref()
-                    .and_then(|f| f.data.courier_id.as_ref())
-                    .or_else(|| p.shipped.as_ref().and_then(|f| f.data.courier_id.as_ref()))
-                    .map(|c| c.to_string()),
-            );
-            channels.push(
-                p.confirmed
-                    .as_ref()
-                    .and_then(|f| f.data.channel)
-                    .map(|c| c.as_str().to_owned()),
-            );
-            created_days.push(a.created_day);
-            delivered_days.push(a.delivered_day);
-            conf_s.push(a.confirmation_latency.map(seconds));
-            c2s_s.push(a.confirmed_to_shipped.map(seconds));
-            late_s.push(a.delivery_lateness.map(seconds));
-            ordered.push(a.items_ordered.map(|v| v as i64));
-            got.push(a.items_delivered.map(|v| v as i64));
-            dq.push(a.deviations.quality);
-            dc.push(a.deviations.completeness);
-            dd.push(a.deviations.delivery);
-            ds.push(a.deviations.service);
-            finals.push(a.final_at);
-            states.push(
-                serde_json::to_string(p).map_err(|source| Error::CorruptState {
-                    order_id: p.order_id.clone(),
-                    source,
-                })?,
-            );
+        macro_rules! col {
+            ($f:ident) => {
+                rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
+            };
         }
         sqlx::query(
             "INSERT INTO orders (order_id, customer_id, verdict, created_at, confirmed_at, shipped_at,
@@ -304,11 +218,15 @@ impl PgStore {
                deviation_service = excluded.deviation_service, final_at = excluded.final_at,
                state = excluded.state, updated_at = now()",
         )
-        .bind(&ids).bind(&customers).bind(&verdicts).bind(&created).bind(&confirmed)
-        .bind(&shipped).bind(&delivered).bind(&cancelled).bind(&promised).bind(&couriers)
-        .bind(&channels).bind(&created_days).bind(&delivered_days).bind(&conf_s).bind(&c2s_s)
-        .bind(&late_s).bind(&ordered).bind(&got).bind(&dq).bind(&dc).bind(&dd).bind(&ds)
-        .bind(&finals).bind(&states)
+        .bind(col!(order_id)).bind(col!(customer_id)).bind(col!(verdict)).bind(col!(created_at))
+        .bind(col!(confirmed_at)).bind(col!(shipped_at)).bind(col!(delivered_at))
+        .bind(col!(cancelled_at)).bind(col!(promised_to)).bind(col!(courier_id))
+        .bind(col!(confirmation_channel)).bind(col!(created_day)).bind(col!(delivered_day))
+        .bind(col!(confirmation_seconds)).bind(col!(confirmed_to_shipped_seconds))
+        .bind(col!(delivery_lateness_seconds)).bind(col!(items_ordered)).bind(col!(items_delivered))
+        .bind(col!(deviation_quality)).bind(col!(deviation_completeness))
+        .bind(col!(deviation_delivery)).bind(col!(deviation_service)).bind(col!(final_at))
+        .bind(col!(state))
         .execute(&mut **tx)
         .await
         .map_err(step("upsert into orders"))?;
@@ -320,44 +238,14 @@ impl PgStore {
         outcome: &BatchOutcome,
         rules: &Rules,
     ) -> Result<(), Error> {
-        let mut ids = Vec::new();
-        let mut orders = Vec::new();
-        let mut categories: Vec<Option<&str>> = Vec::new();
-        let mut descriptions: Vec<Option<String>> = Vec::new();
-        let mut filed: Vec<Option<DateTime<Utc>>> = Vec::new();
-        let mut filed_days: Vec<Option<NaiveDate>> = Vec::new();
-        let mut resolved: Vec<Option<DateTime<Utc>>> = Vec::new();
-        let mut resolutions: Vec<Option<String>> = Vec::new();
-        let mut counts: Vec<bool> = Vec::new();
-        for c in &outcome.changed {
-            let delivered_at = c.projection.delivered.as_ref().map(|d| d.at);
-            for (claim_id, facts) in c.claims_to_write() {
-                ids.push(claim_id.clone());
-                orders.push(c.projection.order_id.clone());
-                categories.push(facts.filed.as_ref().map(|f| f.data.category.as_str()));
-                descriptions.push(
-                    facts
-                        .filed
-                        .as_ref()
-                        .and_then(|f| f.data.description.clone()),
-                );
-                filed.push(facts.filed.as_ref().map(|f| f.at));
-                filed_days.push(facts.filed.as_ref().map(|f| rules.day_of(f.at)));
-                resolved.push(facts.resolved.as_ref().map(|f| f.at));
-                resolutions.push(
-                    facts
-                        .resolved
-                        .as_ref()
-                        .and_then(|f| f.data.resolution.clone()),
-                );
-                counts.push(match (delivered_at, &facts.filed) {
-                    (Some(d), Some(f)) => f.at <= d + rules.claim_window,
-                    _ => false,
-                });
-            }
-        }
-        if ids.is_empty() {
+        let rows = rows::claim_rows(outcome, rules);
+        if rows.is_empty() {
             return Ok(());
+        }
+        macro_rules! col {
+            ($f:ident) => {
+                rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
+            };
         }
         sqlx::query(
             "INSERT INTO claims (claim_id, order_id, category, description, filed_at, filed_day,
@@ -370,15 +258,15 @@ impl PgStore {
                resolved_at = excluded.resolved_at, resolution = excluded.resolution,
                counts_for_verdict = excluded.counts_for_verdict, updated_at = now()",
         )
-        .bind(&ids)
-        .bind(&orders)
-        .bind(&categories)
-        .bind(&descriptions)
-        .bind(&filed)
-        .bind(&filed_days)
-        .bind(&resolved)
-        .bind(&resolutions)
-        .bind(&counts)
+        .bind(col!(claim_id))
+        .bind(col!(order_id))
+        .bind(col!(category))
+        .bind(col!(description))
+        .bind(col!(filed_at))
+        .bind(col!(filed_day))
+        .bind(col!(resolved_at))
+        .bind(col!(resolution))
+        .bind(col!(counts_for_verdict))
         .execute(&mut **tx)
         .await
         .map_err(step("upsert into claims"))?;
@@ -389,14 +277,15 @@ impl PgStore {
         tx: &mut Transaction<'_, Postgres>,
         outcome: &BatchOutcome,
     ) -> Result<(), Error> {
-        let rows: Vec<_> = outcome.kpi.rows().collect();
+        let rows = rows::kpi_rows(outcome);
         if rows.is_empty() {
             return Ok(());
         }
-        let days: Vec<NaiveDate> = rows.iter().map(|(d, _)| *d).collect();
-        let col = |f: fn(&crate::domain::DayCounts) -> i64| -> Vec<i64> {
-            rows.iter().map(|(_, c)| f(c)).collect()
-        };
+        macro_rules! col {
+            ($f:ident) => {
+                rows.iter().map(|r| r.$f).collect::<Vec<_>>()
+            };
+        }
         sqlx::query(
             "INSERT INTO daily_kpi (day, fulfilled, perfect, deviation_quality, deviation_completeness,
                deviation_delivery, deviation_service, cancelled, updated_at)
@@ -412,14 +301,14 @@ impl PgStore {
                cancelled = daily_kpi.cancelled + excluded.cancelled,
                updated_at = now()",
         )
-        .bind(&days)
-        .bind(col(|c| c.fulfilled))
-        .bind(col(|c| c.perfect))
-        .bind(col(|c| c.quality))
-        .bind(col(|c| c.completeness))
-        .bind(col(|c| c.delivery))
-        .bind(col(|c| c.service))
-        .bind(col(|c| c.cancelled))
+        .bind(col!(day))
+        .bind(col!(fulfilled))
+        .bind(col!(perfect))
+        .bind(col!(deviation_quality))
+        .bind(col!(deviation_completeness))
+        .bind(col!(deviation_delivery))
+        .bind(col!(deviation_service))
+        .bind(col!(cancelled))
         .execute(&mut **tx)
         .await
         .map_err(step("apply deltas to daily_kpi"))?;
@@ -430,33 +319,14 @@ impl PgStore {
         tx: &mut Transaction<'_, Postgres>,
         entries: &[&Entry],
     ) -> Result<(), Error> {
-        let mut topics = Vec::new();
-        let mut partitions = Vec::new();
-        let mut offsets = Vec::new();
-        let mut reasons = Vec::new();
-        let mut details = Vec::new();
-        let mut keys: Vec<Option<&[u8]>> = Vec::new();
-        let mut raws: Vec<Option<&[u8]>> = Vec::new();
-        for entry in entries {
-            if let Entry::Rejected {
-                at,
-                rejection,
-                key,
-                raw,
-            } = entry
-            {
-                topics.push(at.topic.as_ref());
-                partitions.push(at.partition);
-                offsets.push(at.offset);
-                reasons.push(rejection.reason.as_str());
-                // text cannot hold NUL; the detail is for humans, so replace it.
-                details.push(rejection.detail.replace('\0', "\u{fffd}"));
-                keys.push(key.as_deref());
-                raws.push(raw.as_deref());
-            }
-        }
-        if topics.is_empty() {
+        let rows = rows::rejected_rows(entries);
+        if rows.is_empty() {
             return Ok(());
+        }
+        macro_rules! col {
+            ($f:ident) => {
+                rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
+            };
         }
         sqlx::query(
             "INSERT INTO rejected_events (topic, partition, \"offset\", reason, detail, key, raw)
@@ -464,13 +334,13 @@ impl PgStore {
                $6::bytea[], $7::bytea[])
              ON CONFLICT (topic, partition, \"offset\") DO NOTHING",
         )
-        .bind(&topics)
-        .bind(&partitions)
-        .bind(&offsets)
-        .bind(&reasons)
-        .bind(&details)
-        .bind(&keys)
-        .bind(&raws)
+        .bind(col!(topic))
+        .bind(col!(partition))
+        .bind(col!(offset))
+        .bind(col!(reason))
+        .bind(col!(detail))
+        .bind(col!(key))
+        .bind(col!(raw))
         .execute(&mut **tx)
         .await
         .map_err(step("insert into rejected_events"))?;
@@ -504,15 +374,6 @@ impl PgStore {
         .map_err(step("upsert into consumer_offsets"))?;
         Ok(())
     }
-}
-
-/// What a rebuild did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RebuildReport {
-    pub events: u64,
-    pub orders: u64,
-    /// Stored events that no longer decode (kept in `events`, skipped by the fold).
-    pub undecodable: u64,
 }
 
 impl PgStore {
@@ -554,10 +415,7 @@ impl PgStore {
         .execute(&mut *tx)
         .await
         .map_err(step("open a cursor over events"))?;
-        let mut report = RebuildReport::default();
-        // Events of the order that may continue in the next chunk.
-        let mut carry: Vec<Event> = Vec::new();
-        let mut carry_order: Option<String> = None;
+        let mut regroup = rows::Regroup::default();
         loop {
             let rows = sqlx::query(&format!("FETCH {chunk} FROM rebuild_events"))
                 .fetch_all(&mut *tx)
@@ -566,32 +424,16 @@ impl PgStore {
             let done = (rows.len() as i64) < chunk;
             let mut ready: Vec<Event> = Vec::with_capacity(rows.len());
             for row in rows {
-                report.events += 1;
-                let order_id: String = row.get(0);
-                let payload: String = row.get(1);
-                if carry_order.as_deref() != Some(order_id.as_str()) {
-                    if carry_order.is_some() {
-                        report.orders += 1;
-                    }
-                    ready.append(&mut carry);
-                    carry_order = Some(order_id);
-                }
-                match crate::domain::decode(payload.as_bytes()) {
-                    Ok(crate::domain::Decoded::Known(event)) => carry.push(event),
-                    _ => report.undecodable += 1,
-                }
+                regroup.push(row.get(0), row.get::<&str, _>(1), &mut ready);
             }
             if done {
-                if carry_order.is_some() {
-                    report.orders += 1;
-                }
-                ready.append(&mut carry);
+                regroup.finish(&mut ready);
             }
             let outcome = fold_batch(HashMap::new(), std::mem::take(&mut ready), rules);
             Self::write_orders(&mut tx, &outcome).await?;
             Self::write_claims(&mut tx, &outcome, rules).await?;
             Self::write_kpi(&mut tx, &outcome).await?;
-            progress(report.events, total.max(0) as u64);
+            progress(regroup.report.events, total.max(0) as u64);
             if done {
                 break;
             }
@@ -601,7 +443,27 @@ impl PgStore {
             .await
             .map_err(step("close the events cursor"))?;
         tx.commit().await.map_err(step("commit the rebuild"))?;
-        Ok(report)
+        Ok(regroup.report)
+    }
+}
+
+impl PgStore {
+    /// The time of the newest stored event.
+    pub async fn last_event_time(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        sqlx::query_scalar("SELECT max(time) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(step("read the last event time from events"))
+    }
+
+    /// The last `months` months of `po_monthly` and `claims_monthly`, oldest first.
+    pub async fn monthly_report(&self, months: i64) -> Result<Vec<MonthRow>, Error> {
+        let rows = sqlx::query(crate::report::MONTHLY_QUERY)
+            .bind(months)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(step("read po_monthly and claims_monthly"))?;
+        Ok(rows.into_iter().map(|r| crate::month_row!(r)).collect())
     }
 }
 
@@ -659,52 +521,10 @@ impl Store for PgStore {
             .await
             .map_err(step("begin the batch transaction"))?;
         let stored = Self::fence(&mut tx, batch).await?;
-        let live: Vec<&Entry> = batch
-            .entries
-            .iter()
-            .filter(|e| {
-                let at = e.at();
-                stored
-                    .get(&(at.topic.to_string(), at.partition))
-                    .is_none_or(|next| at.offset >= *next)
-            })
-            .collect();
-        report.fenced = batch.len() - live.len();
-
-        // One occurrence per event key within the batch; later copies are duplicates.
-        let mut seen: HashSet<&EventKey> = HashSet::with_capacity(live.len());
-        let mut unique: Vec<&Entry> = Vec::with_capacity(live.len());
-        for entry in &live {
-            match entry {
-                Entry::Known { event, .. } if !seen.insert(&event.key) => report.duplicates += 1,
-                Entry::Unknown { key, .. } if !seen.insert(key) => report.duplicates += 1,
-                Entry::Rejected { rejection, .. } => {
-                    *report.rejected.entry(rejection.reason).or_default() += 1;
-                    unique.push(entry);
-                }
-                _ => unique.push(entry),
-            }
-        }
+        let unique = rows::screen(batch, &stored, &mut report);
         let inserted = Self::insert_events(&mut tx, &unique).await?;
-        let mut fresh: Vec<Event> = Vec::with_capacity(inserted.len());
-        for entry in &unique {
-            match entry {
-                Entry::Known { event, .. } if inserted.contains(&event.key) => {
-                    *report.consumed.entry(event.kind.type_name()).or_default() += 1;
-                    fresh.push(event.clone());
-                }
-                Entry::Unknown { key, .. } if inserted.contains(key) => report.unknown += 1,
-                Entry::Known { .. } | Entry::Unknown { .. } => report.duplicates += 1,
-                Entry::Rejected { .. } => {}
-            }
-        }
-
-        let mut order_ids: Vec<String> = fresh
-            .iter()
-            .map(|e| e.kind.order_id().to_string())
-            .collect();
-        order_ids.sort_unstable();
-        order_ids.dedup();
+        let fresh = rows::fresh_events(&unique, &inserted, &mut report);
+        let order_ids = rows::order_ids(&fresh);
         let stored_projections = if order_ids.is_empty() {
             HashMap::new()
         } else {
@@ -721,21 +541,7 @@ impl Store for PgStore {
             .await
             .map_err(step("commit the batch transaction"))?;
 
-        report.orders_changed = outcome.changed.len();
-        for c in &outcome.changed {
-            if let Some(v) = c.new_confirmation_latency() {
-                report.confirmation_seconds.push(seconds(v));
-            }
-            if let Some(v) = c.new_confirmed_to_shipped() {
-                report.confirmed_to_shipped_seconds.push(seconds(v));
-            }
-            if let Some(v) = c.new_delivery_lateness() {
-                report.delivery_lateness_seconds.push(seconds(v));
-            }
-            for category in c.newly_filed_claims() {
-                *report.claims_filed.entry(category).or_default() += 1;
-            }
-        }
+        rows::finish_report(&mut report, &outcome);
         Ok(report)
     }
 
@@ -831,47 +637,24 @@ impl Store for PgStore {
         let figures = self.shop_figures(rules, now).await?;
         let today = rules.day_of(now);
         let month_start = today.with_day0(0).unwrap_or(today);
-        let mut po_rate = std::collections::BTreeMap::new();
-        for w in &figures.windows {
-            po_rate.insert(
-                w.label,
-                (w.fulfilled > 0).then(|| w.perfect as f64 / w.fulfilled as f64),
-            );
-        }
-        let month: Option<f64> =
+        let month_rate: Option<f64> =
             sqlx::query_scalar("SELECT po_rate FROM po_monthly WHERE month = $1")
                 .bind(month_start)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(step("read this month from po_monthly"))?
                 .flatten();
-        po_rate.insert("month", month);
-        let po_daily = sqlx::query(
-            "SELECT d::date, COALESCE(k.fulfilled, 0), COALESCE(k.perfect, 0)
-             FROM generate_series($1::date - 59, $1::date, interval '1 day') AS d
-             LEFT JOIN daily_kpi k ON k.day = d::date ORDER BY d",
+        let days = sqlx::query(
+            "SELECT day, fulfilled, perfect FROM daily_kpi WHERE day > $1::date - $2 AND day <= $1",
         )
         .bind(today)
+        .bind(CHART_DAYS as i32)
         .fetch_all(&self.pool)
         .await
         .map_err(step("read po_daily from daily_kpi"))?
         .into_iter()
-        .map(|r| {
-            let (fulfilled, perfect): (i64, i64) = (r.get(1), r.get(2));
-            DayPoint {
-                day: r.get(0),
-                fulfilled,
-                perfect,
-                po_rate: (fulfilled > 0).then(|| perfect as f64 / fulfilled as f64),
-            }
-        })
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
         .collect();
-        let deviations_30d = figures
-            .windows
-            .iter()
-            .find(|w| w.label == "30d")
-            .map(|w| w.deviations.iter().map(|(c, n)| (c.as_str(), *n)).collect())
-            .unwrap_or_default();
         let claims_monthly = sqlx::query(
             "SELECT month, category, claims, change FROM claims_monthly
              WHERE month > ($1::date - interval '6 months') ORDER BY month, category",
@@ -888,41 +671,30 @@ impl Store for PgStore {
             change: r.get(3),
         })
         .collect();
-        let bounds: Vec<i64> = vec![5, 10, 15, 20, 25, 30, 45, 60];
-        let rows = sqlx::query(
-            "SELECT width_bucket(confirmation_seconds / 60.0, $2::float8[]) AS bucket, count(*)::bigint
+        let bounds: Vec<f64> = CONFIRMATION_MINUTES.iter().map(|b| *b as f64).collect();
+        // width_bucket: how many bounds are at or below the latency in minutes.
+        let buckets = sqlx::query(
+            "SELECT width_bucket(confirmation_seconds / 60.0, $2::float8[])::bigint, count(*)::bigint
              FROM orders WHERE confirmation_seconds IS NOT NULL AND created_at > $1 - interval '30 days'
-             GROUP BY 1 ORDER BY 1",
+             GROUP BY 1",
         )
         .bind(now)
-        .bind(bounds.iter().map(|b| *b as f64).collect::<Vec<f64>>())
+        .bind(bounds)
         .fetch_all(&self.pool)
         .await
-        .map_err(step("read confirmation latencies from orders"))?;
-        // width_bucket over [5, 10, ...]: 0 is below 5 min, i is [bounds[i-1], bounds[i]), len is above.
-        let mut confirmation_minutes: Vec<(Option<i64>, i64)> = bounds
-            .iter()
-            .map(|b| (Some(*b), 0))
-            .chain([(None, 0)])
-            .collect();
-        for r in rows {
-            let bucket: i32 = r.get(0);
-            if let Some(slot) = confirmation_minutes.get_mut(bucket.max(0) as usize) {
-                slot.1 += r.get::<i64, _>(1);
-            }
-        }
-        Ok(Dashboard {
-            today,
-            sla_seconds: rules.confirmation_sla.num_seconds(),
-            po_rate,
-            awaiting_confirmation: figures.awaiting_confirmation,
-            over_sla: figures.over_sla,
-            oldest_awaiting_seconds: figures.oldest_awaiting_seconds,
-            po_daily,
-            deviations_30d,
+        .map_err(step("read confirmation latencies from orders"))?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        Ok(Dashboard::assemble(DashboardReads {
+            rules,
+            now,
+            figures,
+            month_rate,
+            days,
             claims_monthly,
-            confirmation_minutes,
-        })
+            buckets,
+        }))
     }
 
     async fn ping(&self) -> Result<(), Error> {

@@ -1,0 +1,542 @@
+//! One store test-suite, run on both stores: PostgreSQL and SQLite must commit batches with
+//! the same effectively-once behaviour and answer every read the same way.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use perfect_order::batch::{prepare, PreparedBatch, Record};
+use perfect_order::domain::Rules;
+use perfect_order::store::{AnyStore, Store};
+use support::events::*;
+use support::TestDb;
+
+/// A migrated store of one kind, with what keeps its database alive.
+struct Fixture {
+    store: AnyStore,
+    _pg: Option<TestDb>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Postgres,
+    Sqlite,
+}
+
+async fn fixture(kind: Kind) -> Fixture {
+    let (url, pg, dir) = match kind {
+        Kind::Postgres => {
+            let db = TestDb::create().await;
+            (db.url.clone(), Some(db), None)
+        }
+        Kind::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("store.db").display());
+            (url, None, Some(dir))
+        }
+    };
+    let store = AnyStore::connect(&url, 4).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+        .write_settings(&Rules::default())
+        .await
+        .expect("settings");
+    Fixture {
+        store,
+        _pg: pg,
+        _dir: dir,
+    }
+}
+
+/// Runs one query on whichever store, decoding rows as `T` (the SQL must read the same on both).
+macro_rules! query_as {
+    ($store:expr, $t:ty, $sql:expr) => {
+        match &$store {
+            AnyStore::Postgres(s) => sqlx::query_as::<_, $t>($sql)
+                .fetch_all(s.pool())
+                .await
+                .expect($sql),
+            AnyStore::Sqlite(s) => sqlx::query_as::<_, $t>($sql)
+                .fetch_all(s.pool())
+                .await
+                .expect($sql),
+        }
+    };
+}
+
+async fn count(store: &AnyStore, table: &str) -> i64 {
+    let sql = format!("SELECT count(*) FROM {table}");
+    query_as!(store, (i64,), &sql)[0].0
+}
+
+type Daily = Vec<(NaiveDate, i64, i64, i64)>;
+
+async fn daily(store: &AnyStore) -> Daily {
+    query_as!(
+        store,
+        (NaiveDate, i64, i64, i64),
+        "SELECT day, fulfilled, perfect, cancelled FROM daily_kpi
+         WHERE fulfilled <> 0 OR perfect <> 0 OR cancelled <> 0 ORDER BY day"
+    )
+}
+
+async fn verdicts(store: &AnyStore) -> Vec<(String, String)> {
+    query_as!(
+        store,
+        (String, String),
+        "SELECT order_id, verdict FROM orders ORDER BY order_id"
+    )
+}
+
+/// Records on the topic `orders`, partitioned by key, with consecutive offsets per partition
+/// starting at `first[partition]`.
+fn records(values: &[(String, Vec<u8>)], first: &mut BTreeMap<i32, i64>) -> Vec<Record> {
+    let topic: Arc<str> = Arc::from("orders");
+    values
+        .iter()
+        .map(|(key, value)| {
+            let partition = (key.bytes().map(u32::from).sum::<u32>() % 3) as i32;
+            let offset = first.entry(partition).or_insert(0);
+            let record = Record {
+                topic: topic.clone(),
+                partition,
+                offset: *offset,
+                key: Some(key.clone().into_bytes()),
+                payload: Some(value.clone()),
+            };
+            *offset += 1;
+            record
+        })
+        .collect()
+}
+
+fn batch(values: &[(String, Vec<u8>)], first: &mut BTreeMap<i32, i64>) -> PreparedBatch {
+    prepare(records(values, first))
+}
+
+fn keyed_all(order: &str, events: Vec<String>) -> Vec<(String, Vec<u8>)> {
+    events
+        .into_iter()
+        .map(|e| (order.to_owned(), e.into_bytes()))
+        .collect()
+}
+
+async fn a_replayed_batch_is_fenced_and_changes_nothing(kind: Kind) {
+    let f = fixture(kind).await;
+    let values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
+    let b = batch(&values, &mut BTreeMap::new());
+    let first = f
+        .store
+        .commit_batch(&b, &Rules::default())
+        .await
+        .expect("commit");
+    assert_eq!(first.fenced, 0);
+    assert_eq!(first.orders_changed, 1);
+    let before = (daily(&f.store).await, verdicts(&f.store).await);
+
+    let again = f
+        .store
+        .commit_batch(&b, &Rules::default())
+        .await
+        .expect("replay");
+
+    assert_eq!(again.fenced, b.len());
+    assert_eq!(again.orders_changed, 0);
+    assert_eq!((daily(&f.store).await, verdicts(&f.store).await), before);
+    assert_eq!(count(&f.store, "events").await, 4);
+}
+
+async fn an_event_seen_again_at_a_new_offset_is_a_duplicate_and_not_folded(kind: Kind) {
+    let f = fixture(kind).await;
+    let values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
+    let mut offsets = BTreeMap::new();
+    f.store
+        .commit_batch(&batch(&values, &mut offsets), &Rules::default())
+        .await
+        .expect("commit");
+
+    // The producer retried: the same events again, later in the partition, twice over.
+    let mut twice = values.clone();
+    twice.extend(values.clone());
+    let report = f
+        .store
+        .commit_batch(&batch(&twice, &mut offsets), &Rules::default())
+        .await
+        .expect("commit the retries");
+
+    assert_eq!(report.duplicates, 8);
+    assert!(report.consumed.is_empty());
+    assert_eq!(report.orders_changed, 0);
+    assert_eq!(daily(&f.store).await[0].1, 1, "one fulfilled order");
+    assert_eq!(count(&f.store, "events").await, 4);
+}
+
+async fn a_shuffled_duplicated_stream_in_small_batches_gives_the_expected_daily_kpis(kind: Kind) {
+    let f = fixture(kind).await;
+    let start = DateTime::parse_from_rfc3339("2026-09-01T00:00:00+03:00")
+        .expect("literal")
+        .with_timezone(&Utc);
+    let shop = support::shop::generate(11, 400, start);
+    let values: Vec<(String, Vec<u8>)> = shop
+        .records
+        .iter()
+        .map(|r| (r.key.clone(), r.value.clone()))
+        .collect();
+    let mut offsets = BTreeMap::new();
+    for chunk in values.chunks(97) {
+        f.store
+            .commit_batch(&batch(chunk, &mut offsets), &Rules::default())
+            .await
+            .expect("commit");
+    }
+
+    let expected: Daily = shop
+        .expected
+        .iter()
+        .filter(|(_, e)| e.fulfilled != 0 || e.perfect != 0 || e.cancelled != 0)
+        .map(|(d, e)| (*d, e.fulfilled, e.perfect, e.cancelled))
+        .collect();
+    assert_eq!(daily(&f.store).await, expected);
+    assert_eq!(count(&f.store, "events").await, shop.unique_events as i64);
+    assert_eq!(
+        count(&f.store, "rejected_events").await,
+        shop.junk.len() as i64
+    );
+}
+
+async fn a_late_claim_retracts_the_perfect_order_from_its_delivery_day(kind: Kind) {
+    let f = fixture(kind).await;
+    let mut offsets = BTreeMap::new();
+    let values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
+    f.store
+        .commit_batch(&batch(&values, &mut offsets), &Rules::default())
+        .await
+        .expect("commit");
+    assert_eq!(daily(&f.store).await[0].2, 1, "perfect before the claim");
+
+    let claim = keyed_all(
+        "A-1",
+        vec![claim("A-1", "K-1", "quality", t0() + TimeDelta::days(3))],
+    );
+    let report = f
+        .store
+        .commit_batch(&batch(&claim, &mut offsets), &Rules::default())
+        .await
+        .expect("commit the claim");
+
+    let day = daily(&f.store).await;
+    assert_eq!(day.len(), 1, "the claim's own day gets no row: {day:?}");
+    assert_eq!((day[0].1, day[0].2), (1, 0));
+    assert_eq!(report.claims_filed.len(), 1);
+    let claims = query_as!(
+        f.store,
+        (String, String, bool),
+        "SELECT claim_id, category, counts_for_verdict FROM claims"
+    );
+    assert_eq!(claims, vec![("K-1".into(), "quality".into(), true)]);
+}
+
+async fn rejected_records_are_kept_with_their_reason_and_bytes(kind: Kind) {
+    let f = fixture(kind).await;
+    let values = vec![
+        ("k".to_owned(), b"not json\x00\xff".to_vec()),
+        ("k".to_owned(), br#"{"specversion":"1.0"}"#.to_vec()),
+    ];
+    let report = f
+        .store
+        .commit_batch(&batch(&values, &mut BTreeMap::new()), &Rules::default())
+        .await
+        .expect("commit");
+
+    assert_eq!(report.rejected.values().sum::<u64>(), 2);
+    let rows = query_as!(
+        f.store,
+        (String, Vec<u8>, Vec<u8>),
+        "SELECT reason, key, raw FROM rejected_events ORDER BY \"offset\""
+    );
+    assert_eq!(rows[0].0, "not_json");
+    assert_eq!(rows[0].1, b"k".to_vec());
+    assert_eq!(rows[0].2, b"not json\x00\xff".to_vec());
+    assert_eq!(rows[1].0, "missing_field");
+}
+
+async fn offsets_only_move_forward_and_are_read_back_per_partition(kind: Kind) {
+    let f = fixture(kind).await;
+    let values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
+    let mut ahead = BTreeMap::from([(0, 100), (1, 100), (2, 100)]);
+    let late = batch(&values, &mut ahead);
+    f.store
+        .commit_batch(&late, &Rules::default())
+        .await
+        .expect("commit");
+    let partition = late.entries[0].at().partition;
+
+    // An older batch of the same partition (another instance's, before a rebalance).
+    let old = batch(&values, &mut BTreeMap::new());
+    let report = f
+        .store
+        .commit_batch(&old, &Rules::default())
+        .await
+        .expect("commit");
+
+    assert_eq!(report.fenced, old.len());
+    let stored = f
+        .store
+        .load_offsets(&[("orders".into(), partition), ("orders".into(), 7)])
+        .await
+        .expect("offsets");
+    assert_eq!(stored.get(&("orders".into(), partition)), Some(&104));
+    assert_eq!(stored.get(&("orders".into(), 7)), None);
+}
+
+async fn an_order_past_the_sla_is_on_the_late_list_and_in_the_gauges(kind: Kind) {
+    let f = fixture(kind).await;
+    let now = t0() + TimeDelta::minutes(45);
+    let mut values = keyed_all("LATE", vec![created("LATE", t0())]);
+    values.extend(keyed_all(
+        "FRESH",
+        vec![created("FRESH", t0() + TimeDelta::minutes(40))],
+    ));
+    values.extend(keyed_all(
+        "DONE",
+        vec![
+            created("DONE", t0()),
+            confirmed("DONE", t0() + TimeDelta::minutes(5)),
+        ],
+    ));
+    values.extend(keyed_all(
+        "OLD",
+        vec![created("OLD", t0() - TimeDelta::days(2))],
+    ));
+    f.store
+        .commit_batch(&batch(&values, &mut BTreeMap::new()), &Rules::default())
+        .await
+        .expect("commit");
+
+    let figures = f
+        .store
+        .shop_figures(&Rules::default(), now)
+        .await
+        .expect("figures");
+    let late = f
+        .store
+        .late_orders(&Rules::default(), now, 10)
+        .await
+        .expect("late");
+
+    assert_eq!(
+        figures.awaiting_confirmation, 2,
+        "LATE and FRESH; OLD is past the horizon"
+    );
+    assert_eq!(figures.over_sla, 1);
+    assert!((figures.oldest_awaiting_seconds - 45.0 * 60.0).abs() < 1e-6);
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].order_id, "LATE");
+    assert_eq!(late[0].created_at, t0());
+    assert!((late[0].age_seconds - 45.0 * 60.0).abs() < 1e-6);
+}
+
+async fn the_dashboard_and_the_monthly_report_read_what_was_committed(kind: Kind) {
+    let f = fixture(kind).await;
+    let mut values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
+    let mut slow = perfect_lifecycle("A-2", t0());
+    slow[1] = confirmed("A-2", t0() + TimeDelta::minutes(50));
+    values.extend(keyed_all("A-2", slow));
+    values.extend(keyed_all(
+        "A-3",
+        vec![claim("A-3", "K-3", "delivery", t0() - TimeDelta::days(31))],
+    ));
+    f.store
+        .commit_batch(&batch(&values, &mut BTreeMap::new()), &Rules::default())
+        .await
+        .expect("commit");
+    let now = t0() + TimeDelta::days(1);
+
+    let dashboard = f
+        .store
+        .dashboard(&Rules::default(), now)
+        .await
+        .expect("dashboard");
+    let report = f.store.monthly_report(12).await.expect("report");
+
+    assert_eq!(dashboard.po_rate.get("7d"), Some(&Some(0.5)));
+    assert_eq!(dashboard.po_rate.get("month"), Some(&Some(0.5)));
+    assert_eq!(dashboard.po_daily.len(), 60);
+    let day = dashboard
+        .po_daily
+        .iter()
+        .find(|d| d.fulfilled > 0)
+        .expect("a day");
+    assert_eq!(
+        (day.day, day.perfect),
+        (NaiveDate::from_ymd_opt(2026, 10, 1).expect("date"), 1)
+    );
+    assert_eq!(dashboard.deviations_30d.get("service"), Some(&1));
+    assert_eq!(dashboard.claims_monthly.len(), 1);
+    assert_eq!(dashboard.claims_monthly[0].category, "delivery");
+    // 10 min and 50 min: one in [10, 15), one in [45, 60).
+    let buckets: Vec<i64> = dashboard.confirmation_minutes.iter().map(|b| b.1).collect();
+    assert_eq!(buckets, vec![0, 0, 1, 0, 0, 0, 0, 1, 0]);
+    assert_eq!(report.len(), 2, "{report:?}");
+    assert_eq!(report[0].claims, [0, 0, 1, 0]);
+    assert_eq!((report[1].fulfilled, report[1].perfect), (2, 1));
+    assert_eq!(report[1].po_rate, Some(0.5));
+}
+
+async fn every_view_answers(kind: Kind) {
+    let f = fixture(kind).await;
+    let values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
+    f.store
+        .commit_batch(&batch(&values, &mut BTreeMap::new()), &Rules::default())
+        .await
+        .expect("commit");
+    for view in [
+        "po_daily",
+        "po_monthly",
+        "claims_monthly",
+        "confirmation_latency_daily",
+        "orders_awaiting_confirmation",
+        "late_orders",
+        "order_verdicts",
+    ] {
+        count(&f.store, view).await;
+    }
+    let verdicts = query_as!(
+        f.store,
+        (String, Option<String>),
+        "SELECT verdict, maturity FROM order_verdicts"
+    );
+    assert_eq!(verdicts, vec![("perfect".into(), Some("final".into()))]);
+    let latency = query_as!(
+        f.store,
+        (i64, f64, f64),
+        "SELECT confirmed, p50_seconds, p95_seconds FROM confirmation_latency_daily"
+    );
+    assert_eq!(latency, vec![(1, 600.0, 600.0)]);
+}
+
+async fn rebuild_reproduces_the_committed_tables_and_follows_a_rule_change(kind: Kind) {
+    let f = fixture(kind).await;
+    let mut values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
+    let mut late = perfect_lifecycle("A-2", t0());
+    late[3] = delivered("A-2", t0() + TimeDelta::minutes(4 * 60 + 15));
+    values.extend(keyed_all("A-2", late));
+    let mut offsets = BTreeMap::new();
+    for chunk in values.chunks(3) {
+        f.store
+            .commit_batch(&batch(chunk, &mut offsets), &Rules::default())
+            .await
+            .expect("commit");
+    }
+    let ingested = (daily(&f.store).await, verdicts(&f.store).await);
+
+    let report = f
+        .store
+        .rebuild(&Rules::default(), 3, |_, _| {})
+        .await
+        .expect("rebuild");
+    assert_eq!((report.events, report.orders), (8, 2));
+    assert_eq!((daily(&f.store).await, verdicts(&f.store).await), ingested);
+
+    let tolerant = Rules {
+        delivery_tolerance: TimeDelta::minutes(20),
+        ..Rules::default()
+    };
+    f.store
+        .rebuild(&tolerant, 1000, |_, _| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(
+        daily(&f.store).await[0].2,
+        2,
+        "both perfect with 20 min tolerance"
+    );
+}
+
+macro_rules! suite {
+    ($($rule:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $rule() {
+                    super::$rule(super::Kind::Postgres).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $rule() {
+                    super::$rule(super::Kind::Sqlite).await
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    a_replayed_batch_is_fenced_and_changes_nothing,
+    an_event_seen_again_at_a_new_offset_is_a_duplicate_and_not_folded,
+    a_shuffled_duplicated_stream_in_small_batches_gives_the_expected_daily_kpis,
+    a_late_claim_retracts_the_perfect_order_from_its_delivery_day,
+    rejected_records_are_kept_with_their_reason_and_bytes,
+    offsets_only_move_forward_and_are_read_back_per_partition,
+    an_order_past_the_sla_is_on_the_late_list_and_in_the_gauges,
+    the_dashboard_and_the_monthly_report_read_what_was_committed,
+    every_view_answers,
+    rebuild_reproduces_the_committed_tables_and_follows_a_rule_change,
+);
+
+/// The same stream through both stores gives the same dashboard, report and late list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_stores_answer_every_read_identically() {
+    let pg = fixture(Kind::Postgres).await;
+    let lite = fixture(Kind::Sqlite).await;
+    let start = DateTime::parse_from_rfc3339("2026-09-01T00:00:00+03:00")
+        .expect("literal")
+        .with_timezone(&Utc);
+    let shop = support::shop::generate(5, 300, start);
+    let values: Vec<(String, Vec<u8>)> = shop
+        .records
+        .iter()
+        .map(|r| (r.key.clone(), r.value.clone()))
+        .collect();
+    for store in [&pg.store, &lite.store] {
+        let mut offsets = BTreeMap::new();
+        for chunk in values.chunks(250) {
+            store
+                .commit_batch(&batch(chunk, &mut offsets), &Rules::default())
+                .await
+                .expect("commit");
+        }
+    }
+    let rules = Rules::default();
+    for now in [start + TimeDelta::days(10), start + TimeDelta::days(25)] {
+        let a = pg.store.dashboard(&rules, now).await.expect("pg dashboard");
+        let b = lite
+            .store
+            .dashboard(&rules, now)
+            .await
+            .expect("sqlite dashboard");
+        assert_eq!(a, b, "dashboards at {now}");
+        let a = pg
+            .store
+            .late_orders(&rules, now, 50)
+            .await
+            .expect("pg late");
+        let b = lite
+            .store
+            .late_orders(&rules, now, 50)
+            .await
+            .expect("sqlite late");
+        assert_eq!(a, b, "late lists at {now}");
+    }
+    let a = pg.store.monthly_report(12).await.expect("pg report");
+    let b = lite.store.monthly_report(12).await.expect("sqlite report");
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    assert_eq!(daily(&pg.store).await, daily(&lite.store).await);
+}
