@@ -79,6 +79,7 @@ struct RawDatabase {
 struct RawBatch {
     max_events: usize,
     max_wait: String,
+    projection_cache: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +143,7 @@ impl Default for RawBatch {
         RawBatch {
             max_events: 5000,
             max_wait: "500ms".into(),
+            projection_cache: 100_000,
         }
     }
 }
@@ -214,6 +216,8 @@ pub struct DatabaseSettings {
 pub struct BatchSettings {
     pub max_events: usize,
     pub max_wait: Duration,
+    /// Unfinished order projections kept in memory between batches (0: off; PostgreSQL).
+    pub projection_cache: usize,
 }
 
 /// Validated settings of the whole service.
@@ -389,6 +393,7 @@ impl Settings {
         let batch = BatchSettings {
             max_events: raw.batch.max_events,
             max_wait: positive("batch.max_wait", &raw.batch.max_wait)?,
+            projection_cache: raw.batch.projection_cache,
         };
 
         let r = raw.rules;

@@ -4,6 +4,7 @@
 //! else starts here ([`Service::start`]) so tests run the same code as the binary.
 
 pub mod batch;
+pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -84,6 +85,9 @@ impl Service {
             AnyStore::connect(&settings.database.url, settings.database.max_connections).await?
         };
         store.write_settings(&settings.rules).await?;
+        if let AnyStore::Postgres(pg) = &store {
+            pg.set_cache_capacity(settings.batch.projection_cache);
+        }
         let metrics = Metrics::new()?;
         let readiness = Arc::new(Readiness::default());
         let (stop, stop_rx) = watch::channel(false);

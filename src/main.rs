@@ -58,6 +58,48 @@ enum Command {
     ///   perfect-order simulate --brokers 127.0.0.1:9092 --topic shop.orders --days 60 --live --speedup 60
     ///   perfect-order simulate --from events.jsonl --brokers 127.0.0.1:9092 --topic shop.orders
     Simulate(Box<SimulateArgs>),
+    /// End-to-end benchmark: one generated stream (>= 1M events) through a broker in its own
+    /// process, drained by a bare consumer, PostgreSQL COPY, perfect-order and a naive
+    /// consumer; prints events/s (median), peak RSS, p99 batch commit and the ratios.
+    ///
+    /// Example: perfect-order bench --events 1000000 --partitions 6 --runs 3 --broker mock --broker tansu
+    Bench(BenchArgs),
+    /// One measured mode of `bench`, in a process of its own (used by `bench`).
+    #[command(hide = true)]
+    BenchChild {
+        #[arg(value_parser = ["broker", "consume", "copy", "e2e", "naive"])]
+        mode: String,
+        #[command(flatten)]
+        args: perfect_order::bench::ChildArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Records in the stream (the simulator's contract-v1 mix with duplicates and junk).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Partitions of the benchmark topic.
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+    /// Runs per mode (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Brokers to run on (repeat for several): the mock cluster in its own process, tansu.
+    #[arg(long = "broker", value_enum, default_values_t = [perfect_order::bench::BrokerKind::Mock])]
+    brokers: Vec<perfect_order::bench::BrokerKind>,
+    /// Events the naive consumer handles per run (it is slow; its rate is per-event cost).
+    #[arg(long, default_value_t = 20_000)]
+    naive_events: u64,
+    /// PostgreSQL server for the runs' databases (each run creates and drops its own).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    pg_server: String,
+    /// Seed of the simulated shop.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Days of shop time the stream spans (sets the simulated order rate).
+    #[arg(long, default_value_t = 14.0)]
+    days: f64,
 }
 
 #[derive(clap::Args)]
@@ -345,8 +387,16 @@ async fn shutdown_signal() {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Simulate(args) = cli.command {
-        return simulate(*args);
+    match cli.command {
+        Command::Simulate(args) => return simulate(*args),
+        Command::BenchChild { mode, args } if mode == "broker" || mode == "consume" => {
+            return if mode == "broker" {
+                perfect_order::bench::child_broker(&args)
+            } else {
+                perfect_order::bench::child_consume(&args)
+            };
+        }
+        _ => {}
     }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -409,6 +459,31 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             print!("{}", perfect_order::report::render(&rows));
         }
         Command::Simulate(_) => unreachable!("handled before the runtime starts"),
+        Command::Bench(args) => {
+            let plan = perfect_order::bench::Plan {
+                events: args.events,
+                partitions: args.partitions,
+                runs: args.runs.max(1),
+                brokers: args.brokers,
+                naive_events: args.naive_events,
+                pg_server: args.pg_server.trim_end_matches('/').to_owned(),
+                seed: args.seed,
+                days: args.days,
+            };
+            eprintln!(
+                "machine: {} cores; {}",
+                std::thread::available_parallelism().map_or(0, |n| n.get()),
+                chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+            );
+            let rows = perfect_order::bench::run(&plan).await?;
+            print!("{}", perfect_order::bench::render(&plan, &rows));
+        }
+        Command::BenchChild { mode, args } => match mode.as_str() {
+            "copy" => perfect_order::bench::child_copy(&args).await?,
+            "e2e" => perfect_order::bench::child_e2e(&args).await?,
+            "naive" => perfect_order::bench::child_naive(&args).await?,
+            other => anyhow::bail!("unknown bench mode {other}"),
+        },
         Command::Demo(args) => demo(args, settings).await?,
         Command::Run => {
             let service = perfect_order::Service::start(settings).await?;

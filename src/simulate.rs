@@ -440,7 +440,7 @@ pub mod sink {
         },
     }
 
-    fn bar(len: Option<u64>, what: &str) -> ProgressBar {
+    pub(crate) fn bar(len: Option<u64>, what: &str) -> ProgressBar {
         let bar = match len {
             Some(n) => ProgressBar::new(n),
             None => ProgressBar::new_spinner(),
@@ -500,7 +500,12 @@ pub mod sink {
         })
     }
 
-    fn send(producer: &BaseProducer, topic: &str, key: &str, value: &[u8]) -> Result<(), Error> {
+    pub(crate) fn send(
+        producer: &BaseProducer,
+        topic: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), Error> {
         let headers = OwnedHeaders::new().insert(Header {
             key: "content-type",
             value: Some("application/cloudevents+json"),
@@ -529,7 +534,7 @@ pub mod sink {
         }
     }
 
-    fn flush(producer: &BaseProducer, topic: &str) -> Result<(), Error> {
+    pub(crate) fn flush(producer: &BaseProducer, topic: &str) -> Result<(), Error> {
         producer
             .flush(Duration::from_secs(60))
             .map_err(|source| Error::Produce {

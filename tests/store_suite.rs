@@ -40,6 +40,9 @@ async fn fixture(kind: Kind) -> Fixture {
     };
     let store = AnyStore::connect(&url, 4).await.expect("connect");
     store.migrate().await.expect("migrate");
+    if let AnyStore::Postgres(pg) = &store {
+        pg.set_cache_capacity(1000); // as `run` does (batch.projection_cache)
+    }
     store
         .write_settings(&Rules::default())
         .await
@@ -489,6 +492,60 @@ suite!(
     every_view_answers,
     rebuild_reproduces_the_committed_tables_and_follows_a_rule_change,
 );
+
+/// Two instances on one PostgreSQL database, each with its projection cache: an order written
+/// by the other instance since this one cached it is read again, not folded from stale facts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_projection_overwritten_by_another_instance_is_read_again() {
+    let f = fixture(Kind::Postgres).await;
+    let AnyStore::Postgres(a) = &f.store else {
+        unreachable!("a PostgreSQL fixture")
+    };
+    let url = a.pool().connect_options().get_database().map(str::to_owned);
+    let b = AnyStore::connect(
+        &format!("{}/{}", support::pg_server(), url.expect("database name")),
+        2,
+    )
+    .await
+    .expect("second instance");
+    if let AnyStore::Postgres(b) = &b {
+        b.set_cache_capacity(1000);
+    }
+    let lifecycle = perfect_lifecycle("X", t0());
+    let mut offsets = BTreeMap::new();
+    let step = |i: usize| keyed_all("X", vec![lifecycle[i].clone()]);
+
+    // A caches X after its creation; B (after a rebalance) adds the confirmation; A gets the
+    // partition back and folds the rest.
+    f.store
+        .commit_batch(&batch(&step(0), &mut offsets), &Rules::default())
+        .await
+        .expect("A: created");
+    b.commit_batch(&batch(&step(1), &mut offsets), &Rules::default())
+        .await
+        .expect("B: confirmed");
+    for i in 2..4 {
+        f.store
+            .commit_batch(&batch(&step(i), &mut offsets), &Rules::default())
+            .await
+            .expect("A: shipped, delivered");
+    }
+
+    assert_eq!(
+        verdicts(&f.store).await,
+        vec![("X".into(), "perfect".into())]
+    );
+    let confirmed = query_as!(
+        f.store,
+        (Option<f64>, i64),
+        "SELECT confirmation_seconds, version FROM orders"
+    );
+    assert_eq!(
+        confirmed,
+        vec![(Some(600.0), 3)],
+        "B's confirmation is kept"
+    );
+}
 
 /// The same stream through both stores gives the same dashboard, report and late list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,11 @@
-//! Kafka ingest: a poll thread that owns the consumer, and an async committer that batches.
+//! Kafka ingest: a poll thread that owns the consumer, a batcher task and a committer task, in
+//! a pipeline.
 //!
-//! - The poll thread copies records out of librdkafka and sends them in chunks to the committer.
-//! - The committer cuts batches at `batch.max_events` or `batch.max_wait`, decodes them, and
-//!   commits each in one database transaction (see `store`), retrying on failure.
+//! - The poll thread copies records out of librdkafka and sends them in chunks to the batcher.
+//! - The batcher cuts batches at `batch.max_events` or `batch.max_wait` and decodes them while
+//!   the committer writes the previous batch (one batch waits between them).
+//! - The committer commits each batch in one database transaction (see `store`), in order,
+//!   retrying on failure.
 //! - On assignment, partitions start at the next offsets stored in the database (the truth);
 //!   Kafka-committed offsets only let lag tools see progress.
 //! - On revocation and at shutdown, the poll thread sends a drain marker and waits (bounded by
@@ -23,7 +26,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
-use crate::batch::{prepare, Record};
+use crate::batch::{prepare, PreparedBatch, Record};
 use crate::config::{KafkaSettings, Settings};
 use crate::domain::Rules;
 use crate::metrics::Metrics;
@@ -272,10 +275,11 @@ pub fn check_topics<C: ConsumerContext>(
     Ok(())
 }
 
-/// A running consumer: the poll thread and the committer task.
+/// A running consumer: the poll thread, the batcher and the committer.
 pub struct Ingest {
     shutdown: Arc<AtomicBool>,
     poll_thread: Option<std::thread::JoinHandle<()>>,
+    batcher: tokio::task::JoinHandle<()>,
     committer: tokio::task::JoinHandle<()>,
 }
 
@@ -326,11 +330,12 @@ impl Ingest {
             .name("kafka-poll".into())
             .spawn(move || poll_loop(consumer, items_tx, commits_rx, poll_shutdown, poll_metrics))
             .map_err(|e| Error::Create(KafkaError::Subscription(e.to_string())))?;
+        let (stages_tx, stages_rx) = mpsc::channel::<Stage>(1);
+        let batcher = tokio::spawn(batch_loop(items_rx, settings.batch.clone(), stages_tx));
         let committer = tokio::spawn(commit_loop(
-            items_rx,
+            stages_rx,
             store,
             settings.rules.clone(),
-            settings.batch.clone(),
             metrics,
             commits_tx,
             shutdown.clone(),
@@ -338,6 +343,7 @@ impl Ingest {
         Ok(Ingest {
             shutdown,
             poll_thread: Some(poll_thread),
+            batcher,
             committer,
         })
     }
@@ -348,6 +354,7 @@ impl Ingest {
         if let Some(thread) = self.poll_thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+        let _ = self.batcher.await;
         let _ = self.committer.await;
     }
 }
@@ -436,14 +443,20 @@ fn commit_to_kafka(consumer: &BaseConsumer<IngestContext>, offsets: &[((String, 
     }
 }
 
-async fn commit_loop<S: Store>(
+/// What the batcher hands the committer: decoded batches, and drain markers in between.
+enum Stage {
+    Batch(PreparedBatch),
+    /// Everything before this marker is committed: acknowledge.
+    Drain(std_mpsc::Sender<()>),
+}
+
+/// Forms batches (`batch.max_events` or `batch.max_wait`) and decodes them. It runs as a task
+/// of its own, so the next batch is read and decoded while the committer writes the previous
+/// one (the stage channel holds one batch ahead).
+async fn batch_loop(
     mut items: mpsc::Receiver<Item>,
-    store: S,
-    rules: Rules,
     batch: crate::config::BatchSettings,
-    metrics: Arc<Metrics>,
-    commits: std_mpsc::Sender<Vec<((String, i32), i64)>>,
-    stop: Arc<AtomicBool>,
+    stages: mpsc::Sender<Stage>,
 ) {
     let mut records: Vec<Record> = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
@@ -453,7 +466,7 @@ async fn commit_loop<S: Store>(
                 biased;
                 item = items.recv() => item,
                 _ = tokio::time::sleep_until(at) => {
-                    commit(&mut records, &store, &rules, &metrics, &commits, &stop).await;
+                    hand_over(&mut records, &stages).await;
                     deadline = None;
                     continue;
                 }
@@ -462,7 +475,7 @@ async fn commit_loop<S: Store>(
         };
         match item {
             None => {
-                commit(&mut records, &store, &rules, &metrics, &commits, &stop).await;
+                hand_over(&mut records, &stages).await;
                 break;
             }
             Some(Item::Records(chunk)) => {
@@ -471,13 +484,49 @@ async fn commit_loop<S: Store>(
                 }
                 records.extend(chunk);
                 if records.len() >= batch.max_events {
-                    commit(&mut records, &store, &rules, &metrics, &commits, &stop).await;
+                    hand_over(&mut records, &stages).await;
                     deadline = None;
                 }
             }
             Some(Item::Drain(ack)) => {
-                commit(&mut records, &store, &rules, &metrics, &commits, &stop).await;
+                hand_over(&mut records, &stages).await;
                 deadline = None;
+                if let Err(mpsc::error::SendError(Stage::Drain(ack))) =
+                    stages.send(Stage::Drain(ack)).await
+                {
+                    let _ = ack.send(()); // the committer is gone: nothing is in flight
+                }
+            }
+        }
+    }
+}
+
+/// Decodes the records and queues them for the committer.
+async fn hand_over(records: &mut Vec<Record>, stages: &mpsc::Sender<Stage>) {
+    if records.is_empty() {
+        return;
+    }
+    let prepared = prepare(std::mem::take(records));
+    if stages.send(Stage::Batch(prepared)).await.is_err() {
+        warn!("the committer stopped; the batch will be read again at the next start");
+    }
+}
+
+/// Commits the decoded batches one at a time, in order.
+async fn commit_loop<S: Store>(
+    mut stages: mpsc::Receiver<Stage>,
+    store: S,
+    rules: Rules,
+    metrics: Arc<Metrics>,
+    commits: std_mpsc::Sender<Vec<((String, i32), i64)>>,
+    stop: Arc<AtomicBool>,
+) {
+    while let Some(stage) = stages.recv().await {
+        match stage {
+            Stage::Batch(prepared) => {
+                commit(&prepared, &store, &rules, &metrics, &commits, &stop).await;
+            }
+            Stage::Drain(ack) => {
                 let _ = ack.send(());
             }
         }
@@ -485,17 +534,13 @@ async fn commit_loop<S: Store>(
 }
 
 async fn commit<S: Store>(
-    records: &mut Vec<Record>,
+    prepared: &PreparedBatch,
     store: &S,
     rules: &Rules,
     metrics: &Metrics,
     commits: &std_mpsc::Sender<Vec<((String, i32), i64)>>,
     stop: &AtomicBool,
 ) {
-    if records.is_empty() {
-        return;
-    }
-    let prepared = prepare(std::mem::take(records));
     let offsets: Vec<String> = prepared
         .next_offsets
         .iter()
@@ -508,7 +553,7 @@ async fn commit<S: Store>(
         loop {
             attempt += 1;
             let started = Instant::now();
-            match store.commit_batch(&prepared, rules).await {
+            match store.commit_batch(prepared, rules).await {
                 Ok(report) => {
                     metrics.record_batch(&report, started.elapsed());
                     let next = report

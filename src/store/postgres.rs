@@ -8,11 +8,13 @@
 //! 3. the event store's `(source, id)` key: only events new to the store are folded.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
+use super::cache::ProjectionCache;
 use super::rows::seconds;
 use super::{
     rows, step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder,
@@ -38,10 +40,42 @@ macro_rules! awaiting_confirmation {
 /// The rolling windows of the live perfect-order gauges.
 pub const WINDOWS: [(&str, i64); 3] = [("1d", 1), ("7d", 7), ("30d", 30)];
 
+/// Wall time per step of a batch, for the debug log (where a batch's time goes).
+struct Laps {
+    last: std::time::Instant,
+    steps: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Laps {
+    fn start() -> Laps {
+        Laps {
+            last: std::time::Instant::now(),
+            steps: Vec::with_capacity(8),
+        }
+    }
+
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.steps.push((step, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Laps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (step, took)) in self.steps.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{step}={:.1}", took.as_secs_f64() * 1000.0)?;
+        }
+        Ok(())
+    }
+}
+
 /// PostgreSQL-backed [`Store`].
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    cache: Arc<Mutex<ProjectionCache>>,
 }
 
 impl PgStore {
@@ -56,13 +90,24 @@ impl PgStore {
                 url: crate::config::redact_url(url),
                 source,
             })?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            cache: Arc::new(Mutex::new(ProjectionCache::new(0))),
+        })
     }
 
     /// Applies the migrations in `migrations/` (embedded in the binary).
     pub async fn migrate(&self) -> Result<(), Error> {
         sqlx::migrate!("./migrations").run(&self.pool).await?;
         Ok(())
+    }
+
+    /// Keeps up to `orders` unfinished order projections in memory between batches
+    /// (`batch.projection_cache`; 0 turns the cache off).
+    pub fn set_cache_capacity(&self, orders: usize) {
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = ProjectionCache::new(orders);
+        }
     }
 
     /// Writes the rule settings the SQL views read.
@@ -93,14 +138,15 @@ impl PgStore {
         tx: &mut Transaction<'_, Postgres>,
         batch: &PreparedBatch,
     ) -> Result<HashMap<(String, i32), i64>, Error> {
-        for partition in batch.partition_numbers() {
-            sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-                .bind(LOCK_NAMESPACE)
-                .bind(partition)
-                .execute(&mut **tx)
-                .await
-                .map_err(step("lock partition"))?;
-        }
+        // One statement, in partition order (so that two instances never deadlock).
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock($1, p) FROM (SELECT unnest($2::int[]) AS p ORDER BY 1) x",
+        )
+        .bind(LOCK_NAMESPACE)
+        .bind(batch.partition_numbers())
+        .execute(&mut **tx)
+        .await
+        .map_err(step("lock partitions"))?;
         let keys: Vec<(&str, i32)> = batch
             .next_offsets
             .keys()
@@ -151,43 +197,68 @@ impl PgStore {
             .collect())
     }
 
+    /// The stored projections of `order_ids` with their versions. A cached projection whose
+    /// version is still the stored one is used as is (its state is not read); any other is
+    /// read and parsed.
     async fn load_projections(
         tx: &mut Transaction<'_, Postgres>,
         order_ids: &[String],
+        mut cached: HashMap<String, (i64, OrderProjection)>,
     ) -> Result<HashMap<String, OrderProjection>, Error> {
-        let rows = sqlx::query("SELECT order_id, state::text FROM orders WHERE order_id = ANY($1)")
-            .bind(order_ids)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(step("read orders"))?;
+        let versions: Vec<i64> = order_ids
+            .iter()
+            .map(|id| cached.get(id).map_or(-1, |(v, _)| *v))
+            .collect();
+        let rows = sqlx::query(
+            "SELECT o.order_id, CASE WHEN o.version = k.v THEN NULL ELSE o.state::text END
+             FROM orders o JOIN UNNEST($1::text[], $2::bigint[]) AS k(id, v) ON o.order_id = k.id",
+        )
+        .bind(order_ids)
+        .bind(&versions)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(step("read orders"))?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in rows {
             let order_id: String = row.get(0);
-            let state: String = row.get(1);
-            let projection =
-                serde_json::from_str(&state).map_err(|source| Error::CorruptState {
-                    order_id: order_id.clone(),
-                    source,
-                })?;
+            let state: Option<&str> = row.get(1);
+            let projection = match state {
+                None => match cached.remove(&order_id) {
+                    Some((_, p)) => p,
+                    None => continue,
+                },
+                Some(state) => {
+                    serde_json::from_str(state).map_err(|source| Error::CorruptState {
+                        order_id: order_id.clone(),
+                        source,
+                    })?
+                }
+            };
             out.insert(order_id, projection);
+        }
+        // A cached order whose row is gone (a rebuild is rewriting the table): its facts are
+        // still facts, all from the event store.
+        for (order_id, (_, projection)) in cached {
+            out.entry(order_id).or_insert(projection);
         }
         Ok(out)
     }
 
+    /// Upserts the changed orders; returns the version each row now has.
     async fn write_orders(
         tx: &mut Transaction<'_, Postgres>,
         outcome: &BatchOutcome,
-    ) -> Result<(), Error> {
+    ) -> Result<HashMap<String, i64>, Error> {
         let rows = rows::order_rows(outcome)?;
         if rows.is_empty() {
-            return Ok(());
+            return Ok(HashMap::new());
         }
         macro_rules! col {
             ($f:ident) => {
                 rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
             };
         }
-        sqlx::query(
+        let versions = sqlx::query(
             "INSERT INTO orders (order_id, customer_id, verdict, created_at, confirmed_at, shipped_at,
                delivered_at, cancelled_at, promised_to, courier_id, confirmation_channel, created_day,
                delivered_day, confirmation_seconds, confirmed_to_shipped_seconds, delivery_lateness_seconds,
@@ -216,7 +287,8 @@ impl PgStore {
                deviation_completeness = excluded.deviation_completeness,
                deviation_delivery = excluded.deviation_delivery,
                deviation_service = excluded.deviation_service, final_at = excluded.final_at,
-               state = excluded.state, updated_at = now()",
+               state = excluded.state, updated_at = now(), version = orders.version + 1
+             RETURNING order_id, version",
         )
         .bind(col!(order_id)).bind(col!(customer_id)).bind(col!(verdict)).bind(col!(created_at))
         .bind(col!(confirmed_at)).bind(col!(shipped_at)).bind(col!(delivered_at))
@@ -227,10 +299,13 @@ impl PgStore {
         .bind(col!(deviation_quality)).bind(col!(deviation_completeness))
         .bind(col!(deviation_delivery)).bind(col!(deviation_service)).bind(col!(final_at))
         .bind(col!(state))
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await
-        .map_err(step("upsert into orders"))?;
-        Ok(())
+        .map_err(step("upsert into orders"))?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        Ok(versions)
     }
 
     async fn write_claims(
@@ -520,28 +595,47 @@ impl Store for PgStore {
             .begin()
             .await
             .map_err(step("begin the batch transaction"))?;
+        let mut lap = Laps::start();
         let stored = Self::fence(&mut tx, batch).await?;
+        lap.mark("lock_fence");
         let unique = rows::screen(batch, &stored, &mut report);
         let inserted = Self::insert_events(&mut tx, &unique).await?;
+        lap.mark("insert_events");
         let fresh = rows::fresh_events(&unique, &inserted, &mut report);
         let order_ids = rows::order_ids(&fresh);
+        let cached = match self.cache.lock() {
+            Ok(mut cache) => cache.take(&order_ids),
+            Err(_) => HashMap::new(),
+        };
         let stored_projections = if order_ids.is_empty() {
             HashMap::new()
         } else {
-            Self::load_projections(&mut tx, &order_ids).await?
+            Self::load_projections(&mut tx, &order_ids, cached).await?
         };
+        lap.mark("load_orders");
         let outcome = fold_batch(stored_projections, fresh, rules);
-
-        Self::write_orders(&mut tx, &outcome).await?;
+        lap.mark("fold");
+        let versions = Self::write_orders(&mut tx, &outcome).await?;
+        lap.mark("write_orders");
         Self::write_claims(&mut tx, &outcome, rules).await?;
         Self::write_kpi(&mut tx, &outcome).await?;
         Self::write_rejected(&mut tx, &unique).await?;
         Self::write_offsets(&mut tx, batch).await?;
+        lap.mark("write_rest");
         tx.commit()
             .await
             .map_err(step("commit the batch transaction"))?;
+        lap.mark("commit");
+        tracing::debug!(steps_ms = %lap, "batch steps");
 
         rows::finish_report(&mut report, &outcome);
+        if let Ok(mut cache) = self.cache.lock() {
+            for c in outcome.changed {
+                if let Some(version) = versions.get(&c.projection.order_id) {
+                    cache.put(*version, c.assessment.verdict, c.projection);
+                }
+            }
+        }
         Ok(report)
     }
 

@@ -273,7 +273,10 @@ impl SqliteStore {
                 "orders",
                 &ORDER_COLUMNS,
                 &[("updated_at", NOW)],
-                &upsert_all("order_id", &ORDER_COLUMNS),
+                &format!(
+                    "{}, version = orders.version + 1",
+                    upsert_all("order_id", &ORDER_COLUMNS)
+                ),
             );
             sqlx::query(&sql)
                 .bind(json(&orders, "orders")?)
