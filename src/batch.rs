@@ -181,3 +181,64 @@ pub fn prepare(records: Vec<Record>) -> PreparedBatch {
     }
     batch
 }
+
+impl PreparedBatch {
+    /// Splits the batch into `lanes` batches by partition number (`partition % lanes`), so
+    /// that each partition always goes to the same lane and keeps its order there. Empty
+    /// lanes get an empty batch.
+    pub fn split(self, lanes: usize) -> Vec<PreparedBatch> {
+        let lanes = lanes.max(1);
+        if lanes == 1 {
+            return vec![self];
+        }
+        let lane = |partition: i32| partition.rem_euclid(lanes as i32) as usize;
+        let mut out: Vec<PreparedBatch> = (0..lanes).map(|_| PreparedBatch::default()).collect();
+        for entry in self.entries {
+            out[lane(entry.at().partition)].entries.push(entry);
+        }
+        for (key, next) in self.next_offsets {
+            out[lane(key.1)].next_offsets.insert(key, next);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod lane_tests {
+    use super::*;
+
+    fn record(partition: i32, offset: i64) -> Record {
+        Record {
+            topic: Arc::from("orders"),
+            partition,
+            offset,
+            key: None,
+            payload: Some(b"junk".to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_partition_always_goes_to_the_same_lane_with_its_records_in_order_and_its_offset() {
+        let records = vec![
+            record(0, 5),
+            record(3, 1),
+            record(1, 7),
+            record(3, 2),
+            record(4, 0),
+        ];
+        let lanes = prepare(records).split(3);
+        assert_eq!(lanes.len(), 3);
+        let coordinates = |b: &PreparedBatch| -> Vec<(i32, i64)> {
+            b.entries
+                .iter()
+                .map(|e| (e.at().partition, e.at().offset))
+                .collect()
+        };
+        assert_eq!(coordinates(&lanes[0]), vec![(0, 5), (3, 1), (3, 2)]);
+        assert_eq!(coordinates(&lanes[1]), vec![(1, 7), (4, 0)]);
+        assert!(lanes[2].is_empty());
+        let offsets: Vec<i64> = lanes[0].next_offsets.values().copied().collect();
+        assert_eq!(offsets, vec![6, 3]);
+        assert_eq!(lanes[1].next_offsets.len(), 2);
+    }
+}

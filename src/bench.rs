@@ -272,6 +272,10 @@ fn child(args: &[String]) -> anyhow::Result<Measured> {
         .output()
         .context("cannot start a benchmark child")?;
     let text = String::from_utf8_lossy(&out.stdout);
+    // The child's logs (stdout) go to our stderr.
+    for l in text.lines().filter(|l| !l.starts_with("RESULT ")) {
+        eprintln!("   | {l}");
+    }
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
@@ -600,7 +604,12 @@ fn settings_for(
     args: &ChildArgs,
     extra: &[(&str, &str)],
 ) -> anyhow::Result<crate::config::Settings> {
-    let mut env: Vec<(String, String)> = vec![
+    // PERFECT_ORDER__* of the environment tune the service under test (batch.lanes, ...);
+    // where it reads and writes is the harness's.
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("PERFECT_ORDER__"))
+        .collect();
+    env.extend([
         ("PERFECT_ORDER__KAFKA__BROKERS".into(), args.brokers.clone()),
         ("PERFECT_ORDER__KAFKA__TOPICS".into(), args.topic.clone()),
         (
@@ -609,7 +618,7 @@ fn settings_for(
         ),
         ("PERFECT_ORDER__DATABASE__URL".into(), args.database.clone()),
         ("PERFECT_ORDER__HTTP__LISTEN".into(), "127.0.0.1:0".into()),
-    ];
+    ]);
     env.extend(
         extra
             .iter()

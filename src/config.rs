@@ -80,6 +80,7 @@ struct RawBatch {
     max_events: usize,
     max_wait: String,
     projection_cache: usize,
+    lanes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +145,7 @@ impl Default for RawBatch {
             max_events: 5000,
             max_wait: "500ms".into(),
             projection_cache: 100_000,
+            lanes: 4,
         }
     }
 }
@@ -218,6 +220,9 @@ pub struct BatchSettings {
     pub max_wait: Duration,
     /// Unfinished order projections kept in memory between batches (0: off; PostgreSQL).
     pub projection_cache: usize,
+    /// Committers working side by side on disjoint partitions (1 on SQLite, which has one
+    /// writer).
+    pub lanes: usize,
 }
 
 /// Validated settings of the whole service.
@@ -390,10 +395,18 @@ impl Settings {
         if raw.batch.max_events == 0 {
             return Err(invalid("batch.max_events", "must be at least 1"));
         }
+        if !(1..=64).contains(&raw.batch.lanes) {
+            return Err(invalid("batch.lanes", "must be between 1 and 64"));
+        }
         let batch = BatchSettings {
             max_events: raw.batch.max_events,
             max_wait: positive("batch.max_wait", &raw.batch.max_wait)?,
             projection_cache: raw.batch.projection_cache,
+            lanes: if crate::store::Backend::of(&d.url) == Some(crate::store::Backend::Sqlite) {
+                1
+            } else {
+                raw.batch.lanes
+            },
         };
 
         let r = raw.rules;

@@ -3,9 +3,11 @@
 //!
 //! - The poll thread copies records out of librdkafka and sends them in chunks to the batcher.
 //! - The batcher cuts batches at `batch.max_events` or `batch.max_wait` and decodes them while
-//!   the committer writes the previous batch (one batch waits between them).
-//! - The committer commits each batch in one database transaction (see `store`), in order,
-//!   retrying on failure.
+//!   the committers write the previous batch (one batch waits between them).
+//! - `batch.lanes` committers each own the partitions `p` with `p % lanes` equal to their
+//!   number, and commit their part of each batch in one database transaction (see `store`), in
+//!   order, retrying on failure. Lanes touch disjoint partitions, hence disjoint orders
+//!   (co-partitioning), so their transactions run side by side.
 //! - On assignment, partitions start at the next offsets stored in the database (the truth);
 //!   Kafka-committed offsets only let lag tools see progress.
 //! - On revocation and at shutdown, the poll thread sends a drain marker and waits (bounded by
@@ -280,7 +282,7 @@ pub struct Ingest {
     shutdown: Arc<AtomicBool>,
     poll_thread: Option<std::thread::JoinHandle<()>>,
     batcher: tokio::task::JoinHandle<()>,
-    committer: tokio::task::JoinHandle<()>,
+    committers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Ingest {
@@ -330,21 +332,26 @@ impl Ingest {
             .name("kafka-poll".into())
             .spawn(move || poll_loop(consumer, items_tx, commits_rx, poll_shutdown, poll_metrics))
             .map_err(|e| Error::Create(KafkaError::Subscription(e.to_string())))?;
-        let (stages_tx, stages_rx) = mpsc::channel::<Stage>(1);
-        let batcher = tokio::spawn(batch_loop(items_rx, settings.batch.clone(), stages_tx));
-        let committer = tokio::spawn(commit_loop(
-            stages_rx,
-            store,
-            settings.rules.clone(),
-            metrics,
-            commits_tx,
-            shutdown.clone(),
-        ));
+        let mut lanes = Vec::with_capacity(settings.batch.lanes);
+        let mut committers = Vec::with_capacity(settings.batch.lanes);
+        for _ in 0..settings.batch.lanes.max(1) {
+            let (stages_tx, stages_rx) = mpsc::channel::<Stage>(1);
+            lanes.push(stages_tx);
+            committers.push(tokio::spawn(commit_loop(
+                stages_rx,
+                store.clone(),
+                settings.rules.clone(),
+                metrics.clone(),
+                commits_tx.clone(),
+                shutdown.clone(),
+            )));
+        }
+        let batcher = tokio::spawn(batch_loop(items_rx, settings.batch.clone(), lanes));
         Ok(Ingest {
             shutdown,
             poll_thread: Some(poll_thread),
             batcher,
-            committer,
+            committers,
         })
     }
 
@@ -355,7 +362,9 @@ impl Ingest {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         let _ = self.batcher.await;
-        let _ = self.committer.await;
+        for committer in self.committers {
+            let _ = committer.await;
+        }
     }
 }
 
@@ -450,14 +459,15 @@ enum Stage {
     Drain(std_mpsc::Sender<()>),
 }
 
-/// Forms batches (`batch.max_events` or `batch.max_wait`) and decodes them. It runs as a task
-/// of its own, so the next batch is read and decoded while the committer writes the previous
-/// one (the stage channel holds one batch ahead).
+/// Forms batches (`batch.max_events` or `batch.max_wait`), decodes them and splits them over
+/// the commit lanes by partition. It runs as a task of its own, so the next batch is read and
+/// decoded while the lanes write the previous one (each lane's channel holds one batch ahead).
 async fn batch_loop(
     mut items: mpsc::Receiver<Item>,
     batch: crate::config::BatchSettings,
-    stages: mpsc::Sender<Stage>,
+    lanes: Vec<mpsc::Sender<Stage>>,
 ) {
+    let stages = Lanes(lanes);
     let mut records: Vec<Record> = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
@@ -491,24 +501,49 @@ async fn batch_loop(
             Some(Item::Drain(ack)) => {
                 hand_over(&mut records, &stages).await;
                 deadline = None;
-                if let Err(mpsc::error::SendError(Stage::Drain(ack))) =
-                    stages.send(Stage::Drain(ack)).await
-                {
-                    let _ = ack.send(()); // the committer is gone: nothing is in flight
-                }
+                stages.drain().await;
+                let _ = ack.send(());
             }
         }
     }
 }
 
-/// Decodes the records and queues them for the committer.
-async fn hand_over(records: &mut Vec<Record>, stages: &mpsc::Sender<Stage>) {
+/// The commit lanes: partition `p` is committed by lane `p % lanes`, so a partition's batches
+/// stay in order while lanes of different partitions commit at the same time.
+struct Lanes(Vec<mpsc::Sender<Stage>>);
+
+impl Lanes {
+    /// Waits until every lane has committed what it was handed before.
+    async fn drain(&self) {
+        let mut acks = Vec::with_capacity(self.0.len());
+        for lane in &self.0 {
+            let (tx, rx) = std_mpsc::channel();
+            if lane.send(Stage::Drain(tx)).await.is_ok() {
+                acks.push(rx);
+            }
+        }
+        let _ = tokio::task::spawn_blocking(move || {
+            for ack in acks {
+                let _ = ack.recv();
+            }
+        })
+        .await;
+    }
+}
+
+/// Decodes the records and queues them for the lanes.
+async fn hand_over(records: &mut Vec<Record>, lanes: &Lanes) {
     if records.is_empty() {
         return;
     }
     let prepared = prepare(std::mem::take(records));
-    if stages.send(Stage::Batch(prepared)).await.is_err() {
-        warn!("the committer stopped; the batch will be read again at the next start");
+    for (lane, part) in lanes.0.iter().zip(prepared.split(lanes.0.len())) {
+        if part.is_empty() {
+            continue;
+        }
+        if lane.send(Stage::Batch(part)).await.is_err() {
+            warn!("a commit lane stopped; its records will be read again at the next start");
+        }
     }
 }
 
