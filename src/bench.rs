@@ -41,6 +41,16 @@ pub struct Plan {
     pub seed: u64,
     /// Days of shop time the stream covers (sets the order rate of the simulated shop).
     pub days: f64,
+    /// Orders to hold in the projection cache for the memory measurement (0: skip it).
+    pub cache_orders: u64,
+}
+
+/// Everything one `bench` measured.
+#[derive(Debug, Clone, Default)]
+pub struct Results {
+    pub rows: Vec<Row>,
+    /// The projection cache holding `Plan::cache_orders` orders.
+    pub cache: Option<Measured>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -265,7 +275,11 @@ fn stored_records(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result
 
 /// Runs one mode in a child process and reads its `RESULT` line.
 fn child(args: &[String]) -> anyhow::Result<Measured> {
-    let out = Command::new(std::env::current_exe()?)
+    let mut command = Command::new(std::env::current_exe()?);
+    if std::env::var_os("PERFECT_ORDER__LOG__LEVEL").is_none() {
+        command.env("PERFECT_ORDER__LOG__LEVEL", "warn");
+    }
+    let out = command
         .arg("bench-child")
         .args(args)
         .stderr(Stdio::inherit())
@@ -322,8 +336,8 @@ const MODES: [(&str, &str); 4] = [
     ("naive", "naive consumer (tx + offset commit per event)"),
 ];
 
-/// Runs the whole plan; prints progress to stderr and returns the rows.
-pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
+/// Runs the whole plan; prints progress to stderr and returns what it measured.
+pub async fn run(plan: &Plan) -> anyhow::Result<Results> {
     let mut rows: Vec<Row> = Vec::new();
     for kind in &plan.brokers {
         let topic = format!("bench-{}", uuid_like());
@@ -392,7 +406,24 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Vec<Row>> {
             rows.push(row);
         }
     }
-    Ok(rows)
+    let cache = if plan.cache_orders > 0 {
+        eprintln!("== projection cache: {} orders", plan.cache_orders);
+        let args: Vec<String> = vec![
+            "cache".into(),
+            "--topic".into(),
+            "-".into(),
+            "--events".into(),
+            plan.cache_orders.to_string(),
+            "--seed".into(),
+            plan.seed.to_string(),
+            "--days".into(),
+            plan.days.to_string(),
+        ];
+        Some(child(&args).context("the projection cache measurement")?)
+    } else {
+        None
+    };
+    Ok(Results { rows, cache })
 }
 
 fn uuid_like() -> String {
@@ -404,8 +435,9 @@ fn uuid_like() -> String {
 }
 
 /// The result table and the ratios, in Markdown.
-pub fn render(plan: &Plan, rows: &[Row]) -> String {
+pub fn render(plan: &Plan, results: &Results) -> String {
     use std::fmt::Write;
+    let rows = &results.rows;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -458,6 +490,14 @@ pub fn render(plan: &Plan, rows: &[Row]) -> String {
             ratio(rate("", MODES[1].1)),
             ratio(rate(b, MODES[0].1)),
             ratio(rate(b, MODES[3].1)),
+        );
+    }
+    if let Some(c) = &results.cache {
+        let _ = writeln!(
+            out,
+            "- projection cache: {} orders held, peak RSS **{} MB** (target ≤ 300 MB)",
+            c.events,
+            c.peak_rss_bytes / 1_000_000
         );
     }
     out
@@ -759,4 +799,47 @@ pub fn mix(seed: u64, days: f64, events: u64) -> anyhow::Result<BTreeMap<String,
         *out.entry(key).or_default() += 1;
     }
     Ok(out)
+}
+
+/// `bench-child cache`: the resident memory of `events` (here: orders) order projections of
+/// the simulated shop held in the projection cache. Prints the peak RSS and the RSS the empty
+/// process had, so the cache's share is their difference.
+pub fn child_cache(args: &ChildArgs) -> anyhow::Result<()> {
+    use crate::domain::{decode, Decoded, Verdict};
+    use crate::store::cache::ProjectionCache;
+    let before = peak_rss();
+    let orders = args.events as usize;
+    let mut cache = ProjectionCache::new(orders);
+    let started = Instant::now();
+    // Enough of the stream for `orders` orders (about 4.1 records each), folded into the cache.
+    for record in stream(args.seed, args.days, (orders as f64 * 4.5) as u64)? {
+        let Ok(Decoded::Known(event)) = decode(&record.value) else {
+            continue;
+        };
+        let id = event.kind.order_id().as_str().to_owned();
+        let mut taken = cache.take(std::slice::from_ref(&id));
+        let mut projection = match taken.remove(&id) {
+            Some((_, p)) => p,
+            None if cache.len() >= orders => continue,
+            None => crate::domain::OrderProjection::new(&id),
+        };
+        projection.apply_owned(event);
+        // Measured as if every order were unfinished: the worst case for the cache.
+        cache.put(0, Verdict::Open, projection);
+    }
+    let held = cache.len() as u64;
+    let peak = peak_rss();
+    eprintln!(
+        "   {held} orders in the cache: peak RSS {} MB (empty process {} MB), {:.0} bytes per order",
+        peak / 1_000_000,
+        before / 1_000_000,
+        (peak.saturating_sub(before)) as f64 / held.max(1) as f64
+    );
+    std::hint::black_box(&cache);
+    report(&Measured {
+        events: held,
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_bytes: peak,
+        p99_commit_seconds: None,
+    })
 }

@@ -67,7 +67,7 @@ enum Command {
     /// One measured mode of `bench`, in a process of its own (used by `bench`).
     #[command(hide = true)]
     BenchChild {
-        #[arg(value_parser = ["broker", "consume", "copy", "e2e", "naive"])]
+        #[arg(value_parser = ["broker", "consume", "copy", "e2e", "naive", "cache"])]
         mode: String,
         #[command(flatten)]
         args: perfect_order::bench::ChildArgs,
@@ -100,6 +100,9 @@ struct BenchArgs {
     /// Days of shop time the stream spans (sets the simulated order rate).
     #[arg(long, default_value_t = 14.0)]
     days: f64,
+    /// Orders held in the projection cache for the memory measurement (0 skips it).
+    #[arg(long, default_value_t = 1_000_000)]
+    cache_orders: u64,
 }
 
 #[derive(clap::Args)]
@@ -389,11 +392,13 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Simulate(args) => return simulate(*args),
-        Command::BenchChild { mode, args } if mode == "broker" || mode == "consume" => {
-            return if mode == "broker" {
-                perfect_order::bench::child_broker(&args)
-            } else {
-                perfect_order::bench::child_consume(&args)
+        Command::BenchChild { mode, args }
+            if mode == "broker" || mode == "consume" || mode == "cache" =>
+        {
+            return match mode.as_str() {
+                "broker" => perfect_order::bench::child_broker(&args),
+                "consume" => perfect_order::bench::child_consume(&args),
+                _ => perfect_order::bench::child_cache(&args),
             };
         }
         _ => {}
@@ -469,14 +474,15 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
                 pg_server: args.pg_server.trim_end_matches('/').to_owned(),
                 seed: args.seed,
                 days: args.days,
+                cache_orders: args.cache_orders,
             };
             eprintln!(
                 "machine: {} cores; {}",
                 std::thread::available_parallelism().map_or(0, |n| n.get()),
                 chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
             );
-            let rows = perfect_order::bench::run(&plan).await?;
-            print!("{}", perfect_order::bench::render(&plan, &rows));
+            let results = perfect_order::bench::run(&plan).await?;
+            print!("{}", perfect_order::bench::render(&plan, &results));
         }
         Command::BenchChild { mode, args } => match mode.as_str() {
             "copy" => perfect_order::bench::child_copy(&args).await?,

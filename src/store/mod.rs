@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::batch::PreparedBatch;
 use crate::domain::{Category, RejectReason, Rules};
 
-mod cache;
+pub mod cache;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
