@@ -11,6 +11,37 @@ use std::sync::Arc;
 use crate::batch::PreparedBatch;
 use crate::domain::{Category, RejectReason, Rules};
 
+/// Reads whose SQL is the same on both stores (only the pool's type differs), written once
+/// and expanded inside each store's `impl`.
+macro_rules! same_sql_reads {
+    () => {
+        /// The time of the newest stored event.
+        pub async fn last_event_time(
+            &self,
+        ) -> Result<Option<chrono::DateTime<chrono::Utc>>, super::Error> {
+            sqlx::query_scalar("SELECT max(time) FROM events")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(super::step("read the last event time from events"))
+        }
+
+        /// The last `months` months of `po_monthly` and `claims_monthly`, oldest first.
+        pub async fn monthly_report(
+            &self,
+            months: i64,
+        ) -> Result<Vec<crate::report::MonthRow>, super::Error> {
+            use sqlx::Row;
+            let rows = sqlx::query(crate::report::MONTHLY_QUERY)
+                .bind(months)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(super::step("read po_monthly and claims_monthly"))?;
+            Ok(rows.into_iter().map(|r| crate::month_row!(r)).collect())
+        }
+    };
+}
+use same_sql_reads;
+
 pub mod cache;
 pub mod postgres;
 mod rows;

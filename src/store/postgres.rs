@@ -22,7 +22,6 @@ use super::{
 };
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::{fold_batch, BatchOutcome, Category, Event, EventKey, OrderProjection, Rules};
-use crate::report::MonthRow;
 
 /// First key of the advisory locks this service takes (the second is the partition number).
 const LOCK_NAMESPACE: i32 = 0x504f; // "PO"
@@ -523,23 +522,7 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// The time of the newest stored event.
-    pub async fn last_event_time(&self) -> Result<Option<DateTime<Utc>>, Error> {
-        sqlx::query_scalar("SELECT max(time) FROM events")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(step("read the last event time from events"))
-    }
-
-    /// The last `months` months of `po_monthly` and `claims_monthly`, oldest first.
-    pub async fn monthly_report(&self, months: i64) -> Result<Vec<MonthRow>, Error> {
-        let rows = sqlx::query(crate::report::MONTHLY_QUERY)
-            .bind(months)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(step("read po_monthly and claims_monthly"))?;
-        Ok(rows.into_iter().map(|r| crate::month_row!(r)).collect())
-    }
+    super::same_sql_reads!();
 }
 
 /// Next offsets stored for `keys` (absent partitions were never committed).

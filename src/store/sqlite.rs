@@ -23,7 +23,6 @@ use super::{
 };
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::{fold_batch, BatchOutcome, Category, Event, EventKey, OrderProjection, Rules};
-use crate::report::MonthRow;
 
 use super::postgres::WINDOWS;
 
@@ -451,23 +450,7 @@ impl SqliteStore {
         Ok(regroup.report)
     }
 
-    /// The time of the newest stored event.
-    pub async fn last_event_time(&self) -> Result<Option<DateTime<Utc>>, Error> {
-        sqlx::query_scalar("SELECT max(time) FROM events")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(step("read the last event time from events"))
-    }
-
-    /// The last `months` months of `po_monthly` and `claims_monthly`, oldest first.
-    pub async fn monthly_report(&self, months: i64) -> Result<Vec<MonthRow>, Error> {
-        let rows = sqlx::query(crate::report::MONTHLY_QUERY)
-            .bind(months)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(step("read po_monthly and claims_monthly"))?;
-        Ok(rows.into_iter().map(|r| crate::month_row!(r)).collect())
-    }
+    super::same_sql_reads!();
 
     /// `sum(column)` over `daily_kpi` for the days in `(after, until]`.
     async fn window(
