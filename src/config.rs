@@ -142,7 +142,7 @@ impl Default for RawDatabase {
 impl Default for RawBatch {
     fn default() -> Self {
         RawBatch {
-            max_events: 5000,
+            max_events: 3500,
             max_wait: "500ms".into(),
             projection_cache: 100_000,
             lanes: 4,
