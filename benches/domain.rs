@@ -88,11 +88,13 @@ fn folding(c: &mut Criterion) {
                 for e in owned {
                     let id = e.kind.order_id().as_str();
                     match projections.get_mut(id) {
-                        Some(p) => p.apply_owned(e),
+                        Some(p) => {
+                            black_box(p.apply_owned(e));
+                        }
                         None => {
                             let id = id.to_owned();
                             let mut p = OrderProjection::new(&id);
-                            p.apply_owned(e);
+                            black_box(p.apply_owned(e));
                             projections.insert(id, p);
                         }
                     }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{NaiveDate, TimeDelta};
 
 use super::event::{Category, Event};
-use super::order::{Assessment, OrderProjection, Rules, Verdict};
+use super::order::{Assessment, Change, OrderProjection, Rules, Verdict};
 
 /// The counters of one shop-zone day; also used as signed deltas.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -111,9 +111,15 @@ impl KpiDelta {
 #[derive(Debug, Clone)]
 pub struct ChangedOrder {
     pub projection: OrderProjection,
-    pub before: Option<OrderProjection>,
     pub assessment: Assessment,
+    /// The assessment of the stored projection (none for an order new to the store).
     pub previous: Option<Assessment>,
+    /// Whether the delivery fact changed in this batch.
+    pub delivery_changed: bool,
+    /// Claims whose facts changed in this batch, in first-change order.
+    pub changed_claims: Vec<String>,
+    /// Categories of claims first filed in this batch.
+    pub newly_filed: Vec<Category>,
 }
 
 impl ChangedOrder {
@@ -140,41 +146,22 @@ impl ChangedOrder {
         self.newly_known(|a| a.delivery_lateness)
     }
 
-    /// Claims whose facts differ from before (new, newly filed or newly resolved).
-    pub fn changed_claims(&self) -> impl Iterator<Item = (&String, &super::order::ClaimFacts)> {
-        self.projection.claims.iter().filter(move |(id, facts)| {
-            self.before
-                .as_ref()
-                .and_then(|b| b.claims.get(*id))
-                .is_none_or(|old| old != *facts)
-        })
-    }
-
     /// Claims whose stored row must be rewritten: those whose facts changed, and all of them
     /// when the delivery changed (whether a claim counts for the verdict depends on it).
     pub fn claims_to_write(&self) -> Vec<(&String, &super::order::ClaimFacts)> {
-        let delivery_changed =
-            self.before.as_ref().map(|b| &b.delivered) != Some(&self.projection.delivered);
-        if delivery_changed {
+        if self.delivery_changed {
             self.projection.claims.iter().collect()
         } else {
-            self.changed_claims().collect()
+            self.changed_claims
+                .iter()
+                .filter_map(|id| self.projection.claims.get_key_value(id))
+                .collect()
         }
     }
 
     /// Categories of claims first filed in this batch.
     pub fn newly_filed_claims(&self) -> impl Iterator<Item = Category> + '_ {
-        self.changed_claims().filter_map(move |(id, facts)| {
-            let was_filed = self
-                .before
-                .as_ref()
-                .and_then(|b| b.claims.get(id))
-                .is_some_and(|old| old.filed.is_some());
-            match (&facts.filed, was_filed) {
-                (Some(f), false) => Some(f.data.category),
-                _ => None,
-            }
-        })
+        self.newly_filed.iter().copied()
     }
 }
 
@@ -193,42 +180,72 @@ pub fn fold_batch(
     events: impl IntoIterator<Item = Event>,
     rules: &Rules,
 ) -> BatchOutcome {
-    let mut touched: HashMap<String, OrderProjection> = HashMap::new();
+    /// An order being folded: the stored projection is moved in, not copied; what the batch
+    /// changed is noted as it happens.
+    struct Touched {
+        projection: OrderProjection,
+        previous: Option<Assessment>,
+        changed: bool,
+        delivery_changed: bool,
+        changed_claims: Vec<String>,
+        newly_filed: Vec<Category>,
+    }
+    let mut touched: HashMap<String, Touched> = HashMap::new();
     for event in events {
         let id = event.kind.order_id().as_str();
-        match touched.get_mut(id) {
-            Some(projection) => projection.apply_owned(event),
+        let order = match touched.get_mut(id) {
+            Some(order) => order,
             None => {
                 let id = id.to_owned();
-                let mut projection = stored
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or_else(|| OrderProjection::new(&id));
-                projection.apply_owned(event);
-                touched.insert(id, projection);
+                let projection = stored.remove(&id);
+                let previous = projection.as_ref().map(|p| p.assess(rules));
+                touched.entry(id.clone()).or_insert(Touched {
+                    projection: projection.unwrap_or_else(|| OrderProjection::new(&id)),
+                    previous,
+                    changed: false,
+                    delivery_changed: false,
+                    changed_claims: Vec::new(),
+                    newly_filed: Vec::new(),
+                })
+            }
+        };
+        match order.projection.apply_owned(event) {
+            Change::None => {}
+            Change::Other => order.changed = true,
+            Change::Delivered => {
+                order.changed = true;
+                order.delivery_changed = true;
+            }
+            Change::Claim {
+                claim_id,
+                newly_filed,
+            } => {
+                order.changed = true;
+                if !order.changed_claims.contains(&claim_id) {
+                    order.changed_claims.push(claim_id);
+                }
+                order.newly_filed.extend(newly_filed);
             }
         }
     }
-    let mut touched: Vec<(String, OrderProjection)> = touched.into_iter().collect();
+    let mut touched: Vec<(String, Touched)> =
+        touched.into_iter().filter(|(_, t)| t.changed).collect();
     // Deterministic output order (rows are written in order-id order).
     touched.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut outcome = BatchOutcome::default();
-    for (id, projection) in touched {
-        let before = stored.remove(&id);
-        if before.as_ref() == Some(&projection) {
-            continue;
-        }
-        let previous = before.as_ref().map(|b| b.assess(rules));
-        let assessment = projection.assess(rules);
-        if let Some(p) = &previous {
+    for (_, t) in touched {
+        let assessment = t.projection.assess(rules);
+        if let Some(p) = &t.previous {
             outcome.kpi.add(p, -1);
         }
         outcome.kpi.add(&assessment, 1);
         outcome.changed.push(ChangedOrder {
-            projection,
-            before,
+            projection: t.projection,
             assessment,
-            previous,
+            previous: t.previous,
+            delivery_changed: t.delivery_changed,
+            changed_claims: t.changed_claims,
+            newly_filed: t.newly_filed,
         });
     }
     outcome

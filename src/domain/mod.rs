@@ -6,4 +6,4 @@ pub mod order;
 
 pub use event::{decode, Category, Decoded, Event, EventKey, EventKind, RejectReason, Rejection};
 pub use kpi::{fold_batch, BatchOutcome, ChangedOrder, DayCounts, KpiDelta};
-pub use order::{Assessment, OrderProjection, Rules, Verdict};
+pub use order::{Assessment, Change, OrderProjection, Rules, Verdict};

@@ -59,7 +59,8 @@ pub struct Fact<T> {
 
 /// Keeps the earliest fact by `(time, key)`: the merge that makes the fold order-independent.
 /// Takes the fact by value, so keeping it moves it rather than copying it.
-fn keep_earliest<T>(slot: &mut Option<Fact<T>>, at: DateTime<Utc>, key: EventKey, data: T) {
+/// Keeps the earliest fact by (time, key); says whether the slot changed.
+fn keep_earliest<T>(slot: &mut Option<Fact<T>>, at: DateTime<Utc>, key: EventKey, data: T) -> bool {
     let replace = match slot {
         None => true,
         Some(current) => (at, &key) < (current.at, &current.key),
@@ -67,6 +68,23 @@ fn keep_earliest<T>(slot: &mut Option<Fact<T>>, at: DateTime<Utc>, key: EventKey
     if replace {
         *slot = Some(Fact { at, key, data });
     }
+    replace
+}
+
+/// What applying one event changed in a projection (so a fold needs no copy of the old one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing: a duplicate, or a later copy of a fact already known.
+    None,
+    /// The delivery fact (whether each claim counts for the verdict depends on it).
+    Delivered,
+    /// One claim's facts; `newly_filed` is its category when it had no filing before.
+    Claim {
+        claim_id: String,
+        newly_filed: Option<super::event::Category>,
+    },
+    /// Another order-level fact.
+    Other,
 }
 
 /// What is known of one claim of the order.
@@ -182,31 +200,51 @@ impl OrderProjection {
 
     /// [`OrderProjection::apply`] for an event the caller no longer needs: its payload moves
     /// into the projection instead of being copied (the ingest and rebuild hot path).
-    pub fn apply_owned(&mut self, event: Event) {
+    /// Returns what changed.
+    pub fn apply_owned(&mut self, event: Event) -> Change {
         let Event {
             key,
             time: at,
             kind,
         } = event;
+        let other = |changed: bool| if changed { Change::Other } else { Change::None };
         match kind {
-            EventKind::OrderCreated(d) => keep_earliest(&mut self.created, at, key, d),
-            EventKind::OrderConfirmed(d) => keep_earliest(&mut self.confirmed, at, key, d),
-            EventKind::OrderShipped(d) => keep_earliest(&mut self.shipped, at, key, d),
-            EventKind::OrderDelivered(d) => keep_earliest(&mut self.delivered, at, key, d),
-            EventKind::OrderCancelled(d) => keep_earliest(&mut self.cancelled, at, key, d),
+            EventKind::OrderCreated(d) => other(keep_earliest(&mut self.created, at, key, d)),
+            EventKind::OrderConfirmed(d) => other(keep_earliest(&mut self.confirmed, at, key, d)),
+            EventKind::OrderShipped(d) => other(keep_earliest(&mut self.shipped, at, key, d)),
+            EventKind::OrderDelivered(d) => {
+                if keep_earliest(&mut self.delivered, at, key, d) {
+                    Change::Delivered
+                } else {
+                    Change::None
+                }
+            }
+            EventKind::OrderCancelled(d) => other(keep_earliest(&mut self.cancelled, at, key, d)),
             EventKind::ClaimFiled(d) => {
-                let claim = self
-                    .claims
-                    .entry(d.claim_id.as_str().to_owned())
-                    .or_default();
-                keep_earliest(&mut claim.filed, at, key, d);
+                let claim_id = d.claim_id.as_str().to_owned();
+                let category = d.category;
+                let claim = self.claims.entry(claim_id.clone()).or_default();
+                let was_filed = claim.filed.is_some();
+                if keep_earliest(&mut claim.filed, at, key, d) {
+                    Change::Claim {
+                        claim_id,
+                        newly_filed: (!was_filed).then_some(category),
+                    }
+                } else {
+                    Change::None
+                }
             }
             EventKind::ClaimResolved(d) => {
-                let claim = self
-                    .claims
-                    .entry(d.claim_id.as_str().to_owned())
-                    .or_default();
-                keep_earliest(&mut claim.resolved, at, key, d);
+                let claim_id = d.claim_id.as_str().to_owned();
+                let claim = self.claims.entry(claim_id.clone()).or_default();
+                if keep_earliest(&mut claim.resolved, at, key, d) {
+                    Change::Claim {
+                        claim_id,
+                        newly_filed: None,
+                    }
+                } else {
+                    Change::None
+                }
             }
         }
     }
