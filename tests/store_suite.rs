@@ -494,7 +494,8 @@ suite!(
 );
 
 /// Two instances on one PostgreSQL database, each with its projection cache: an order written
-/// by the other instance since this one cached it is read again, not folded from stale facts.
+/// by the other instance (and then rewritten by a rebuild) since this one cached it is read
+/// again, not folded from stale facts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_projection_overwritten_by_another_instance_is_read_again() {
     let f = fixture(Kind::Postgres).await;
@@ -524,6 +525,10 @@ async fn a_cached_projection_overwritten_by_another_instance_is_read_again() {
     b.commit_batch(&batch(&step(1), &mut offsets), &Rules::default())
         .await
         .expect("B: confirmed");
+    // A rebuild rewrites every row (a rule change), then A goes on.
+    b.rebuild(&Rules::default(), 100, |_, _| {})
+        .await
+        .expect("rebuild");
     for i in 2..4 {
         f.store
             .commit_batch(&batch(&step(i), &mut offsets), &Rules::default())
@@ -540,10 +545,10 @@ async fn a_cached_projection_overwritten_by_another_instance_is_read_again() {
         (Option<f64>, i64),
         "SELECT confirmation_seconds, version FROM orders"
     );
-    assert_eq!(
-        confirmed,
-        vec![(Some(600.0), 3)],
-        "B's confirmation is kept"
+    assert_eq!(confirmed[0].0, Some(600.0), "B's confirmation is kept");
+    assert!(
+        confirmed[0].1 > 1000,
+        "the rebuilt row got a fresh version: {confirmed:?}"
     );
 }
 

@@ -243,10 +243,12 @@ impl PgStore {
         Ok(out)
     }
 
-    /// Upserts the changed orders; returns the version each row now has.
+    /// Upserts the changed orders; returns the version each row now has. A new row starts at
+    /// `first_version`.
     async fn write_orders(
         tx: &mut Transaction<'_, Postgres>,
         outcome: &BatchOutcome,
+        first_version: i64,
     ) -> Result<HashMap<String, i64>, Error> {
         let rows = rows::order_rows(outcome)?;
         if rows.is_empty() {
@@ -262,9 +264,9 @@ impl PgStore {
                delivered_at, cancelled_at, promised_to, courier_id, confirmation_channel, created_day,
                delivered_day, confirmation_seconds, confirmed_to_shipped_seconds, delivery_lateness_seconds,
                items_ordered, items_delivered, deviation_quality, deviation_completeness, deviation_delivery,
-               deviation_service, final_at, state, updated_at)
+               deviation_service, final_at, state, updated_at, version)
              SELECT a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19,
-                    a20, a21, a22, a23, a24::jsonb, now()
+                    a20, a21, a22, a23, a24::jsonb, now(), $25
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
                $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[],
                $11::text[], $12::date[], $13::date[], $14::float8[], $15::float8[], $16::float8[],
@@ -298,6 +300,7 @@ impl PgStore {
         .bind(col!(deviation_quality)).bind(col!(deviation_completeness))
         .bind(col!(deviation_delivery)).bind(col!(deviation_service)).bind(col!(final_at))
         .bind(col!(state))
+        .bind(first_version)
         .fetch_all(&mut **tx)
         .await
         .map_err(step("upsert into orders"))?
@@ -489,6 +492,9 @@ impl PgStore {
         .execute(&mut *tx)
         .await
         .map_err(step("open a cursor over events"))?;
+        // Rebuilt rows get a version no instance has cached (the rebuild's time in ms, above
+        // any count of updates), so every cached projection is read again after a rebuild.
+        let rebuilt_version = Utc::now().timestamp_millis();
         let mut regroup = rows::Regroup::default();
         loop {
             let rows = sqlx::query(&format!("FETCH {chunk} FROM rebuild_events"))
@@ -504,7 +510,7 @@ impl PgStore {
                 regroup.finish(&mut ready);
             }
             let outcome = fold_batch(HashMap::new(), std::mem::take(&mut ready), rules);
-            Self::write_orders(&mut tx, &outcome).await?;
+            Self::write_orders(&mut tx, &outcome, rebuilt_version).await?;
             Self::write_claims(&mut tx, &outcome, rules).await?;
             Self::write_kpi(&mut tx, &outcome).await?;
             progress(regroup.report.events, total.max(0) as u64);
@@ -598,7 +604,7 @@ impl Store for PgStore {
         lap.mark("load_orders");
         let outcome = fold_batch(stored_projections, fresh, rules);
         lap.mark("fold");
-        let versions = Self::write_orders(&mut tx, &outcome).await?;
+        let versions = Self::write_orders(&mut tx, &outcome, 0).await?;
         lap.mark("write_orders");
         Self::write_claims(&mut tx, &outcome, rules).await?;
         Self::write_kpi(&mut tx, &outcome).await?;
