@@ -13,7 +13,7 @@
 //!
 //! Each child prints one `RESULT {json}` line; the parent takes medians over the runs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -585,14 +585,21 @@ pub fn child_consume(args: &ChildArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The run's fresh database (`--database`), created and migrated: the settings and the store.
+async fn fresh_database(
+    args: &ChildArgs,
+) -> anyhow::Result<(crate::config::Settings, crate::store::PgStore)> {
+    let settings = settings_for(args, &[])?;
+    match crate::migrate(&settings).await? {
+        crate::store::AnyStore::Postgres(pg) => Ok((settings, pg)),
+        crate::store::AnyStore::Sqlite(_) => bail!("--database must be a postgres:// URL"),
+    }
+}
+
 /// `bench-child copy`: COPY the stream's unique valid events into the event store.
 pub async fn child_copy(args: &ChildArgs) -> anyhow::Result<()> {
     use crate::domain::{decode, Decoded};
-    let settings = settings_for(args, &[])?;
-    let store = crate::migrate(&settings).await?;
-    let crate::store::AnyStore::Postgres(pg) = store else {
-        bail!("--database must be a postgres:// URL");
-    };
+    let (_, pg) = fresh_database(args).await?;
     // The rows, prepared before the clock starts (CSV, as COPY reads it).
     let mut csv = Vec::with_capacity(args.events as usize * 600);
     let mut seen = HashSet::new();
@@ -671,11 +678,7 @@ fn settings_for(
 /// at the first committed batch (group join is not throughput) and stops when every record's
 /// offset is stored.
 pub async fn child_e2e(args: &ChildArgs) -> anyhow::Result<()> {
-    let settings = settings_for(args, &[])?;
-    let store = crate::migrate(&settings).await?;
-    let crate::store::AnyStore::Postgres(pg) = &store else {
-        bail!("--database must be a postgres:// URL");
-    };
+    let (settings, pg) = fresh_database(args).await?;
     let pool = pg.pool().clone();
     let service = crate::Service::start(settings).await?;
     let committed = || async {
@@ -716,11 +719,7 @@ pub async fn child_e2e(args: &ChildArgs) -> anyhow::Result<()> {
 /// `bench-child naive`: the consumer most teams write first.
 pub async fn child_naive(args: &ChildArgs) -> anyhow::Result<()> {
     use crate::domain::{decode, Decoded, EventKind};
-    let settings = settings_for(args, &[])?;
-    let store = crate::migrate(&settings).await?;
-    let crate::store::AnyStore::Postgres(pg) = &store else {
-        bail!("--database must be a postgres:// URL");
-    };
+    let (_, pg) = fresh_database(args).await?;
     let pool = pg.pool().clone();
     sqlx::query(
         "CREATE TABLE naive_orders (order_id text PRIMARY KEY, created_at timestamptz,
@@ -778,27 +777,6 @@ pub async fn child_naive(args: &ChildArgs) -> anyhow::Result<()> {
         peak_rss_bytes: peak_rss(),
         p99_commit_seconds: None,
     })
-}
-
-/// Median helper for tests and callers.
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
-}
-
-/// Counts per CloudEvents type of the stream's first `events` records (for the report).
-pub fn mix(seed: u64, days: f64, events: u64) -> anyhow::Result<BTreeMap<String, u64>> {
-    let mut out = BTreeMap::new();
-    for record in stream(seed, days, events)? {
-        let key = match crate::domain::decode(&record.value) {
-            Ok(crate::domain::Decoded::Known(e)) => e.kind.type_name().to_owned(),
-            Ok(crate::domain::Decoded::Unknown { .. }) => "unknown type".to_owned(),
-            Err(_) => "junk".to_owned(),
-        };
-        *out.entry(key).or_default() += 1;
-    }
-    Ok(out)
 }
 
 /// `bench-child cache`: the resident memory of `events` (here: orders) order projections of

@@ -45,12 +45,7 @@ fn a_missing_config_file_is_named() {
 #[tokio::test]
 async fn migrate_creates_the_documented_tables_and_views() {
     let db = support::TestDb::create().await;
-    let out = migrate_with(&[("PERFECT_ORDER__DATABASE__URL", &db.url)]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    migrated(&db.url);
     let pool = db.pool().await;
     let undocumented: Vec<String> = sqlx::query_scalar(
         "SELECT c.table_name || '.' || c.column_name FROM information_schema.columns c
@@ -165,12 +160,7 @@ async fn migrate_creates_a_missing_database() {
 async fn report_takes_month_over_month_changes_from_the_claims_view() {
     // Arrange: quality claims in Sep (100), Oct (79), none in Nov, Dec (50).
     let db = support::TestDb::create().await;
-    let out = migrate_with(&[("PERFECT_ORDER__DATABASE__URL", &db.url)]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    migrated(&db.url);
     let pool = db.pool().await;
     for (day, n) in [("2026-09-10", 100), ("2026-10-10", 79), ("2026-12-10", 50)] {
         sqlx::query(
@@ -212,12 +202,7 @@ async fn migrate_report_and_rebuild_work_on_a_sqlite_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("new").join("po.db");
     let url = format!("sqlite://{}", file.display());
-    let out = migrate_with(&[("PERFECT_ORDER__DATABASE__URL", &url)]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    migrated(&url);
     assert!(file.is_file(), "migrate creates {}", file.display());
     let rebuilt = binary()
         .arg("rebuild")
@@ -247,6 +232,17 @@ async fn migrate_report_and_rebuild_work_on_a_sqlite_file() {
 
     // Act and assert: the same month-over-month rule as on PostgreSQL.
     report_compares_october_with_september_only(&url);
+}
+
+/// Runs `perfect-order migrate` on `url`; it must succeed.
+fn migrated(url: &str) -> std::process::Output {
+    let out = migrate_with(&[("PERFECT_ORDER__DATABASE__URL", url)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Runs `perfect-order migrate` with these environment variables.

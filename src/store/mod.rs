@@ -168,6 +168,9 @@ pub struct Dashboard {
     pub confirmation_minutes: Vec<(Option<i64>, i64)>,
 }
 
+/// The rolling windows of the live perfect-order gauges (label, days).
+pub const WINDOWS: [(&str, i64); 3] = [("1d", 1), ("7d", 7), ("30d", 30)];
+
 /// Days in the console's perfect-order chart.
 pub const CHART_DAYS: i64 = 60;
 

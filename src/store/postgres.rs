@@ -18,7 +18,7 @@ use super::cache::ProjectionCache;
 use super::rows::seconds;
 use super::{
     rows, step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder,
-    RebuildReport, ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES,
+    RebuildReport, ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES, WINDOWS,
 };
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::{fold_batch, BatchOutcome, Category, Event, EventKey, OrderProjection, Rules};
@@ -35,9 +35,6 @@ macro_rules! awaiting_confirmation {
          AND created_at > $1 - make_interval(secs => $2)"
     };
 }
-
-/// The rolling windows of the live perfect-order gauges.
-pub const WINDOWS: [(&str, i64); 3] = [("1d", 1), ("7d", 7), ("30d", 30)];
 
 /// Wall time per step of a batch, for the debug log (where a batch's time goes).
 struct Laps {

@@ -19,12 +19,10 @@ use sqlx::{Row, SqlitePool};
 use super::rows::{self, seconds, sqlite_time};
 use super::{
     step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder, RebuildReport,
-    ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES,
+    ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES, WINDOWS,
 };
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::{fold_batch, BatchOutcome, Category, Event, EventKey, OrderProjection, Rules};
-
-use super::postgres::WINDOWS;
 
 /// The current time as SQLite writes `updated_at`.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
