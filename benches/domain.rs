@@ -72,7 +72,7 @@ fn folding(c: &mut Criterion) {
             let mut by_order: HashMap<&str, Vec<&Event>> = HashMap::new();
             for e in &events {
                 by_order
-                    .entry(e.kind.order_id().as_str())
+                    .entry(e.kind.order_id().map_or("", |id| id.as_str()))
                     .or_default()
                     .push(e);
             }
@@ -86,7 +86,7 @@ fn folding(c: &mut Criterion) {
             |owned| {
                 let mut projections: HashMap<String, OrderProjection> = HashMap::new();
                 for e in owned {
-                    let id = e.kind.order_id().as_str();
+                    let id = e.kind.order_id().map_or("", |id| id.as_str());
                     match projections.get_mut(id) {
                         Some(p) => {
                             black_box(p.apply_owned(e));

@@ -619,7 +619,10 @@ pub async fn child_copy(args: &ChildArgs) -> anyhow::Result<()> {
             quote(event.key.id.as_str()),
             event.kind.type_name(),
             event.time.to_rfc3339(),
-            quote(event.kind.order_id().as_str()),
+            event
+                .kind
+                .order_id()
+                .map_or(String::new(), |id| quote(id.as_str())),
             args.topic,
             0,
             i,
@@ -746,6 +749,10 @@ pub async fn child_naive(args: &ChildArgs) -> anyhow::Result<()> {
                 EventKind::OrderDelivered(_) => "delivered_at",
                 EventKind::OrderCancelled(_) => "cancelled_at",
                 EventKind::ClaimFiled(_) | EventKind::ClaimResolved(_) => "",
+                _ => continue,
+            };
+            let Some(order_id) = event.kind.order_id() else {
+                continue;
             };
             let mut tx = pool.begin().await?;
             if column.is_empty() {
@@ -753,7 +760,7 @@ pub async fn child_naive(args: &ChildArgs) -> anyhow::Result<()> {
                     "INSERT INTO naive_orders (order_id, claims) VALUES ($1, 1)
                      ON CONFLICT (order_id) DO UPDATE SET claims = naive_orders.claims + 1",
                 )
-                .bind(event.kind.order_id().as_str())
+                .bind(order_id.as_str())
                 .execute(&mut *tx)
                 .await?;
             } else {
@@ -761,7 +768,7 @@ pub async fn child_naive(args: &ChildArgs) -> anyhow::Result<()> {
                     "INSERT INTO naive_orders (order_id, {column}) VALUES ($1, $2)
                      ON CONFLICT (order_id) DO UPDATE SET {column} = excluded.{column}"
                 ))
-                .bind(event.kind.order_id().as_str())
+                .bind(order_id.as_str())
                 .bind(event.time)
                 .execute(&mut *tx)
                 .await?;
@@ -794,7 +801,9 @@ pub fn child_cache(args: &ChildArgs) -> anyhow::Result<()> {
         let Ok(Decoded::Known(event)) = decode(&record.value) else {
             continue;
         };
-        let id = event.kind.order_id().as_str().to_owned();
+        let Some(id) = event.kind.order_id().map(|id| id.as_str().to_owned()) else {
+            continue;
+        };
         let mut taken = cache.take(std::slice::from_ref(&id));
         let mut projection = match taken.remove(&id) {
             Some((_, p)) => p,

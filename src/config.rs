@@ -60,6 +60,7 @@ struct RawKafka {
     brokers: String,
     group_id: String,
     topics: Vec<String>,
+    entity_topics: Vec<String>,
     properties: BTreeMap<String, serde_json::Value>,
     drain_timeout: String,
     statistics_interval: String,
@@ -91,6 +92,9 @@ struct RawRules {
     delivery_tolerance: String,
     claim_window: String,
     pending_horizon: String,
+    smiley_min_rating: i64,
+    review_answer_sla: String,
+    team_size: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +107,7 @@ struct RawHttp {
 #[serde(default)]
 struct RawWatch {
     interval: String,
+    team_labels: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +126,7 @@ impl Default for RawKafka {
             brokers: "127.0.0.1:9092".into(),
             group_id: "perfect-order".into(),
             topics: vec!["shop.orders".into()],
+            entity_topics: Vec::new(),
             properties: BTreeMap::new(),
             drain_timeout: "10s".into(),
             statistics_interval: "5s".into(),
@@ -158,6 +164,9 @@ impl Default for RawRules {
             delivery_tolerance: "0s".into(),
             claim_window: "14d".into(),
             pending_horizon: "24h".into(),
+            smiley_min_rating: 4,
+            review_answer_sla: "24h".into(),
+            team_size: 10,
         }
     }
 }
@@ -174,6 +183,7 @@ impl Default for RawWatch {
     fn default() -> Self {
         RawWatch {
             interval: "10s".into(),
+            team_labels: 20,
         }
     }
 }
@@ -194,6 +204,9 @@ pub struct KafkaSettings {
     pub group_id: String,
     /// Order-scoped topics; all must be co-partitioned (same count, keyed by order id).
     pub topics: Vec<String>,
+    /// Topics of contract-v2 entity events keyed by their own ids (reviews, couriers, spend,
+    /// leads): consumed too, exempt from the co-partitioning check.
+    pub entity_topics: Vec<String>,
     /// Passed through to librdkafka verbatim (`security.protocol`, `sasl.*`, `ssl.*`, ...).
     pub properties: BTreeMap<String, String>,
     /// How long a revocation or shutdown waits for the batch in flight to commit.
@@ -235,6 +248,9 @@ pub struct Settings {
     pub http_listen: SocketAddr,
     /// How often the shop-wide gauges (SLA watch, rolling PO ratios) are recomputed.
     pub watch_interval: Duration,
+    /// At most this many teams get their own `team` label on the friendliness gauge; the
+    /// rest are summed under `other`.
+    pub team_labels: usize,
     pub log_format: LogFormat,
     pub log_level: String,
 }
@@ -328,6 +344,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("kafka.topics")
+                .with_list_parse_key("kafka.entity_topics")
                 .try_parsing(true)
                 .source(Some(vars)),
         );
@@ -358,6 +375,18 @@ impl Settings {
                 "is empty: name at least one topic (env PERFECT_ORDER__KAFKA__TOPICS=a,b)",
             ));
         }
+        let entity_topics: Vec<String> = k
+            .entity_topics
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if let Some(both) = entity_topics.iter().find(|t| topics.contains(t)) {
+            return Err(invalid(
+                "kafka.entity_topics",
+                format!("`{both}` is also in kafka.topics; name each topic in one list"),
+            ));
+        }
         let mut properties = BTreeMap::new();
         for (name, value) in &k.properties {
             flatten_properties(name, value, &mut properties)?;
@@ -374,6 +403,7 @@ impl Settings {
             brokers: k.brokers.trim().to_owned(),
             group_id: k.group_id.trim().to_owned(),
             topics,
+            entity_topics,
             properties,
             drain_timeout: positive("kafka.drain_timeout", &k.drain_timeout)?,
             statistics_interval: positive("kafka.statistics_interval", &k.statistics_interval)?,
@@ -437,6 +467,24 @@ impl Settings {
                 positive("rules.pending_horizon", &r.pending_horizon)?,
             )?,
             timezone,
+            smiley_min_rating: match u8::try_from(r.smiley_min_rating) {
+                Ok(v @ 1..=5) => v,
+                _ => {
+                    return Err(invalid(
+                        "rules.smiley_min_rating",
+                        format!("{} is not a rating 1..5", r.smiley_min_rating),
+                    ))
+                }
+            },
+            review_answer_sla: delta(
+                "rules.review_answer_sla",
+                positive("rules.review_answer_sla", &r.review_answer_sla)?,
+            )?,
+            team_size: if r.team_size == 0 {
+                return Err(invalid("rules.team_size", "must be at least 1"));
+            } else {
+                r.team_size
+            },
         };
 
         let http_listen: SocketAddr = raw.http.listen.trim().parse().map_err(|_| {
@@ -465,6 +513,7 @@ impl Settings {
             rules,
             http_listen,
             watch_interval: positive("watch.interval", &raw.watch.interval)?,
+            team_labels: raw.watch.team_labels,
             log_format: raw.log.format,
             log_level: raw.log.level,
         })

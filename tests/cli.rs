@@ -68,6 +68,17 @@ async fn migrate_creates_the_documented_tables_and_views() {
         "confirmation_latency_daily",
         "late_orders",
         "order_verdicts",
+        "claims_journal_monthly",
+        "open_claims",
+        "courier_smileys",
+        "courier_smileys_monthly",
+        "team_ranking_monthly",
+        "review_response_monthly",
+        "unanswered_negative_reviews",
+        "repeat_customers_monthly",
+        "order_dispatch_monthly",
+        "acquisition_monthly",
+        "lead_base_monthly",
     ] {
         let documented: Option<String> =
             sqlx::query_scalar("SELECT obj_description(($1)::regclass, 'pg_class')")

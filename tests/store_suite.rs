@@ -480,7 +480,475 @@ macro_rules! suite {
     };
 }
 
+// ---- contract v2: the seeds' other KPIs, each with its events shuffled and duplicated ----
+
+/// Commits `events` shuffled (deterministically by `seed`) with every third one repeated, in
+/// batches of 3: what the views answer must not depend on either.
+async fn commit_noisy(f: &Fixture, events: &[String], seed: u64) {
+    let mut values: Vec<(String, Vec<u8>)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (format!("k{i}"), e.clone().into_bytes()))
+        .collect();
+    let repeats: Vec<(String, Vec<u8>)> = values.iter().step_by(3).cloned().collect();
+    values.extend(repeats);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    for i in (1..values.len()).rev() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let j = ((state >> 33) % (i as u64 + 1)) as usize;
+        values.swap(i, j);
+    }
+    let mut offsets = BTreeMap::new();
+    for chunk in values.chunks(3) {
+        f.store
+            .commit_batch(&batch(chunk, &mut offsets), &Rules::default())
+            .await
+            .expect("commit");
+    }
+}
+
+/// Runs `check` on a fresh store fed `events` in three different shuffles.
+macro_rules! for_each_shuffle {
+    ($kind:expr, $events:expr, |$f:ident| $check:block) => {
+        for seed in [1u64, 2, 3] {
+            let $f = fixture($kind).await;
+            commit_noisy(&$f, &$events, seed).await;
+            $check
+        }
+    };
+}
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("literal")
+}
+
+async fn a_yellow_and_a_red_smiley_for_one_courier_give_index_one_half(kind: Kind) {
+    let events = vec![
+        rostered("D-1", "T-1", msk("2026-09-20T09:00:00")),
+        review_posted("R-1", 5, Some("D-1"), msk("2026-10-03T12:00:00")),
+        violation("D-1", "V-1", msk("2026-10-10T12:00:00")),
+        // Rated 3: below rules.smiley_min_rating (4), no smiley.
+        review_posted("R-2", 3, Some("D-1"), msk("2026-10-11T12:00:00")),
+    ];
+    for_each_shuffle!(kind, events, |f| {
+        let couriers = query_as!(
+            f.store,
+            (NaiveDate, String, Option<String>, i64, i64, Option<f64>),
+            "SELECT month, courier_id, team_id, yellow, red, friendliness_index
+             FROM courier_smileys_monthly ORDER BY month, courier_id"
+        );
+        assert_eq!(
+            couriers,
+            vec![(
+                day("2026-10-01"),
+                "D-1".into(),
+                Some("T-1".into()),
+                1,
+                1,
+                Some(0.5)
+            )]
+        );
+        let teams = query_as!(
+            f.store,
+            (String, i64, i64, Option<f64>, bool),
+            "SELECT team_id, yellow, red, friendliness_index, winner FROM team_ranking_monthly"
+        );
+        assert_eq!(teams, vec![("T-1".into(), 1, 1, Some(0.5), true)]);
+    });
+}
+
+async fn a_team_of_nine_is_flagged_and_a_smiley_counts_for_the_team_at_its_time(kind: Kind) {
+    let joined = msk("2026-09-01T09:00:00");
+    let mut events: Vec<String> = (0..9)
+        .map(|i| rostered(&format!("D-9{i}"), "T-09", joined))
+        .chain((0..10).map(|i| rostered(&format!("D-1{i}"), "T-10", joined)))
+        .collect();
+    // D-90 earns two yellow smileys for T-09, then moves to T-10 on 20 Oct (so T-09 ends the
+    // month with 8 and T-10 with 11); its later smiley counts for T-10.
+    events.push(review_posted(
+        "R-1",
+        5,
+        Some("D-90"),
+        msk("2026-10-02T10:00:00"),
+    ));
+    events.push(review_posted(
+        "R-2",
+        4,
+        Some("D-90"),
+        msk("2026-10-03T10:00:00"),
+    ));
+    events.push(rostered("D-90", "T-10", msk("2026-10-20T00:00:00")));
+    events.push(review_posted(
+        "R-3",
+        5,
+        Some("D-90"),
+        msk("2026-10-21T10:00:00"),
+    ));
+    events.push(violation("D-10", "V-1", msk("2026-10-22T10:00:00")));
+    // A team of exactly 10 in November.
+    events.push(rostered("D-90", "T-09", msk("2026-11-01T00:00:00")));
+    events.push(review_posted(
+        "R-4",
+        5,
+        Some("D-11"),
+        msk("2026-11-05T10:00:00"),
+    ));
+    for_each_shuffle!(kind, events, |f| {
+        let teams = query_as!(
+            f.store,
+            (NaiveDate, String, i64, i64, i64, bool, i64, bool),
+            "SELECT month, team_id, yellow, red, team_size, size_flagged, rank, winner
+             FROM team_ranking_monthly ORDER BY month, rank"
+        );
+        assert_eq!(
+            teams,
+            vec![
+                (day("2026-10-01"), "T-09".into(), 2, 0, 8, true, 1, true),
+                (day("2026-10-01"), "T-10".into(), 1, 1, 11, true, 2, false),
+                (day("2026-11-01"), "T-10".into(), 1, 0, 10, false, 1, true),
+                (day("2026-11-01"), "T-09".into(), 0, 0, 9, true, 2, false),
+            ]
+        );
+    });
+}
+
+async fn a_tie_in_yellow_smileys_goes_to_the_lowest_team_id(kind: Kind) {
+    let joined = msk("2026-09-01T09:00:00");
+    let events = vec![
+        rostered("D-1", "T-B", joined),
+        rostered("D-2", "T-A", joined),
+        review_posted("R-1", 5, Some("D-1"), msk("2026-10-02T10:00:00")),
+        review_posted("R-2", 5, Some("D-2"), msk("2026-10-03T10:00:00")),
+        violation("D-2", "V-1", msk("2026-10-04T10:00:00")),
+    ];
+    for_each_shuffle!(kind, events, |f| {
+        let winners = query_as!(
+            f.store,
+            (String,),
+            "SELECT team_id FROM team_ranking_monthly WHERE winner"
+        );
+        assert_eq!(winners, vec![("T-A".into(),)]);
+    });
+}
+
+async fn a_review_answered_after_25_hours_misses_the_24_hour_sla(kind: Kind) {
+    let posted = msk("2026-10-31T12:00:00");
+    let events = vec![
+        review_posted("R-1", 5, None, posted),
+        // Answered in November: still counts for October, the review's month.
+        review_answered("R-1", posted + TimeDelta::hours(25)),
+        review_posted("R-2", 4, None, posted),
+        // Exactly 24 h: within the SLA (inclusive).
+        review_answered("R-2", posted + TimeDelta::hours(24)),
+        review_posted("R-3", 1, None, posted),
+        review_posted("R-4", 2, None, posted),
+        review_answered("R-4", posted + TimeDelta::hours(1)),
+    ];
+    for_each_shuffle!(kind, events, |f| {
+        let months = query_as!(
+            f.store,
+            (
+                NaiveDate,
+                i64,
+                i64,
+                i64,
+                f64,
+                Option<i64>,
+                Option<i64>,
+                i64,
+                i64
+            ),
+            "SELECT month, reviews, answered, answered_within_sla, within_sla_share,
+                    answer_p50_seconds, answer_p95_seconds, negative, unanswered_negative
+             FROM review_response_monthly ORDER BY month"
+        );
+        assert_eq!(
+            months,
+            vec![(
+                day("2026-10-01"),
+                4,
+                3,
+                2,
+                0.5,
+                Some(86_400),
+                Some(90_000),
+                2,
+                1
+            )]
+        );
+        let unanswered = query_as!(
+            f.store,
+            (String, i64),
+            "SELECT review_id, CAST(rating AS bigint) FROM unanswered_negative_reviews"
+        );
+        assert_eq!(unanswered, vec![("R-3".into(), 1)]);
+    });
+}
+
+async fn a_customers_second_order_in_a_later_month_counts_as_repeat(kind: Kind) {
+    let events = vec![
+        created_by("A-1", "C-1", "10.00", "web", msk("2026-09-10T10:00:00")),
+        created_by("A-2", "C-1", "20.00", "web", msk("2026-10-05T10:00:00")),
+        created_by("A-3", "C-1", "30.00", "web", msk("2026-10-06T10:00:00")),
+        created_by("A-4", "C-2", "40.00", "web", msk("2026-10-07T10:00:00")),
+        // Two orders in one month: not returning within that month.
+        created_by("A-5", "C-3", "50.00", "web", msk("2026-10-08T10:00:00")),
+        created_by("A-6", "C-3", "60.00", "web", msk("2026-10-09T10:00:00")),
+        cancelled("A-1", msk("2026-09-10T11:00:00")),
+    ];
+    for_each_shuffle!(kind, events, |f| {
+        let months = query_as!(
+            f.store,
+            (NaiveDate, i64, i64, f64, i64, i64, f64),
+            "SELECT month, customers, returning_customers, returning_customer_share, orders,
+                    returning_orders, returning_order_share
+             FROM repeat_customers_monthly ORDER BY month"
+        );
+        assert_eq!(
+            months,
+            vec![
+                (day("2026-09-01"), 1, 0, 0.0, 1, 0, 0.0),
+                (day("2026-10-01"), 3, 1, 1.0 / 3.0, 5, 2, 0.4),
+            ]
+        );
+    });
+}
+
+async fn a_spend_from_25_sep_to_4_oct_splits_six_tenths_to_september(kind: Kind) {
+    let at = msk("2026-09-25T09:00:00");
+    let mut events = vec![
+        spend("S-1", "1000.00", "2026-09-25", "2026-10-04", "ads", at),
+        // A correction of S-2 (a later event with the same spend_id) replaces it.
+        spend("S-2", "999.00", "2026-10-01", "2026-10-31", "ads", at),
+        spend(
+            "S-2",
+            "310.00",
+            "2026-10-01",
+            "2026-10-31",
+            "ads",
+            at + TimeDelta::hours(1),
+        )
+        .replace("marketing.spend-S-2", "marketing.spend-S-2-fix"),
+        created_by("A-1", "C-1", "100.00", "ads", msk("2026-09-26T10:00:00")),
+        created_by("A-2", "C-2", "300.00", "web", msk("2026-10-02T10:00:00")),
+        created_by("A-3", "C-1", "500.00", "ads", msk("2026-10-03T10:00:00")),
+    ];
+    for order in ["A-1", "A-2"] {
+        events.push(delivered(order, msk("2026-10-03T18:00:00")));
+    }
+    for_each_shuffle!(kind, events, |f| {
+        let months = query_as!(
+            f.store,
+            (
+                NaiveDate,
+                String,
+                f64,
+                i64,
+                Option<f64>,
+                i64,
+                f64,
+                Option<f64>,
+                Option<f64>
+            ),
+            "SELECT month, channel, CAST(spend AS double precision), new_customers,
+                    CAST(cac AS double precision), fulfilled_orders,
+                    CAST(revenue AS double precision), CAST(aov AS double precision),
+                    CAST(cac_to_aov AS double precision)
+             FROM acquisition_monthly ORDER BY month, channel"
+        );
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        let expected = [
+            (
+                "2026-09-01",
+                "ads",
+                600.0,
+                1,
+                Some(600.0),
+                0,
+                0.0,
+                None,
+                None,
+            ),
+            (
+                "2026-09-01",
+                "all",
+                600.0,
+                1,
+                Some(600.0),
+                0,
+                0.0,
+                None,
+                None,
+            ),
+            (
+                "2026-10-01",
+                "ads",
+                710.0,
+                0,
+                None,
+                1,
+                100.0,
+                Some(100.0),
+                None,
+            ),
+            (
+                "2026-10-01",
+                "all",
+                710.0,
+                1,
+                Some(710.0),
+                2,
+                400.0,
+                Some(200.0),
+                Some(3.55),
+            ),
+        ];
+        assert_eq!(months.len(), expected.len(), "{months:?}");
+        for (got, want) in months.iter().zip(expected) {
+            assert_eq!((got.0, got.1.as_str()), (day(want.0), want.1), "{got:?}");
+            assert!(close(got.2, want.2), "spend {got:?}");
+            assert_eq!((got.3, got.5), (want.3, want.5), "{got:?}");
+            assert!(close(got.6, want.6), "revenue {got:?}");
+            for (g, w) in [(got.4, want.4), (got.7, want.7), (got.8, want.8)] {
+                assert_eq!(g.is_some(), w.is_some(), "{got:?}");
+                assert!(close(g.unwrap_or(0.0), w.unwrap_or(0.0)), "{got:?}");
+            }
+        }
+    });
+}
+
+async fn a_lead_captured_cold_and_changed_to_hot_is_hot_at_month_end(kind: Kind) {
+    let events = vec![
+        lead_captured("L-1", "cold", Some("C-1"), msk("2026-10-02T10:00:00")),
+        lead_changed("L-1", "hot", msk("2026-10-20T10:00:00")),
+        // After October's end: November's temperature only.
+        lead_changed("L-1", "warm", msk("2026-11-01T00:00:00")),
+        lead_captured("L-2", "warm", None, msk("2026-10-05T10:00:00")),
+        lead_captured("L-3", "cold", Some("C-3"), msk("2026-11-10T10:00:00")),
+        // C-1's first order after its capture: L-1 converts in November.
+        created_by("A-1", "C-1", "10.00", "web", msk("2026-11-02T10:00:00")),
+        // C-3 ordered before being captured: not a conversion.
+        created_by("A-3", "C-3", "10.00", "web", msk("2026-10-01T10:00:00")),
+    ];
+    for_each_shuffle!(kind, events, |f| {
+        let months =
+            query_as!(
+            f.store,
+            (NaiveDate, i64, i64, i64, i64, i64, f64, Option<f64>, i64, i64),
+            "SELECT month, leads, new_leads, cold, warm, hot, warm_hot_share, growth, converted,
+                    new_conversions
+             FROM lead_base_monthly ORDER BY month"
+        );
+        assert_eq!(
+            months,
+            vec![
+                (day("2026-10-01"), 2, 2, 0, 1, 1, 1.0, None, 0, 0),
+                (day("2026-11-01"), 3, 1, 1, 2, 0, 2.0 / 3.0, Some(0.5), 1, 1),
+            ]
+        );
+    });
+}
+
+async fn a_claim_resolved_in_stages_gets_its_time_to_resolve_and_open_claims_their_stage(
+    kind: Kind,
+) {
+    let filed = msk("2026-10-10T10:00:00");
+    let events = vec![
+        claim("A-1", "K-1", "quality", filed),
+        claim_updated("A-1", "K-1", "investigating", filed + TimeDelta::hours(1)),
+        claim_updated("A-1", "K-1", "action_taken", filed + TimeDelta::hours(2)),
+        resolved("A-1", "K-1", filed + TimeDelta::hours(5)),
+        // Open at October's end, investigating; resolved in December.
+        claim("A-2", "K-2", "quality", filed),
+        claim_updated("A-2", "K-2", "investigating", filed + TimeDelta::hours(3)),
+        claim_updated("A-2", "K-2", "action_taken", msk("2026-11-15T10:00:00")),
+        resolved("A-2", "K-2", msk("2026-12-01T10:00:00")),
+        // Open with no update: registered.
+        claim("A-3", "K-3", "delivery", filed),
+    ];
+    for_each_shuffle!(kind, events, |f| {
+        let months = query_as!(
+            f.store,
+            (NaiveDate, String, i64, i64, i64, i64, i64, i64, Option<i64>),
+            "SELECT month, category, filed, resolved, open_at_month_end, open_registered,
+                    open_investigating, open_action_taken, resolve_p50_seconds
+             FROM claims_journal_monthly ORDER BY month, category"
+        );
+        assert_eq!(
+            months,
+            vec![
+                (day("2026-10-01"), "delivery".into(), 1, 0, 1, 1, 0, 0, None),
+                (
+                    day("2026-10-01"),
+                    "quality".into(),
+                    2,
+                    1,
+                    1,
+                    0,
+                    1,
+                    0,
+                    Some(5 * 3600)
+                ),
+                (day("2026-11-01"), "delivery".into(), 0, 0, 1, 1, 0, 0, None),
+                (day("2026-11-01"), "quality".into(), 0, 0, 1, 0, 0, 1, None),
+                (day("2026-12-01"), "delivery".into(), 0, 0, 1, 1, 0, 0, None),
+                (
+                    day("2026-12-01"),
+                    "quality".into(),
+                    0,
+                    1,
+                    0,
+                    0,
+                    0,
+                    0,
+                    Some(52 * 86400)
+                ),
+            ]
+        );
+        let open = query_as!(
+            f.store,
+            (String, String, String),
+            "SELECT claim_id, category, stage FROM open_claims"
+        );
+        assert_eq!(
+            open,
+            vec![("K-3".into(), "delivery".into(), "registered".into())]
+        );
+    });
+}
+
+async fn order_to_dispatch_is_keyed_on_the_month_of_the_shipment(kind: Kind) {
+    let events = vec![
+        created("A-1", msk("2026-10-31T23:00:00")),
+        shipped("A-1", msk("2026-11-01T01:00:00")),
+        created("A-2", msk("2026-11-02T10:00:00")),
+        shipped("A-2", msk("2026-11-02T10:30:00")),
+    ];
+    for_each_shuffle!(kind, events, |f| {
+        let months = query_as!(
+            f.store,
+            (NaiveDate, i64, Option<i64>, Option<i64>),
+            "SELECT month, shipped, dispatch_p50_seconds, dispatch_p95_seconds
+             FROM order_dispatch_monthly ORDER BY month"
+        );
+        assert_eq!(months, vec![(day("2026-11-01"), 2, Some(1800), Some(7200))]);
+    });
+}
+
 suite!(
+    a_yellow_and_a_red_smiley_for_one_courier_give_index_one_half,
+    a_team_of_nine_is_flagged_and_a_smiley_counts_for_the_team_at_its_time,
+    a_tie_in_yellow_smileys_goes_to_the_lowest_team_id,
+    a_review_answered_after_25_hours_misses_the_24_hour_sla,
+    a_customers_second_order_in_a_later_month_counts_as_repeat,
+    a_spend_from_25_sep_to_4_oct_splits_six_tenths_to_september,
+    a_lead_captured_cold_and_changed_to_hot_is_hot_at_month_end,
+    a_claim_resolved_in_stages_gets_its_time_to_resolve_and_open_claims_their_stage,
+    order_to_dispatch_is_keyed_on_the_month_of_the_shipment,
     a_replayed_batch_is_fenced_and_changes_nothing,
     an_event_seen_again_at_a_new_offset_is_a_duplicate_and_not_folded,
     a_shuffled_duplicated_stream_in_small_batches_gives_the_expected_daily_kpis,

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::de::{self, DeserializeOwned};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
@@ -15,6 +15,16 @@ use serde_json::value::RawValue;
 pub struct EventKey {
     pub source: String,
     pub id: String,
+}
+
+impl EventKey {
+    /// The smallest key (empty source and id): a range bound below every real key.
+    pub fn min() -> EventKey {
+        EventKey {
+            source: String::new(),
+            id: String::new(),
+        }
+    }
 }
 
 /// Longest id accepted (ids are primary keys; an unbounded one could not be indexed).
@@ -234,9 +244,194 @@ pub struct ClaimResolved {
     pub order_id: Id,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<String>,
+    /// Contract v2: the process change the claim led to (free text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub improvement: Option<String>,
 }
 
-/// The typed payload of an order-scoped event of contract v1.
+/// The stages a claim passes through before it is resolved (contract v2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimStage {
+    Registered,
+    Investigating,
+    ActionTaken,
+}
+
+impl ClaimStage {
+    pub const ALL: [ClaimStage; 3] = [
+        ClaimStage::Registered,
+        ClaimStage::Investigating,
+        ClaimStage::ActionTaken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimStage::Registered => "registered",
+            ClaimStage::Investigating => "investigating",
+            ClaimStage::ActionTaken => "action_taken",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimUpdated {
+    pub claim_id: Id,
+    pub order_id: Id,
+    pub stage: ClaimStage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A review's rating: a whole number 1..=5 (anything else is junk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Rating(u8);
+
+impl Rating {
+    pub fn parse(value: i64) -> Result<Self, String> {
+        match u8::try_from(value) {
+            Ok(v @ 1..=5) => Ok(Rating(v)),
+            _ => Err(format!("rating {value} is outside 1..5")),
+        }
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Rating {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = i64::deserialize(d)?;
+        Rating::parse(raw).map_err(de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewPosted {
+    pub review_id: Id,
+    pub rating: Rating,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub courier_id: Option<Id>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewAnswered {
+    pub review_id: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responder_id: Option<Id>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CourierRostered {
+    pub courier_id: Id,
+    pub team_id: Id,
+    #[serde(default)]
+    pub captain: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CourierViolation {
+    pub courier_id: Id,
+    pub kind: Id,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<Id>,
+}
+
+/// A marketing spend over shop-zone dates `from..=to` (both included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarketingSpend {
+    pub spend_id: Id,
+    pub amount: Money,
+    pub currency: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for MarketingSpend {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            spend_id: Id,
+            amount: Money,
+            currency: String,
+            from: NaiveDate,
+            to: NaiveDate,
+            #[serde(default)]
+            channel: Option<String>,
+        }
+        let raw = Raw::deserialize(d)?;
+        if raw.amount.as_str().starts_with('-') {
+            return Err(de::Error::custom(format!(
+                "amount `{}` is negative",
+                raw.amount.as_str()
+            )));
+        }
+        if raw.to < raw.from {
+            return Err(de::Error::custom(format!(
+                "`to` {} is before `from` {}",
+                raw.to, raw.from
+            )));
+        }
+        Ok(MarketingSpend {
+            spend_id: raw.spend_id,
+            amount: raw.amount,
+            currency: raw.currency,
+            from: raw.from,
+            to: raw.to,
+            channel: raw.channel,
+        })
+    }
+}
+
+/// How ready a lead is to buy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Temperature {
+    Cold,
+    Warm,
+    Hot,
+}
+
+impl Temperature {
+    pub const ALL: [Temperature; 3] = [Temperature::Cold, Temperature::Warm, Temperature::Hot];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Temperature::Cold => "cold",
+            Temperature::Warm => "warm",
+            Temperature::Hot => "hot",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadCaptured {
+    pub lead_id: Id,
+    pub temperature: Temperature,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<Id>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadChanged {
+    pub lead_id: Id,
+    pub temperature: Temperature,
+}
+
+/// The typed payload of an event: the order-scoped types of contract v1, then the v2 types
+/// of the seeds' other KPIs (claims journal, reviews, couriers, spend, leads).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     OrderCreated(OrderCreated),
@@ -246,19 +441,29 @@ pub enum EventKind {
     OrderCancelled(OrderCancelled),
     ClaimFiled(ClaimFiled),
     ClaimResolved(ClaimResolved),
+    ClaimUpdated(ClaimUpdated),
+    ReviewPosted(ReviewPosted),
+    ReviewAnswered(ReviewAnswered),
+    CourierRostered(CourierRostered),
+    CourierViolation(CourierViolation),
+    MarketingSpend(MarketingSpend),
+    LeadCaptured(LeadCaptured),
+    LeadChanged(LeadChanged),
 }
 
 impl EventKind {
-    /// Every v1 event belongs to one order; the fold groups by this id.
-    pub fn order_id(&self) -> &Id {
+    /// The order whose projection this event folds into: every v1 type has one; the v2 types
+    /// fold into their own entities (see [`crate::domain::entities`]) and answer `None`.
+    pub fn order_id(&self) -> Option<&Id> {
         match self {
-            EventKind::OrderCreated(d) => &d.order_id,
-            EventKind::OrderConfirmed(d) => &d.order_id,
-            EventKind::OrderShipped(d) => &d.order_id,
-            EventKind::OrderDelivered(d) => &d.order_id,
-            EventKind::OrderCancelled(d) => &d.order_id,
-            EventKind::ClaimFiled(d) => &d.order_id,
-            EventKind::ClaimResolved(d) => &d.order_id,
+            EventKind::OrderCreated(d) => Some(&d.order_id),
+            EventKind::OrderConfirmed(d) => Some(&d.order_id),
+            EventKind::OrderShipped(d) => Some(&d.order_id),
+            EventKind::OrderDelivered(d) => Some(&d.order_id),
+            EventKind::OrderCancelled(d) => Some(&d.order_id),
+            EventKind::ClaimFiled(d) => Some(&d.order_id),
+            EventKind::ClaimResolved(d) => Some(&d.order_id),
+            _ => None,
         }
     }
 
@@ -272,12 +477,21 @@ impl EventKind {
             EventKind::OrderCancelled(_) => "order.cancelled",
             EventKind::ClaimFiled(_) => "claim.filed",
             EventKind::ClaimResolved(_) => "claim.resolved",
+            EventKind::ClaimUpdated(_) => "claim.updated",
+            EventKind::ReviewPosted(_) => "review.posted",
+            EventKind::ReviewAnswered(_) => "review.answered",
+            EventKind::CourierRostered(_) => "courier.rostered",
+            EventKind::CourierViolation(_) => "courier.violation",
+            EventKind::MarketingSpend(_) => "marketing.spend",
+            EventKind::LeadCaptured(_) => "lead.captured",
+            EventKind::LeadChanged(_) => "lead.changed",
         }
     }
 }
 
-/// Every type name of contract v1, in a stable order (metrics pre-register one series each).
-pub const KNOWN_TYPES: [&str; 7] = [
+/// Every type name of contracts v1 and v2, in a stable order (metrics pre-register one
+/// series each).
+pub const KNOWN_TYPES: [&str; 15] = [
     "order.created",
     "order.confirmed",
     "order.shipped",
@@ -285,9 +499,29 @@ pub const KNOWN_TYPES: [&str; 7] = [
     "order.cancelled",
     "claim.filed",
     "claim.resolved",
+    "claim.updated",
+    "review.posted",
+    "review.answered",
+    "courier.rostered",
+    "courier.violation",
+    "marketing.spend",
+    "lead.captured",
+    "lead.changed",
 ];
 
-/// A decoded, valid event of contract v1.
+/// The types of contract v2 (folded into entities, not into order projections).
+pub const V2_TYPES: [&str; 8] = [
+    "claim.updated",
+    "review.posted",
+    "review.answered",
+    "courier.rostered",
+    "courier.violation",
+    "marketing.spend",
+    "lead.captured",
+    "lead.changed",
+];
+
+/// A decoded, valid event of contract v1 or v2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub key: EventKey,
@@ -458,6 +692,14 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, Rejection> {
         "order.cancelled" => EventKind::OrderCancelled(data(raw, &type_name)?),
         "claim.filed" => EventKind::ClaimFiled(data(raw, &type_name)?),
         "claim.resolved" => EventKind::ClaimResolved(data(raw, &type_name)?),
+        "claim.updated" => EventKind::ClaimUpdated(data(raw, &type_name)?),
+        "review.posted" => EventKind::ReviewPosted(data(raw, &type_name)?),
+        "review.answered" => EventKind::ReviewAnswered(data(raw, &type_name)?),
+        "courier.rostered" => EventKind::CourierRostered(data(raw, &type_name)?),
+        "courier.violation" => EventKind::CourierViolation(data(raw, &type_name)?),
+        "marketing.spend" => EventKind::MarketingSpend(data(raw, &type_name)?),
+        "lead.captured" => EventKind::LeadCaptured(data(raw, &type_name)?),
+        "lead.changed" => EventKind::LeadChanged(data(raw, &type_name)?),
         _ => {
             return Ok(Decoded::Unknown {
                 key,
@@ -561,6 +803,63 @@ mod tests {
             decode(raw.as_bytes()),
             Ok(Decoded::Unknown { type_name, .. }) if type_name == "order.teleported"
         ));
+    }
+
+    #[test]
+    fn a_review_rating_outside_one_to_five_is_a_bad_value() {
+        for rating in ["0", "6", "4.5", "\"5\""] {
+            let raw = envelope(
+                "review.posted",
+                &format!(r#"{{"review_id":"R","rating":{rating}}}"#),
+            );
+            assert_eq!(
+                reason_of(raw.as_bytes()),
+                RejectReason::BadValue,
+                "{rating}"
+            );
+        }
+        let ok = envelope("review.posted", r#"{"review_id":"R","rating":5}"#);
+        assert!(matches!(decode(ok.as_bytes()), Ok(Decoded::Known(_))));
+    }
+
+    #[test]
+    fn a_spend_that_ends_before_it_starts_or_is_negative_is_a_bad_value() {
+        let backwards = envelope(
+            "marketing.spend",
+            r#"{"spend_id":"S","amount":"10","currency":"RUB","from":"2026-10-04","to":"2026-09-25"}"#,
+        );
+        let negative = envelope(
+            "marketing.spend",
+            r#"{"spend_id":"S","amount":"-10","currency":"RUB","from":"2026-09-25","to":"2026-10-04"}"#,
+        );
+        assert_eq!(reason_of(backwards.as_bytes()), RejectReason::BadValue);
+        assert_eq!(reason_of(negative.as_bytes()), RejectReason::BadValue);
+    }
+
+    #[test]
+    fn v2_events_without_their_entity_id_are_a_missing_field() {
+        for (type_name, data) in [
+            ("claim.updated", r#"{"claim_id":"K","order_id":"A"}"#),
+            ("review.answered", r#"{"responder_id":"U"}"#),
+            ("courier.rostered", r#"{"courier_id":"D"}"#),
+            ("lead.changed", r#"{"lead_id":"L"}"#),
+        ] {
+            let raw = envelope(type_name, data);
+            assert_eq!(
+                reason_of(raw.as_bytes()),
+                RejectReason::MissingField,
+                "{type_name}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_lead_temperature_is_a_bad_value() {
+        let raw = envelope(
+            "lead.captured",
+            r#"{"lead_id":"L","temperature":"lukewarm"}"#,
+        );
+        assert_eq!(reason_of(raw.as_bytes()), RejectReason::BadValue);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{NaiveDate, TimeDelta};
 
-use super::event::{Category, Event};
+use super::event::{Category, Event, EventKind};
 use super::order::{Assessment, Change, OrderProjection, Rules, Verdict};
 
 /// The counters of one shop-zone day; also used as signed deltas.
@@ -120,6 +120,9 @@ pub struct ChangedOrder {
     pub changed_claims: Vec<String>,
     /// Categories of claims first filed in this batch.
     pub newly_filed: Vec<Category>,
+    /// Claims whose filing and resolution both became known in this batch: seconds from
+    /// filing to resolution (observed once by the resolution histogram).
+    pub newly_resolved_seconds: Vec<i64>,
 }
 
 impl ChangedOrder {
@@ -189,10 +192,13 @@ pub fn fold_batch(
         delivery_changed: bool,
         changed_claims: Vec<String>,
         newly_filed: Vec<Category>,
+        newly_resolved_seconds: Vec<i64>,
     }
     let mut touched: HashMap<String, Touched> = HashMap::new();
     for event in events {
-        let id = event.kind.order_id().as_str();
+        let Some(id) = event.kind.order_id().map(|id| id.as_str()) else {
+            continue;
+        };
         let order = match touched.get_mut(id) {
             Some(order) => order,
             None => {
@@ -206,8 +212,26 @@ pub fn fold_batch(
                     delivery_changed: false,
                     changed_claims: Vec::new(),
                     newly_filed: Vec::new(),
+                    newly_resolved_seconds: Vec::new(),
                 })
             }
+        };
+        let claim_complete = |p: &OrderProjection, id: &str| {
+            p.claims.get(id).and_then(|c| {
+                Some(super::entities::whole_seconds(
+                    c.filed.as_ref()?.at,
+                    c.resolved.as_ref()?.at,
+                ))
+            })
+        };
+        let claim_before = match &event.kind {
+            EventKind::ClaimFiled(d) => {
+                Some(claim_complete(&order.projection, d.claim_id.as_str()))
+            }
+            EventKind::ClaimResolved(d) => {
+                Some(claim_complete(&order.projection, d.claim_id.as_str()))
+            }
+            _ => None,
         };
         match order.projection.apply_owned(event) {
             Change::None => {}
@@ -221,6 +245,11 @@ pub fn fold_batch(
                 newly_filed,
             } => {
                 order.changed = true;
+                if let (Some(None), Some(seconds)) =
+                    (claim_before, claim_complete(&order.projection, &claim_id))
+                {
+                    order.newly_resolved_seconds.push(seconds);
+                }
                 if !order.changed_claims.contains(&claim_id) {
                     order.changed_claims.push(claim_id);
                 }
@@ -246,6 +275,7 @@ pub fn fold_batch(
             delivery_changed: t.delivery_changed,
             changed_claims: t.changed_claims,
             newly_filed: t.newly_filed,
+            newly_resolved_seconds: t.newly_resolved_seconds,
         });
     }
     outcome

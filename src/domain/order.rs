@@ -28,6 +28,12 @@ pub struct Rules {
     pub pending_horizon: TimeDelta,
     /// The shop's time zone: days and months are calendar days and months in it.
     pub timezone: Tz,
+    /// A review with at least this rating naming a courier is a yellow smiley (contract v2).
+    pub smiley_min_rating: u8,
+    /// A review answered within this long after posting (inclusive) meets the answer SLA.
+    pub review_answer_sla: TimeDelta,
+    /// The size of a courier team in the friendly-driver contest; other sizes are flagged.
+    pub team_size: u32,
 }
 
 impl Default for Rules {
@@ -38,6 +44,9 @@ impl Default for Rules {
             claim_window: TimeDelta::days(14),
             pending_horizon: TimeDelta::hours(24),
             timezone: chrono_tz::Europe::Moscow,
+            smiley_min_rating: 4,
+            review_answer_sla: TimeDelta::hours(24),
+            team_size: 10,
         }
     }
 }
@@ -46,6 +55,12 @@ impl Rules {
     /// The shop-zone calendar day of an instant: the bucket of every daily KPI.
     pub fn day_of(&self, at: DateTime<Utc>) -> NaiveDate {
         at.with_timezone(&self.timezone).date_naive()
+    }
+
+    /// The first day of the shop-zone calendar month of an instant: the bucket of every
+    /// monthly v2 KPI.
+    pub fn month_of(&self, at: DateTime<Utc>) -> NaiveDate {
+        super::entities::month_of(self.day_of(at))
     }
 }
 
@@ -60,7 +75,12 @@ pub struct Fact<T> {
 /// Keeps the earliest fact by `(time, key)`: the merge that makes the fold order-independent.
 /// Takes the fact by value, so keeping it moves it rather than copying it.
 /// Keeps the earliest fact by (time, key); says whether the slot changed.
-fn keep_earliest<T>(slot: &mut Option<Fact<T>>, at: DateTime<Utc>, key: EventKey, data: T) -> bool {
+pub(crate) fn keep_earliest<T>(
+    slot: &mut Option<Fact<T>>,
+    at: DateTime<Utc>,
+    key: EventKey,
+    data: T,
+) -> bool {
     let replace = match slot {
         None => true,
         Some(current) => (at, &key) < (current.at, &current.key),
@@ -246,6 +266,8 @@ impl OrderProjection {
                     Change::None
                 }
             }
+            // Contract v2 types fold into their own entities (`domain::entities`).
+            _ => Change::None,
         }
     }
 

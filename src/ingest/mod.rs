@@ -247,7 +247,7 @@ pub fn check_topics<C: ConsumerContext>(
     kafka: &KafkaSettings,
 ) -> Result<(), Error> {
     let mut counts = Vec::new();
-    for topic in &kafka.topics {
+    for topic in kafka.topics.iter().chain(&kafka.entity_topics) {
         let metadata = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(10))
             .map_err(|source| Error::Metadata {
@@ -265,6 +265,8 @@ pub fn check_topics<C: ConsumerContext>(
             None => return Err(Error::MissingTopic(topic.clone())),
         }
     }
+    // Entity topics (contract v2) are merged in SQL and need not be co-partitioned.
+    counts.truncate(kafka.topics.len());
     let first = counts.first().map(|(_, n)| *n);
     if kafka.check_copartitioning && counts.iter().any(|(_, n)| Some(*n) != first) {
         let list = counts
@@ -311,18 +313,23 @@ impl Ingest {
         let kafka = settings.kafka.clone();
         let consumer = tokio::task::spawn_blocking(move || {
             check_topics(&consumer, &kafka)?;
-            let topics: Vec<&str> = kafka.topics.iter().map(String::as_str).collect();
+            let topics: Vec<&str> = kafka
+                .topics
+                .iter()
+                .chain(&kafka.entity_topics)
+                .map(String::as_str)
+                .collect();
             consumer
                 .subscribe(&topics)
                 .map_err(|source| Error::Subscribe {
-                    topics: kafka.topics.clone(),
+                    topics: topics.iter().map(|t| (*t).to_owned()).collect(),
                     source: Box::new(source),
                 })?;
             Ok::<_, Error>(consumer)
         })
         .await
         .map_err(|e| Error::Create(KafkaError::Subscription(e.to_string())))??;
-        info!(topics = ?settings.kafka.topics, group = %settings.kafka.group_id, "subscribed");
+        info!(topics = ?settings.kafka.topics, entity_topics = ?settings.kafka.entity_topics, group = %settings.kafka.group_id, "subscribed");
 
         let (commits_tx, commits_rx) = std_mpsc::channel::<Vec<((String, i32), i64)>>();
         let shutdown = Arc::new(AtomicBool::new(false));

@@ -43,6 +43,7 @@ macro_rules! same_sql_reads {
 use same_sql_reads;
 
 pub mod cache;
+pub(crate) mod entities;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -103,6 +104,10 @@ pub struct BatchReport {
     pub delivery_lateness_seconds: Vec<f64>,
     /// Claims first filed in this batch, by category.
     pub claims_filed: BTreeMap<Category, u64>,
+    /// Seconds from filing to resolution of the claims whose both facts became known.
+    pub claim_resolution_seconds: Vec<f64>,
+    /// Seconds from posting to the first answer of the reviews whose both facts became known.
+    pub review_answer_seconds: Vec<f64>,
     /// Next offset per partition after the batch.
     pub next_offsets: BTreeMap<(Arc<str>, i32), i64>,
 }
@@ -112,6 +117,8 @@ pub struct BatchReport {
 pub struct RebuildReport {
     pub events: u64,
     pub orders: u64,
+    /// Stored events of the v2 types folded into the entity tables.
+    pub v2_events: u64,
     /// Stored events that no longer decode (kept in `events`, skipped by the fold).
     pub undecodable: u64,
 }

@@ -15,13 +15,16 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::cache::ProjectionCache;
+use super::entities::{self, Dialect};
 use super::rows::seconds;
 use super::{
     rows, step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder,
     RebuildReport, ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES, WINDOWS,
 };
 use crate::batch::{Entry, PreparedBatch};
-use crate::domain::{fold_batch, BatchOutcome, Category, Event, EventKey, OrderProjection, Rules};
+use crate::domain::{
+    fold_batch, BatchOutcome, Category, EntityBatch, Event, EventKey, OrderProjection, Rules,
+};
 
 /// First key of the advisory locks this service takes (the second is the partition number).
 const LOCK_NAMESPACE: i32 = 0x504f; // "PO"
@@ -109,16 +112,23 @@ impl PgStore {
     /// Writes the rule settings the SQL views read.
     pub async fn write_settings(&self, rules: &Rules) -> Result<(), Error> {
         sqlx::query(
-            "INSERT INTO service_settings (singleton, timezone, confirmation_sla, pending_horizon, claim_window, updated_at)
-             VALUES (true, $1, make_interval(secs => $2), make_interval(secs => $3), make_interval(secs => $4), now())
+            "INSERT INTO service_settings (singleton, timezone, confirmation_sla, pending_horizon, claim_window,
+               smiley_min_rating, review_answer_sla, team_size, updated_at)
+             VALUES (true, $1, make_interval(secs => $2), make_interval(secs => $3), make_interval(secs => $4),
+               $5, make_interval(secs => $6), $7, now())
              ON CONFLICT (singleton) DO UPDATE SET timezone = excluded.timezone,
                confirmation_sla = excluded.confirmation_sla, pending_horizon = excluded.pending_horizon,
-               claim_window = excluded.claim_window, updated_at = now()",
+               claim_window = excluded.claim_window, smiley_min_rating = excluded.smiley_min_rating,
+               review_answer_sla = excluded.review_answer_sla, team_size = excluded.team_size,
+               updated_at = now()",
         )
         .bind(rules.timezone.name())
         .bind(seconds(rules.confirmation_sla))
         .bind(seconds(rules.pending_horizon))
         .bind(seconds(rules.claim_window))
+        .bind(i32::from(rules.smiley_min_rating))
+        .bind(seconds(rules.review_answer_sla))
+        .bind(rules.team_size as i32)
         .execute(&self.pool)
         .await
         .map_err(step("write service_settings"))?;
@@ -245,9 +255,10 @@ impl PgStore {
     async fn write_orders(
         tx: &mut Transaction<'_, Postgres>,
         outcome: &BatchOutcome,
+        rules: &Rules,
         first_version: i64,
     ) -> Result<HashMap<String, i64>, Error> {
-        let rows = rows::order_rows(outcome)?;
+        let rows = rows::order_rows(outcome, rules)?;
         if rows.is_empty() {
             return Ok(HashMap::new());
         }
@@ -261,16 +272,16 @@ impl PgStore {
                delivered_at, cancelled_at, promised_to, courier_id, confirmation_channel, created_day,
                delivered_day, confirmation_seconds, confirmed_to_shipped_seconds, delivery_lateness_seconds,
                items_ordered, items_delivered, deviation_quality, deviation_completeness, deviation_delivery,
-               deviation_service, final_at, state, updated_at, version)
+               deviation_service, final_at, state, sales_channel, total, shipped_day, updated_at, version)
              SELECT a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19,
-                    a20, a21, a22, a23, a24::jsonb, now(), $25
+                    a20, a21, a22, a23, a24::jsonb, a25, a26::numeric, a27, now(), $28
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
                $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[],
                $11::text[], $12::date[], $13::date[], $14::float8[], $15::float8[], $16::float8[],
                $17::bigint[], $18::bigint[], $19::bool[], $20::bool[], $21::bool[], $22::bool[],
-               $23::timestamptz[], $24::text[])
+               $23::timestamptz[], $24::text[], $25::text[], $26::text[], $27::date[])
                AS x(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18,
-                    a19, a20, a21, a22, a23, a24)
+                    a19, a20, a21, a22, a23, a24, a25, a26, a27)
              ON CONFLICT (order_id) DO UPDATE SET customer_id = excluded.customer_id,
                verdict = excluded.verdict, created_at = excluded.created_at,
                confirmed_at = excluded.confirmed_at, shipped_at = excluded.shipped_at,
@@ -285,7 +296,9 @@ impl PgStore {
                deviation_completeness = excluded.deviation_completeness,
                deviation_delivery = excluded.deviation_delivery,
                deviation_service = excluded.deviation_service, final_at = excluded.final_at,
-               state = excluded.state, updated_at = now(), version = orders.version + 1
+               state = excluded.state, sales_channel = excluded.sales_channel,
+               total = excluded.total, shipped_day = excluded.shipped_day,
+               updated_at = now(), version = orders.version + 1
              RETURNING order_id, version",
         )
         .bind(col!(order_id)).bind(col!(customer_id)).bind(col!(verdict)).bind(col!(created_at))
@@ -297,6 +310,9 @@ impl PgStore {
         .bind(col!(deviation_quality)).bind(col!(deviation_completeness))
         .bind(col!(deviation_delivery)).bind(col!(deviation_service)).bind(col!(final_at))
         .bind(col!(state))
+        .bind(col!(sales_channel))
+        .bind(col!(total))
+        .bind(col!(shipped_day))
         .bind(first_version)
         .fetch_all(&mut **tx)
         .await
@@ -323,14 +339,17 @@ impl PgStore {
         }
         sqlx::query(
             "INSERT INTO claims (claim_id, order_id, category, description, filed_at, filed_day,
-               resolved_at, resolution, counts_for_verdict, updated_at)
+               resolved_at, resolution, counts_for_verdict, resolved_day, improvement, updated_at)
              SELECT *, now() FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
-               $5::timestamptz[], $6::date[], $7::timestamptz[], $8::text[], $9::bool[])
+               $5::timestamptz[], $6::date[], $7::timestamptz[], $8::text[], $9::bool[],
+               $10::date[], $11::text[])
              ON CONFLICT (claim_id) DO UPDATE SET order_id = excluded.order_id,
                category = excluded.category, description = excluded.description,
                filed_at = excluded.filed_at, filed_day = excluded.filed_day,
                resolved_at = excluded.resolved_at, resolution = excluded.resolution,
-               counts_for_verdict = excluded.counts_for_verdict, updated_at = now()",
+               counts_for_verdict = excluded.counts_for_verdict,
+               resolved_day = excluded.resolved_day, improvement = excluded.improvement,
+               updated_at = now()",
         )
         .bind(col!(claim_id))
         .bind(col!(order_id))
@@ -341,6 +360,8 @@ impl PgStore {
         .bind(col!(resolved_at))
         .bind(col!(resolution))
         .bind(col!(counts_for_verdict))
+        .bind(col!(resolved_day))
+        .bind(col!(improvement))
         .execute(&mut **tx)
         .await
         .map_err(step("upsert into claims"))?;
@@ -386,6 +407,44 @@ impl PgStore {
         .execute(&mut **tx)
         .await
         .map_err(step("apply deltas to daily_kpi"))?;
+        Ok(())
+    }
+
+    /// `(posted_at, answered_at)` of the stored reviews the batch touches.
+    async fn stored_reviews(
+        tx: &mut Transaction<'_, Postgres>,
+        entities: &EntityBatch,
+    ) -> Result<entities::StoredReviews, Error> {
+        if entities.reviews.is_empty() {
+            return Ok(Default::default());
+        }
+        let ids: Vec<&str> = entities.reviews.keys().map(String::as_str).collect();
+        let rows = sqlx::query(
+            "SELECT review_id, posted_at, answered_at FROM reviews WHERE review_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(step("read reviews"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect())
+    }
+
+    /// Merges the v2 entities of a batch (see `store::entities`).
+    async fn write_entities(
+        tx: &mut Transaction<'_, Postgres>,
+        batch: &EntityBatch,
+        rules: &Rules,
+    ) -> Result<(), Error> {
+        for w in entities::writes(Dialect::Postgres, batch, rules)? {
+            sqlx::query(&w.sql)
+                .bind(&w.rows)
+                .execute(&mut **tx)
+                .await
+                .map_err(step(w.what))?;
+        }
         Ok(())
     }
 
@@ -507,7 +566,7 @@ impl PgStore {
                 regroup.finish(&mut ready);
             }
             let outcome = fold_batch(HashMap::new(), std::mem::take(&mut ready), rules);
-            Self::write_orders(&mut tx, &outcome, rebuilt_version).await?;
+            Self::write_orders(&mut tx, &outcome, rules, rebuilt_version).await?;
             Self::write_claims(&mut tx, &outcome, rules).await?;
             Self::write_kpi(&mut tx, &outcome).await?;
             progress(regroup.report.events, total.max(0) as u64);
@@ -519,6 +578,39 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(step("close the events cursor"))?;
+        // Contract v2: the entities, from every stored event of a v2 type (including those
+        // stored as unknown types by a version before v2).
+        sqlx::query(&format!("TRUNCATE {}", entities::TABLES.join(", ")))
+            .execute(&mut *tx)
+            .await
+            .map_err(step("truncate the v2 tables"))?;
+        sqlx::query(
+            "DECLARE rebuild_entities NO SCROLL CURSOR FOR
+             SELECT payload::text FROM events WHERE type = ANY($1) ORDER BY source, id",
+        )
+        .bind(entities::v2_types())
+        .execute(&mut *tx)
+        .await
+        .map_err(step("open a cursor over the v2 events"))?;
+        loop {
+            let rows = sqlx::query(&format!("FETCH {chunk} FROM rebuild_entities"))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(step("read v2 events"))?;
+            let done = (rows.len() as i64) < chunk;
+            let batch = EntityBatch::fold(
+                rows.iter()
+                    .filter_map(|r| regroup.decode_v2(r.get::<&str, _>(0))),
+            );
+            Self::write_entities(&mut tx, &batch, rules).await?;
+            if done {
+                break;
+            }
+        }
+        sqlx::query("CLOSE rebuild_entities")
+            .execute(&mut *tx)
+            .await
+            .map_err(step("close the v2 events cursor"))?;
         tx.commit().await.map_err(step("commit the rebuild"))?;
         Ok(regroup.report)
     }
@@ -588,6 +680,8 @@ impl Store for PgStore {
         let inserted = Self::insert_events(&mut tx, &unique).await?;
         lap.mark("insert_events");
         let fresh = rows::fresh_events(&unique, &inserted, &mut report);
+        let (v2, fresh): (Vec<Event>, Vec<Event>) =
+            fresh.into_iter().partition(|e| e.kind.order_id().is_none());
         let order_ids = rows::order_ids(&fresh);
         let cached = match self.cache.lock() {
             Ok(mut cache) => cache.take(&order_ids),
@@ -601,10 +695,16 @@ impl Store for PgStore {
         lap.mark("load_orders");
         let outcome = fold_batch(stored_projections, fresh, rules);
         lap.mark("fold");
-        let versions = Self::write_orders(&mut tx, &outcome, 0).await?;
+        let versions = Self::write_orders(&mut tx, &outcome, rules, 0).await?;
         lap.mark("write_orders");
         Self::write_claims(&mut tx, &outcome, rules).await?;
         Self::write_kpi(&mut tx, &outcome).await?;
+        if !v2.is_empty() {
+            let entities = EntityBatch::fold(v2);
+            let stored = Self::stored_reviews(&mut tx, &entities).await?;
+            report.review_answer_seconds = entities::new_answer_seconds(&entities, &stored);
+            Self::write_entities(&mut tx, &entities, rules).await?;
+        }
         Self::write_rejected(&mut tx, &unique).await?;
         Self::write_offsets(&mut tx, batch).await?;
         lap.mark("write_rest");

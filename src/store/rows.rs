@@ -104,7 +104,7 @@ pub(crate) fn fresh_events(
 pub(crate) fn order_ids(events: &[Event]) -> Vec<String> {
     let mut ids: Vec<String> = events
         .iter()
-        .map(|e| e.kind.order_id().to_string())
+        .filter_map(|e| e.kind.order_id().map(|id| id.to_string()))
         .collect();
     ids.sort_unstable();
     ids.dedup();
@@ -127,6 +127,9 @@ pub(crate) fn finish_report(report: &mut BatchReport, outcome: &BatchOutcome) {
         for category in c.newly_filed_claims() {
             *report.claims_filed.entry(category).or_default() += 1;
         }
+        report
+            .claim_resolution_seconds
+            .extend(c.newly_resolved_seconds.iter().map(|s| *s as f64));
     }
 }
 
@@ -154,7 +157,7 @@ pub(crate) fn event_rows<'a>(entries: &[&'a Entry]) -> Vec<EventRow<'a>> {
                     &event.key,
                     event.time,
                     event.kind.type_name(),
-                    Some(event.kind.order_id().as_str()),
+                    event.kind.order_id().map(|id| id.as_str()),
                     payload,
                 ),
                 Entry::Unknown {
@@ -254,9 +257,13 @@ pub(crate) struct OrderRow {
     pub final_at: Option<DateTime<Utc>>,
     /// The projection as JSON: what the fold resumes from.
     pub state: String,
+    pub sales_channel: Option<String>,
+    /// `total` of order.created, a decimal string.
+    pub total: Option<String>,
+    pub shipped_day: Option<NaiveDate>,
 }
 
-pub(crate) fn order_rows(outcome: &BatchOutcome) -> Result<Vec<OrderRow>, Error> {
+pub(crate) fn order_rows(outcome: &BatchOutcome, rules: &Rules) -> Result<Vec<OrderRow>, Error> {
     outcome
         .changed
         .iter()
@@ -304,6 +311,16 @@ pub(crate) fn order_rows(outcome: &BatchOutcome) -> Result<Vec<OrderRow>, Error>
                     order_id: p.order_id.clone(),
                     source,
                 })?,
+                sales_channel: p
+                    .created
+                    .as_ref()
+                    .and_then(|f| f.data.sales_channel.clone()),
+                total: p
+                    .created
+                    .as_ref()
+                    .and_then(|f| f.data.total.as_ref())
+                    .map(|t| t.as_str().to_owned()),
+                shipped_day: p.shipped.as_ref().map(|f| rules.day_of(f.at)),
             })
         })
         .collect()
@@ -323,6 +340,8 @@ pub(crate) struct ClaimRow {
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution: Option<String>,
     pub counts_for_verdict: bool,
+    pub resolved_day: Option<NaiveDate>,
+    pub improvement: Option<String>,
 }
 
 pub(crate) fn claim_rows(outcome: &BatchOutcome, rules: &Rules) -> Vec<ClaimRow> {
@@ -345,6 +364,8 @@ pub(crate) fn claim_rows(outcome: &BatchOutcome, rules: &Rules) -> Vec<ClaimRow>
                     (Some(d), Some(f)) => f.at <= d + rules.claim_window,
                     _ => false,
                 },
+                resolved_day: resolved.map(|f| rules.day_of(f.at)),
+                improvement: resolved.and_then(|f| f.data.improvement.clone()),
             });
         }
     }
@@ -404,6 +425,20 @@ impl Regroup {
         match crate::domain::decode(payload.as_bytes()) {
             Ok(crate::domain::Decoded::Known(event)) => self.carry.push(event),
             _ => self.report.undecodable += 1,
+        }
+    }
+
+    /// Decodes a stored event of a v2 type for the rebuild's entity pass.
+    pub fn decode_v2(&mut self, payload: &str) -> Option<Event> {
+        self.report.v2_events += 1;
+        match crate::domain::decode(payload.as_bytes()) {
+            Ok(crate::domain::Decoded::Known(event)) if event.kind.order_id().is_none() => {
+                Some(event)
+            }
+            _ => {
+                self.report.undecodable += 1;
+                None
+            }
         }
     }
 

@@ -16,13 +16,16 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 
+use super::entities::{self, Dialect};
 use super::rows::{self, seconds, sqlite_time};
 use super::{
     step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder, RebuildReport,
     ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES, WINDOWS,
 };
 use crate::batch::{Entry, PreparedBatch};
-use crate::domain::{fold_batch, BatchOutcome, Category, Event, EventKey, OrderProjection, Rules};
+use crate::domain::{
+    fold_batch, BatchOutcome, Category, EntityBatch, Event, EventKey, OrderProjection, Rules,
+};
 
 /// The current time as SQLite writes `updated_at`.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -69,7 +72,7 @@ fn upsert_all(key: &str, cols: &[&str]) -> String {
     format!("ON CONFLICT ({key}) DO UPDATE SET {}", sets.join(", "))
 }
 
-const ORDER_COLUMNS: [&str; 25] = [
+const ORDER_COLUMNS: [&str; 28] = [
     "order_id",
     "customer_id",
     "verdict",
@@ -94,10 +97,13 @@ const ORDER_COLUMNS: [&str; 25] = [
     "deviation_service",
     "final_at",
     "state",
+    "sales_channel",
+    "total",
+    "shipped_day",
     "updated_at",
 ];
 
-const CLAIM_COLUMNS: [&str; 10] = [
+const CLAIM_COLUMNS: [&str; 12] = [
     "claim_id",
     "order_id",
     "category",
@@ -107,6 +113,8 @@ const CLAIM_COLUMNS: [&str; 10] = [
     "resolved_at",
     "resolution",
     "counts_for_verdict",
+    "resolved_day",
+    "improvement",
     "updated_at",
 ];
 
@@ -156,16 +164,22 @@ impl SqliteStore {
     pub async fn write_settings(&self, rules: &Rules) -> Result<(), Error> {
         sqlx::query(&format!(
             "INSERT INTO service_settings (singleton, timezone, confirmation_sla, pending_horizon,
-               claim_window, updated_at) VALUES (1, ?1, ?2, ?3, ?4, {NOW})
+               claim_window, smiley_min_rating, review_answer_sla, team_size, updated_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, {NOW})
              ON CONFLICT (singleton) DO UPDATE SET timezone = excluded.timezone,
                confirmation_sla = excluded.confirmation_sla,
                pending_horizon = excluded.pending_horizon, claim_window = excluded.claim_window,
+               smiley_min_rating = excluded.smiley_min_rating,
+               review_answer_sla = excluded.review_answer_sla, team_size = excluded.team_size,
                updated_at = excluded.updated_at"
         ))
         .bind(rules.timezone.name())
         .bind(seconds(rules.confirmation_sla))
         .bind(seconds(rules.pending_horizon))
         .bind(seconds(rules.claim_window))
+        .bind(i64::from(rules.smiley_min_rating))
+        .bind(seconds(rules.review_answer_sla))
+        .bind(i64::from(rules.team_size))
         .execute(&self.pool)
         .await
         .map_err(step("write service_settings"))?;
@@ -264,7 +278,7 @@ impl SqliteStore {
         outcome: &BatchOutcome,
         rules: &Rules,
     ) -> Result<(), Error> {
-        let orders = rows::order_rows(outcome)?;
+        let orders = rows::order_rows(outcome, rules)?;
         if !orders.is_empty() {
             let sql = insert_json(
                 "orders",
@@ -327,6 +341,49 @@ impl SqliteStore {
                 .execute(&mut *conn)
                 .await
                 .map_err(step("apply deltas to daily_kpi"))?;
+        }
+        Ok(())
+    }
+
+    /// `(posted_at, answered_at)` of the stored reviews the batch touches.
+    async fn stored_reviews(
+        conn: &mut SqliteConnection,
+        batch: &EntityBatch,
+    ) -> Result<entities::StoredReviews, Error> {
+        if batch.reviews.is_empty() {
+            return Ok(Default::default());
+        }
+        let ids: Vec<&str> = batch.reviews.keys().map(String::as_str).collect();
+        let rows = sqlx::query(
+            "SELECT review_id, posted_at, answered_at FROM reviews
+             WHERE review_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(&ids, "reviews")?)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(step("read reviews"))?;
+        let time = |t: Option<String>| {
+            t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), (time(r.get(1)), time(r.get(2)))))
+            .collect())
+    }
+
+    /// Merges the v2 entities of a batch (see `store::entities`).
+    async fn write_entities(
+        conn: &mut SqliteConnection,
+        batch: &EntityBatch,
+        rules: &Rules,
+    ) -> Result<(), Error> {
+        for w in entities::writes(Dialect::Sqlite, batch, rules)? {
+            sqlx::query(&w.sql)
+                .bind(&w.rows)
+                .execute(&mut *conn)
+                .await
+                .map_err(step(w.what))?;
         }
         Ok(())
     }
@@ -444,6 +501,42 @@ impl SqliteStore {
                 break;
             }
         }
+        // Contract v2: the entities, from every stored event of a v2 type (including those
+        // stored as unknown types by a version before v2), in keyset chunks.
+        for table in entities::TABLES {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await
+                .map_err(step("empty the v2 tables"))?;
+        }
+        let types = json(&entities::v2_types(), "events")?;
+        let mut after = (String::new(), String::new());
+        loop {
+            let rows = sqlx::query(
+                "SELECT source, id, payload FROM events
+                 WHERE type IN (SELECT value FROM json_each(?1)) AND (source, id) > (?2, ?3)
+                 ORDER BY source, id LIMIT ?4",
+            )
+            .bind(&types)
+            .bind(&after.0)
+            .bind(&after.1)
+            .bind(chunk)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(step("read v2 events"))?;
+            let done = (rows.len() as i64) < chunk;
+            if let Some(last) = rows.last() {
+                after = (last.get(0), last.get(1));
+            }
+            let batch = EntityBatch::fold(
+                rows.iter()
+                    .filter_map(|r| regroup.decode_v2(r.get::<&str, _>(2))),
+            );
+            Self::write_entities(&mut tx, &batch, rules).await?;
+            if done {
+                break;
+            }
+        }
         tx.commit().await.map_err(step("commit the rebuild"))?;
         Ok(regroup.report)
     }
@@ -525,6 +618,8 @@ impl Store for SqliteStore {
         let unique = rows::screen(batch, &stored, &mut report);
         let inserted = Self::insert_events(&mut tx, &unique).await?;
         let fresh = rows::fresh_events(&unique, &inserted, &mut report);
+        let (v2, fresh): (Vec<Event>, Vec<Event>) =
+            fresh.into_iter().partition(|e| e.kind.order_id().is_none());
         let order_ids = rows::order_ids(&fresh);
         let stored_projections = if order_ids.is_empty() {
             HashMap::new()
@@ -533,6 +628,12 @@ impl Store for SqliteStore {
         };
         let outcome = fold_batch(stored_projections, fresh, rules);
         Self::write_outcome(&mut tx, &outcome, rules).await?;
+        if !v2.is_empty() {
+            let entities = EntityBatch::fold(v2);
+            let stored = Self::stored_reviews(&mut tx, &entities).await?;
+            report.review_answer_seconds = entities::new_answer_seconds(&entities, &stored);
+            Self::write_entities(&mut tx, &entities, rules).await?;
+        }
         Self::write_rejected(&mut tx, &unique).await?;
         Self::write_offsets(&mut tx, batch).await?;
         tx.commit()

@@ -119,3 +119,119 @@ pub fn perfect_lifecycle(order: &str, at: DateTime<Utc>) -> Vec<String> {
         delivered(order, at + minutes(180)),
     ]
 }
+
+// ---- contract v2 ----------------------------------------------------------------------
+
+/// An instant in the shop's zone (Moscow), from `YYYY-MM-DDTHH:MM:SS`.
+pub fn msk(local: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("{local}+03:00"))
+        .expect("valid literal")
+        .with_timezone(&Utc)
+}
+
+fn v2(type_name: &str, id: &str, at: DateTime<Utc>, data: Value) -> String {
+    cloudevent(&format!("{type_name}-{id}"), type_name, at, data)
+}
+
+pub fn review_posted(review: &str, rating: u8, courier: Option<&str>, at: DateTime<Utc>) -> String {
+    v2(
+        "review.posted",
+        review,
+        at,
+        json!({"review_id": review, "rating": rating, "courier_id": courier, "customer_id": "C-1", "text": "thanks"}),
+    )
+}
+
+pub fn review_answered(review: &str, at: DateTime<Utc>) -> String {
+    v2(
+        "review.answered",
+        review,
+        at,
+        json!({"review_id": review, "responder_id": "U-1"}),
+    )
+}
+
+/// `courier` joins `team` at `at` (the event id names the time, so rosterings differ).
+pub fn rostered(courier: &str, team: &str, at: DateTime<Utc>) -> String {
+    v2(
+        "courier.rostered",
+        &format!("{courier}-{}", at.timestamp()),
+        at,
+        json!({"courier_id": courier, "team_id": team, "captain": false}),
+    )
+}
+
+pub fn violation(courier: &str, id: &str, at: DateTime<Utc>) -> String {
+    v2(
+        "courier.violation",
+        id,
+        at,
+        json!({"courier_id": courier, "kind": "rude", "order_id": "A-1"}),
+    )
+}
+
+pub fn spend(
+    id: &str,
+    amount: &str,
+    from: &str,
+    to: &str,
+    channel: &str,
+    at: DateTime<Utc>,
+) -> String {
+    v2(
+        "marketing.spend",
+        id,
+        at,
+        json!({"spend_id": id, "amount": amount, "currency": "RUB", "from": from, "to": to, "channel": channel}),
+    )
+}
+
+pub fn lead_captured(
+    lead: &str,
+    temperature: &str,
+    customer: Option<&str>,
+    at: DateTime<Utc>,
+) -> String {
+    v2(
+        "lead.captured",
+        lead,
+        at,
+        json!({"lead_id": lead, "temperature": temperature, "source": "web", "customer_id": customer}),
+    )
+}
+
+pub fn lead_changed(lead: &str, temperature: &str, at: DateTime<Utc>) -> String {
+    v2(
+        "lead.changed",
+        &format!("{lead}-{}", at.timestamp()),
+        at,
+        json!({"lead_id": lead, "temperature": temperature}),
+    )
+}
+
+pub fn claim_updated(order: &str, claim_id: &str, stage: &str, at: DateTime<Utc>) -> String {
+    v2(
+        "claim.updated",
+        &format!("{claim_id}-{stage}"),
+        at,
+        json!({"claim_id": claim_id, "order_id": order, "stage": stage, "note": "looking"}),
+    )
+}
+
+/// An order created by `customer` at `at` with a total and a sales channel.
+pub fn created_by(
+    order: &str,
+    customer: &str,
+    total: &str,
+    channel: &str,
+    at: DateTime<Utc>,
+) -> String {
+    cloudevent(
+        &format!("{order}-created"),
+        "order.created",
+        at,
+        json!({"order_id": order, "customer_id": customer,
+               "items": [{"sku": "BUN-1", "quantity": 1, "unit_price": total}],
+               "total": total, "currency": "RUB", "sales_channel": channel}),
+    )
+}

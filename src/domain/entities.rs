@@ -1,0 +1,290 @@
+//! The entities of contract v2 (claims journal stages, reviews, couriers, spends, leads):
+//! each is a fold of the *set* of its events, like the order projection.
+//!
+//! Single facts keep the earliest event by `(event time, source, id)` (a review's posting and
+//! its answer); "latest" facts keep the latest by the same order (a courier's roster, a
+//! spend's correction, a lead's temperature); histories keep every event keyed by it. So any
+//! permutation of an entity's events, with any repeats, gives the same state, and the state of
+//! two batches merged is the state of their union: the stores merge rows with the same rules
+//! in SQL (`store::entities`), and the monthly views read the histories as of each month end.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::event::{
+    ClaimStage, ClaimUpdated, CourierRostered, CourierViolation, Event, EventKey, EventKind,
+    LeadCaptured, LeadChanged, MarketingSpend, ReviewAnswered, ReviewPosted, Temperature,
+};
+use super::order::{keep_earliest, Fact};
+
+/// Keeps the latest fact by `(time, key)`; says whether the slot changed.
+fn keep_latest<T>(slot: &mut Option<Fact<T>>, at: DateTime<Utc>, key: EventKey, data: T) -> bool {
+    let replace = match slot {
+        None => true,
+        Some(current) => (at, &key) > (current.at, &current.key),
+    };
+    if replace {
+        *slot = Some(Fact { at, key, data });
+    }
+    replace
+}
+
+/// Whole seconds from `from` to `to`, rounded down (the unit of every v2 percentile).
+pub fn whole_seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_milliseconds().div_euclid(1000)
+}
+
+/// The first day of the month `day` falls in.
+pub fn month_of(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day)
+}
+
+/// A review: when it was posted (with its rating and whom it names) and when it was answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub posted: Option<Fact<ReviewPosted>>,
+    pub answered: Option<Fact<ReviewAnswered>>,
+}
+
+impl Review {
+    pub fn apply_posted(&mut self, at: DateTime<Utc>, key: EventKey, d: ReviewPosted) -> bool {
+        keep_earliest(&mut self.posted, at, key, d)
+    }
+
+    pub fn apply_answered(&mut self, at: DateTime<Utc>, key: EventKey, d: ReviewAnswered) -> bool {
+        keep_earliest(&mut self.answered, at, key, d)
+    }
+
+    /// Seconds from posting to the first answer, once both are known.
+    pub fn answer_seconds(&self) -> Option<i64> {
+        Some(whole_seconds(
+            self.posted.as_ref()?.at,
+            self.answered.as_ref()?.at,
+        ))
+    }
+
+    /// Answered no later than `sla` after posting (inclusive).
+    pub fn answered_within(&self, sla: chrono::TimeDelta) -> Option<bool> {
+        Some(self.answered.as_ref()?.at - self.posted.as_ref()?.at <= sla)
+    }
+
+    /// A negative review: rating 2 or lower.
+    pub fn is_negative(&self) -> bool {
+        self.posted
+            .as_ref()
+            .is_some_and(|p| p.data.rating.get() <= 2)
+    }
+
+    /// A yellow smiley for the courier it names: rating at least `min_rating`.
+    pub fn yellow_smiley(&self, min_rating: u8) -> Option<&str> {
+        let posted = self.posted.as_ref()?;
+        let courier = posted.data.courier_id.as_ref()?;
+        (posted.data.rating.get() >= min_rating).then_some(courier.as_str())
+    }
+}
+
+/// A claim's journal beyond filing and resolution (those live in the order projection): the
+/// stages it went through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimTrail {
+    pub stages: BTreeMap<(DateTime<Utc>, EventKey), ClaimUpdated>,
+}
+
+impl ClaimTrail {
+    pub fn apply(&mut self, at: DateTime<Utc>, key: EventKey, d: ClaimUpdated) -> bool {
+        self.stages.insert((at, key), d).is_none()
+    }
+
+    /// The stage of the latest update before `end`; `registered` when there is none.
+    pub fn stage_before(&self, end: DateTime<Utc>) -> ClaimStage {
+        self.stages
+            .range(..(end, EventKey::min()))
+            .next_back()
+            .map_or(ClaimStage::Registered, |(_, d)| d.stage)
+    }
+}
+
+/// A courier: every rostering (team over time) and every violation (red smileys).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Courier {
+    pub rosters: BTreeMap<(DateTime<Utc>, EventKey), CourierRostered>,
+    pub violations: BTreeMap<(DateTime<Utc>, EventKey), CourierViolation>,
+}
+
+impl Courier {
+    pub fn apply_rostered(&mut self, at: DateTime<Utc>, key: EventKey, d: CourierRostered) -> bool {
+        self.rosters.insert((at, key), d).is_none()
+    }
+
+    pub fn apply_violation(
+        &mut self,
+        at: DateTime<Utc>,
+        key: EventKey,
+        d: CourierViolation,
+    ) -> bool {
+        self.violations.insert((at, key), d).is_none()
+    }
+
+    /// The team of the latest rostering at or before `t` (a smiley counts for it).
+    pub fn team_at(&self, t: DateTime<Utc>) -> Option<&str> {
+        self.team_before(t + chrono::TimeDelta::nanoseconds(1))
+    }
+
+    /// The team of the latest rostering strictly before `end` (team size at month end).
+    pub fn team_before(&self, end: DateTime<Utc>) -> Option<&str> {
+        self.rosters
+            .range(..(end, EventKey::min()))
+            .next_back()
+            .map(|(_, r)| r.team_id.as_str())
+    }
+
+    /// The latest rostering of all.
+    pub fn current(&self) -> Option<(&DateTime<Utc>, &CourierRostered)> {
+        self.rosters.iter().next_back().map(|((at, _), r)| (at, r))
+    }
+}
+
+/// A marketing spend; a correction with the same `spend_id` replaces it (the latest wins).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spend {
+    pub latest: Option<Fact<MarketingSpend>>,
+}
+
+impl Spend {
+    pub fn apply(&mut self, at: DateTime<Utc>, key: EventKey, d: MarketingSpend) -> bool {
+        keep_latest(&mut self.latest, at, key, d)
+    }
+
+    /// How the spend's days split over calendar months: `(month, days in it)`, with the
+    /// total number of days (`from..=to`, both included). A month gets `days / total` of it.
+    pub fn days_by_month(&self) -> (Vec<(NaiveDate, i64)>, i64) {
+        let Some(spend) = &self.latest else {
+            return (Vec::new(), 0);
+        };
+        spread(spend.data.from, spend.data.to)
+    }
+}
+
+/// `(month, days)` of the dates `from..=to`, and the number of days.
+pub fn spread(from: NaiveDate, to: NaiveDate) -> (Vec<(NaiveDate, i64)>, i64) {
+    let total = (to - from).num_days() + 1;
+    let mut out: Vec<(NaiveDate, i64)> = Vec::new();
+    let mut day = from;
+    while day <= to {
+        let month = month_of(day);
+        let next_month = month
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(NaiveDate::MAX);
+        let last = to.min(next_month.pred_opt().unwrap_or(to));
+        out.push((month, (last - day).num_days() + 1));
+        match last.succ_opt() {
+            Some(d) => day = d,
+            None => break,
+        }
+    }
+    (out, total.max(0))
+}
+
+/// A lead: its capture and every temperature change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lead {
+    pub captured: Option<Fact<LeadCaptured>>,
+    pub changes: BTreeMap<(DateTime<Utc>, EventKey), LeadChanged>,
+}
+
+impl Lead {
+    pub fn apply_captured(&mut self, at: DateTime<Utc>, key: EventKey, d: LeadCaptured) -> bool {
+        keep_earliest(&mut self.captured, at, key, d)
+    }
+
+    pub fn apply_changed(&mut self, at: DateTime<Utc>, key: EventKey, d: LeadChanged) -> bool {
+        self.changes.insert((at, key), d).is_none()
+    }
+
+    /// The temperature of the latest event (capture or change) before `end`, if the lead was
+    /// captured before `end`; `None` when it did not exist yet.
+    pub fn temperature_before(&self, end: DateTime<Utc>) -> Option<Temperature> {
+        let captured = self.captured.as_ref().filter(|c| c.at < end)?;
+        let change = self
+            .changes
+            .range(..(end, EventKey::min()))
+            .next_back()
+            .map(|((at, key), d)| ((*at, key), d.temperature));
+        match change {
+            Some((stamp, t)) if stamp > (captured.at, &captured.key) => Some(t),
+            _ => Some(captured.data.temperature),
+        }
+    }
+}
+
+/// The v2 entities one batch of events touches, folded: what the stores merge into their
+/// tables. Keys are the entities' ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityBatch {
+    pub claims: BTreeMap<String, ClaimTrail>,
+    pub reviews: BTreeMap<String, Review>,
+    pub couriers: BTreeMap<String, Courier>,
+    pub spends: BTreeMap<String, Spend>,
+    pub leads: BTreeMap<String, Lead>,
+}
+
+impl EntityBatch {
+    pub fn is_empty(&self) -> bool {
+        self.claims.is_empty()
+            && self.reviews.is_empty()
+            && self.couriers.is_empty()
+            && self.spends.is_empty()
+            && self.leads.is_empty()
+    }
+
+    /// Folds one event in; v1 events are not entities here and change nothing.
+    pub fn apply(&mut self, event: Event) -> bool {
+        let Event {
+            key,
+            time: at,
+            kind,
+        } = event;
+        match kind {
+            EventKind::ClaimUpdated(d) => {
+                entry(&mut self.claims, d.claim_id.as_str()).apply(at, key, d)
+            }
+            EventKind::ReviewPosted(d) => {
+                entry(&mut self.reviews, d.review_id.as_str()).apply_posted(at, key, d)
+            }
+            EventKind::ReviewAnswered(d) => {
+                entry(&mut self.reviews, d.review_id.as_str()).apply_answered(at, key, d)
+            }
+            EventKind::CourierRostered(d) => {
+                entry(&mut self.couriers, d.courier_id.as_str()).apply_rostered(at, key, d)
+            }
+            EventKind::CourierViolation(d) => {
+                entry(&mut self.couriers, d.courier_id.as_str()).apply_violation(at, key, d)
+            }
+            EventKind::MarketingSpend(d) => {
+                entry(&mut self.spends, d.spend_id.as_str()).apply(at, key, d)
+            }
+            EventKind::LeadCaptured(d) => {
+                entry(&mut self.leads, d.lead_id.as_str()).apply_captured(at, key, d)
+            }
+            EventKind::LeadChanged(d) => {
+                entry(&mut self.leads, d.lead_id.as_str()).apply_changed(at, key, d)
+            }
+            _ => false,
+        }
+    }
+
+    /// Folds a batch of events.
+    pub fn fold(events: impl IntoIterator<Item = Event>) -> EntityBatch {
+        let mut batch = EntityBatch::default();
+        for event in events {
+            batch.apply(event);
+        }
+        batch
+    }
+}
+
+fn entry<'m, T: Default>(map: &'m mut BTreeMap<String, T>, id: &str) -> &'m mut T {
+    map.entry(id.to_owned()).or_default()
+}
