@@ -88,7 +88,7 @@ impl Service {
         if let AnyStore::Postgres(pg) = &store {
             pg.set_cache_capacity(settings.batch.projection_cache);
         }
-        let metrics = Metrics::new()?;
+        let metrics = Metrics::with_team_labels(settings.team_labels)?;
         let readiness = Arc::new(Readiness::default());
         let (stop, stop_rx) = watch::channel(false);
 
@@ -167,9 +167,18 @@ async fn watch_loop<S: Store>(
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        match store.shop_figures(&rules, chrono::Utc::now()).await {
-            Ok(figures) => {
+        let now = chrono::Utc::now();
+        let figures = match store.shop_figures(&rules, now).await {
+            Ok(figures) => store
+                .service_figures(&rules, now)
+                .await
+                .map(|service| (figures, service)),
+            Err(e) => Err(e),
+        };
+        match figures {
+            Ok((figures, service)) => {
                 metrics.record_shop_figures(&figures);
+                metrics.record_service_figures(&service);
                 metrics.record_ready(readiness.is_assigned());
             }
             Err(e) => {

@@ -192,6 +192,7 @@ async fn demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
                 producer: &producer,
                 orders_topic: &topic,
                 claims_topic: &topic,
+                entity_topic: &topic,
             };
             if let Err(e) = sink::produce(generator, &target, now, speedup, None, &stop) {
                 tracing::error!(error = %e, "the simulator stopped");
@@ -272,6 +273,22 @@ struct SimulateArgs {
     /// Share of records followed by an unreadable one.
     #[arg(long, default_value_t = Shop::default().junk_rate)]
     junk_rate: f64,
+    /// Emit contract v1 only (no reviews, couriers, claim stages, spend or leads).
+    #[arg(long)]
+    v1_only: bool,
+    /// Share of delivered orders that get a review (contract v2).
+    #[arg(long, default_value_t = Shop::default().review_rate)]
+    review_rate: f64,
+    /// Share of delivered orders with a courier violation (contract v2).
+    #[arg(long, default_value_t = Shop::default().violation_rate)]
+    violation_rate: f64,
+    /// Average leads captured per hour (contract v2).
+    #[arg(long, default_value_t = Shop::default().leads_per_hour)]
+    leads_per_hour: f64,
+    /// Topic for the contract-v2 events keyed by their own entity (reviews, couriers, spend,
+    /// leads); default: the --topic.
+    #[arg(long)]
+    entity_topic: Option<String>,
     /// Pretend it is this instant (RFC 3339): with the same seed, the output is identical.
     #[arg(long, value_parser = parse_instant)]
     now: Option<chrono::DateTime<chrono::Utc>>,
@@ -308,6 +325,10 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         duplicate_rate: args.duplicate_rate,
         out_of_order_rate: args.out_of_order_rate,
         junk_rate: args.junk_rate,
+        contract_v2: !args.v1_only,
+        review_rate: args.review_rate,
+        violation_rate: args.violation_rate,
+        leads_per_hour: args.leads_per_hour,
     };
     if !(args.days >= 0.0 && args.days.is_finite()) {
         anyhow::bail!("--days must be zero or more");
@@ -353,10 +374,12 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     });
     let generator = Generator::new(shop, start, end).map_err(anyhow::Error::msg)?;
     let claims_topic = args.claims_topic.as_deref().unwrap_or(&args.topic);
+    let entity_topic = args.entity_topic.as_deref().unwrap_or(&args.topic);
     let target = sink::Target {
         producer: &producer,
         orders_topic: &args.topic,
         claims_topic,
+        entity_topic,
     };
     sink::produce(generator, &target, now, args.speedup, estimate, &stop)?;
     Ok(())
@@ -462,6 +485,21 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("reading the KPI views failed (run `perfect-order migrate` first?)")?;
             print!("{}", perfect_order::report::render(&rows));
+            // The seeds' other KPIs (contract v2), over the same months up to the newest event.
+            let newest = store
+                .last_event_time()
+                .await?
+                .unwrap_or_else(chrono::Utc::now);
+            let last = settings.rules.month_of(newest);
+            let since = last
+                .checked_sub_months(chrono::Months::new(months.clamp(1, 1200) as u32 - 1))
+                .unwrap_or(last);
+            let service = perfect_order::store::Store::service_months(&store, since)
+                .await
+                .context(
+                    "reading the contract-v2 views failed (run `perfect-order migrate` first?)",
+                )?;
+            print!("{}", perfect_order::report::render_service(&service));
         }
         Command::Simulate(_) => unreachable!("handled before the runtime starts"),
         Command::Bench(args) => {

@@ -17,8 +17,10 @@ use prometheus::{
 };
 use tracing::{info, warn};
 
+use crate::domain::event::Temperature;
 use crate::domain::event::KNOWN_TYPES;
 use crate::domain::{Category, RejectReason};
+use crate::store::service::ServiceFigures;
 use crate::store::{BatchReport, ShopFigures};
 
 const PREFIX: &str = "perfect_order";
@@ -27,6 +29,22 @@ const PREFIX: &str = "perfect_order";
 const LATENCY_BUCKETS: [f64; 16] = [
     60.0, 300.0, 600.0, 900.0, 1200.0, 1500.0, 1800.0, 2700.0, 3600.0, 7200.0, 14400.0, 28800.0,
     43200.0, 86400.0, 172800.0, 345600.0,
+];
+
+/// Claim resolution buckets: 1 hour to 60 days.
+const CLAIM_BUCKETS: [f64; 12] = [
+    3600.0,
+    4.0 * 3600.0,
+    12.0 * 3600.0,
+    86400.0,
+    2.0 * 86400.0,
+    3.0 * 86400.0,
+    7.0 * 86400.0,
+    14.0 * 86400.0,
+    21.0 * 86400.0,
+    30.0 * 86400.0,
+    45.0 * 86400.0,
+    60.0 * 86400.0,
 ];
 
 /// All metrics of the service.
@@ -62,6 +80,14 @@ pub struct Metrics {
     oldest_awaiting: Gauge,
     watch_failures: IntCounter,
     watch_last_success: Gauge,
+    claim_resolution_seconds: Histogram,
+    review_answer_seconds: Histogram,
+    open_claims: IntGaugeVec,
+    unanswered_negative_reviews: IntGauge,
+    team_friendliness: GaugeVec,
+    team_labels: usize,
+    leads: IntGaugeVec,
+    repeat_customer_ratio: Gauge,
     build_info: IntGaugeVec,
     ready: IntGauge,
     lag: Mutex<LagState>,
@@ -93,6 +119,12 @@ impl Metrics {
     /// Builds and registers every metric. Label sets with bounded values are pre-created at 0 so
     /// dashboards and alerts see the series before the first event.
     pub fn new() -> Result<Arc<Metrics>, prometheus::Error> {
+        Self::with_team_labels(20)
+    }
+
+    /// As [`Metrics::new`], with at most `team_labels` teams named on the friendliness gauge
+    /// (the rest are summed under `team="other"`; `watch.team_labels`).
+    pub fn with_team_labels(team_labels: usize) -> Result<Arc<Metrics>, prometheus::Error> {
         let registry = Registry::new();
         macro_rules! reg {
             ($m:expr) => {{
@@ -159,6 +191,23 @@ impl Metrics {
             oldest_awaiting: reg!(Gauge::new(name("oldest_awaiting_confirmation_seconds"), "Age of the oldest order awaiting confirmation (0 when none). Shop-wide: aggregate with max.")?),
             watch_failures: reg!(IntCounter::new(name("watch_refresh_failures_total"), "Failed refreshes of the shop-wide gauges.")?),
             watch_last_success: reg!(Gauge::new(name("watch_last_refresh_timestamp_seconds"), "Unix time of the last successful refresh of the shop-wide gauges.")?),
+            claim_resolution_seconds: reg!(hist("claim_resolution_seconds", "Claim filed to resolved (event time), observed once per claim when both are known.", CLAIM_BUCKETS.to_vec())?),
+            review_answer_seconds: reg!(hist("review_answer_seconds", "Review posted to its first answer (event time), observed once per review when both are known.", LATENCY_BUCKETS.to_vec())?),
+            open_claims: reg!(IntGaugeVec::new(
+                Opts::new(name("open_claims"), "Claims filed and not resolved, by category. Shop-wide: aggregate with max."),
+                &["category"]
+            )?),
+            unanswered_negative_reviews: reg!(IntGauge::new(name("unanswered_negative_reviews"), "Reviews rated 2 or lower with no answer yet (the list: /api/service/lists). Shop-wide: aggregate with max.")?),
+            team_friendliness: reg!(GaugeVec::new(
+                Opts::new(name("team_friendliness_index"), "Friendly-driver contest this shop-zone month: yellow / (yellow + red) smileys per team; at most watch.team_labels teams by rank, the rest summed as team=\"other\". Absent without smileys. Shop-wide: aggregate with max."),
+                &["team"]
+            )?),
+            team_labels,
+            leads: reg!(IntGaugeVec::new(
+                Opts::new(name("leads"), "Leads captured so far, by their temperature now. Shop-wide: aggregate with max."),
+                &["temperature"]
+            )?),
+            repeat_customer_ratio: reg!(Gauge::new(name("repeat_customer_ratio"), "Of the customers with an order created in the last 30 shop-zone days, the share who had ordered before them (0 without customers). Shop-wide: aggregate with max.")?),
             build_info: reg!(IntGaugeVec::new(
                 Opts::new(name("build_info"), "Always 1; the version label says which build runs."),
                 &["version"]
@@ -175,6 +224,10 @@ impl Metrics {
         }
         for c in Category::ALL {
             metrics.claims_filed.with_label_values(&[c.as_str()]);
+            metrics.open_claims.with_label_values(&[c.as_str()]);
+        }
+        for t in Temperature::ALL {
+            metrics.leads.with_label_values(&[t.as_str()]);
         }
         metrics
             .build_info
@@ -233,6 +286,12 @@ impl Metrics {
         }
         for v in &report.delivery_lateness_seconds {
             self.delivery_lateness_seconds.observe(v.max(0.0));
+        }
+        for v in &report.claim_resolution_seconds {
+            self.claim_resolution_seconds.observe(v.max(0.0));
+        }
+        for v in &report.review_answer_seconds {
+            self.review_answer_seconds.observe(v.max(0.0));
         }
         for (c, n) in &report.claims_filed {
             self.claims_filed
@@ -352,6 +411,44 @@ impl Metrics {
             }
         }
         self.watch_last_success.set(unix_now());
+    }
+
+    /// Sets the contract-v2 gauges from figures read from the database.
+    pub fn record_service_figures(&self, figures: &ServiceFigures) {
+        for c in Category::ALL {
+            self.open_claims
+                .with_label_values(&[c.as_str()])
+                .set(figures.open_claims.get(c.as_str()).copied().unwrap_or(0));
+        }
+        self.unanswered_negative_reviews
+            .set(figures.unanswered_negative_reviews);
+        for t in Temperature::ALL {
+            self.leads
+                .with_label_values(&[t.as_str()])
+                .set(figures.leads.get(t.as_str()).copied().unwrap_or(0));
+        }
+        self.repeat_customer_ratio
+            .set(figures.repeat_customer_ratio_30d().unwrap_or(0.0));
+        // Teams come and go: the labels are rebuilt on every refresh.
+        self.team_friendliness.reset();
+        let (named, rest) = figures
+            .teams
+            .split_at(self.team_labels.min(figures.teams.len()));
+        for team in named {
+            if let Some(index) = team.friendliness_index {
+                self.team_friendliness
+                    .with_label_values(&[team.team_id.as_str()])
+                    .set(index);
+            }
+        }
+        let (yellow, red) = rest
+            .iter()
+            .fold((0, 0), |(y, r), t| (y + t.yellow, r + t.red));
+        if yellow + red > 0 {
+            self.team_friendliness
+                .with_label_values(&["other"])
+                .set(yellow as f64 / (yellow + red) as f64);
+        }
     }
 
     /// Records readiness as the probes see it, for alerting.

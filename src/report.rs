@@ -135,6 +135,210 @@ pub fn render(rows: &[MonthRow]) -> String {
     out
 }
 
+/// `12.3 h`, `45 min`, `30 s`: a whole-second duration for the terminal.
+fn secs(v: Option<i64>) -> String {
+    match v {
+        None => "—".into(),
+        Some(s) if s.abs() >= 86_400 => format!("{:.1} d", s as f64 / 86_400.0),
+        Some(s) if s.abs() >= 3_600 => format!("{:.1} h", s as f64 / 3_600.0),
+        Some(s) if s.abs() >= 60 => format!("{} min", s / 60),
+        Some(s) => format!("{s} s"),
+    }
+}
+
+fn share(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn money(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{v:.2}"))
+}
+
+/// Renders the contract-v2 monthly views (the seeds' other KPIs), one table each.
+pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
+    let mut out = String::new();
+    let ym = |d: &chrono::NaiveDate| d.format("%Y-%m").to_string();
+    let _ = writeln!(out, "\nClaims journal (claims_journal_monthly)");
+    if m.claims_journal.is_empty() {
+        let _ = writeln!(out, "  no claims");
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<13} {:>6} {:>8} {:>5} {:>10} {:>13} {:>12} {:>10} {:>10}",
+            "month",
+            "category",
+            "filed",
+            "resolved",
+            "open",
+            "registered",
+            "investigating",
+            "action_taken",
+            "p50",
+            "p95"
+        );
+        for r in &m.claims_journal {
+            let _ = writeln!(
+                out,
+                "{:<8} {:<13} {:>6} {:>8} {:>5} {:>10} {:>13} {:>12} {:>10} {:>10}",
+                ym(&r.month),
+                r.category,
+                r.filed,
+                r.resolved,
+                r.open_at_month_end,
+                r.open_registered,
+                r.open_investigating,
+                r.open_action_taken,
+                secs(r.resolve_p50_seconds),
+                secs(r.resolve_p95_seconds)
+            );
+        }
+    }
+    let _ = writeln!(out, "\nFriendly-driver contest (team_ranking_monthly)");
+    if m.team_ranking.is_empty() {
+        let _ = writeln!(out, "  no smileys");
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>4} {:<12} {:>6} {:>4} {:>6} {:>5}",
+            "month", "rank", "team", "yellow", "red", "index", "size"
+        );
+        for r in &m.team_ranking {
+            let _ = writeln!(
+                out,
+                "{:<8} {:>4} {:<12} {:>6} {:>4} {:>6} {:>5} {}{}",
+                ym(&r.month),
+                r.rank,
+                r.team_id,
+                r.yellow,
+                r.red,
+                r.friendliness_index
+                    .map_or("—".into(), |v| format!("{v:.2}")),
+                r.team_size,
+                if r.winner { "winner " } else { "" },
+                if r.size_flagged { "(size flagged)" } else { "" }
+            );
+        }
+    }
+    let _ = writeln!(out, "\nReview response (review_response_monthly)");
+    if m.reviews.is_empty() {
+        let _ = writeln!(out, "  no reviews");
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>7} {:>8} {:>10} {:>10} {:>10} {:>9} {:>20}",
+            "month",
+            "reviews",
+            "answered",
+            "within SLA",
+            "p50",
+            "p95",
+            "negative",
+            "unanswered negative"
+        );
+        for r in &m.reviews {
+            let _ = writeln!(
+                out,
+                "{:<8} {:>7} {:>8} {:>10} {:>10} {:>10} {:>9} {:>20}",
+                ym(&r.month),
+                r.reviews,
+                r.answered,
+                share(Some(r.within_sla_share)),
+                secs(r.answer_p50_seconds),
+                secs(r.answer_p95_seconds),
+                r.negative,
+                r.unanswered_negative
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nRepeat customers and order to dispatch (repeat_customers_monthly, order_dispatch_monthly)"
+    );
+    if m.repeat_customers.is_empty() {
+        let _ = writeln!(out, "  no orders");
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>9} {:>9} {:>9} {:>7} {:>12} {:>12} {:>12}",
+            "month",
+            "customers",
+            "returning",
+            "share",
+            "orders",
+            "their share",
+            "dispatch p50",
+            "dispatch p95"
+        );
+        for r in &m.repeat_customers {
+            let d = m.dispatch.iter().find(|d| d.month == r.month);
+            let _ = writeln!(
+                out,
+                "{:<8} {:>9} {:>9} {:>9} {:>7} {:>12} {:>12} {:>12}",
+                ym(&r.month),
+                r.customers,
+                r.returning_customers,
+                share(Some(r.returning_customer_share)),
+                r.orders,
+                share(Some(r.returning_order_share)),
+                secs(d.and_then(|d| d.dispatch_p50_seconds)),
+                secs(d.and_then(|d| d.dispatch_p95_seconds))
+            );
+        }
+    }
+    let _ = writeln!(out, "\nCAC vs average order value (acquisition_monthly)");
+    if m.acquisition.is_empty() {
+        let _ = writeln!(out, "  no spend and no orders");
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<10} {:>12} {:>7} {:>10} {:>9} {:>12} {:>9} {:>8}",
+            "month", "channel", "spend", "new", "CAC", "fulfilled", "revenue", "AOV", "CAC/AOV"
+        );
+        for r in &m.acquisition {
+            let _ = writeln!(
+                out,
+                "{:<8} {:<10} {:>12.2} {:>7} {:>10} {:>9} {:>12.2} {:>9} {:>8}",
+                ym(&r.month),
+                r.channel,
+                r.spend,
+                r.new_customers,
+                money(r.cac),
+                r.fulfilled_orders,
+                r.revenue,
+                money(r.aov),
+                money(r.cac_to_aov)
+            );
+        }
+    }
+    let _ = writeln!(out, "\nLead base at month end (lead_base_monthly)");
+    if m.leads.is_empty() {
+        let _ = writeln!(out, "  no leads");
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>8} {:>9}",
+            "month", "leads", "new", "hot", "warm", "cold", "warm+hot", "growth", "converted"
+        );
+        for r in &m.leads {
+            let _ = writeln!(
+                out,
+                "{:<8} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>8} {:>9}",
+                ym(&r.month),
+                r.leads,
+                r.new_leads,
+                r.hot,
+                r.warm,
+                r.cold,
+                share(Some(r.warm_hot_share)),
+                r.growth
+                    .map_or("—".into(), |g| format!("{:+.1}%", g * 100.0)),
+                r.converted
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +378,44 @@ mod tests {
         assert!(text.contains("+3.0"), "rate change in points: {text}");
         assert!(
             text.contains("79 (-21%)") && text.contains("18 (-64%)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_service_report_shows_every_v2_view_and_says_when_one_is_empty() {
+        use crate::store::service::*;
+        let month = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).expect("valid");
+        let months = ServiceMonths {
+            team_ranking: vec![TeamRow {
+                month,
+                team_id: "T-09".into(),
+                yellow: 2,
+                red: 0,
+                friendliness_index: Some(1.0),
+                team_size: 9,
+                size_flagged: true,
+                rank: 1,
+                winner: true,
+            }],
+            reviews: vec![ReviewMonth {
+                month,
+                reviews: 4,
+                answered: 3,
+                answered_within_sla: 2,
+                within_sla_share: 0.5,
+                answer_p50_seconds: Some(86_400),
+                answer_p95_seconds: Some(90_000),
+                negative: 2,
+                unanswered_negative: 1,
+            }],
+            ..ServiceMonths::default()
+        };
+        let text = render_service(&months);
+        assert!(text.contains("winner (size flagged)"), "{text}");
+        assert!(text.contains("50.0%") && text.contains("1.0 d"), "{text}");
+        assert!(
+            text.contains("no claims") && text.contains("no leads"),
             "{text}"
         );
     }

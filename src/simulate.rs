@@ -35,6 +35,15 @@ pub struct Shop {
     pub duplicate_rate: f64,
     pub out_of_order_rate: f64,
     pub junk_rate: f64,
+    /// Also emit the contract-v2 events: courier rosters, reviews and answers, violations,
+    /// claim stages, weekly marketing spend and leads.
+    pub contract_v2: bool,
+    /// Share of delivered orders that get a review.
+    pub review_rate: f64,
+    /// Share of delivered orders with a courier violation (a red smiley).
+    pub violation_rate: f64,
+    /// Average leads captured per hour.
+    pub leads_per_hour: f64,
 }
 
 impl Default for Shop {
@@ -52,6 +61,10 @@ impl Default for Shop {
             duplicate_rate: 0.02,
             out_of_order_rate: 0.05,
             junk_rate: 0.005,
+            contract_v2: true,
+            review_rate: 0.15,
+            violation_rate: 0.01,
+            leads_per_hour: 0.5,
         }
     }
 }
@@ -68,6 +81,8 @@ impl Shop {
             ("--duplicate-rate", self.duplicate_rate),
             ("--out-of-order-rate", self.out_of_order_rate),
             ("--junk-rate", self.junk_rate),
+            ("--review-rate", self.review_rate),
+            ("--violation-rate", self.violation_rate),
         ];
         for (flag, rate) in rates {
             if !(0.0..=1.0).contains(&rate) {
@@ -76,6 +91,9 @@ impl Shop {
         }
         if !(self.orders_per_minute > 0.0 && self.orders_per_minute.is_finite()) {
             return Err("--orders-per-minute must be a positive number".into());
+        }
+        if !(self.leads_per_hour >= 0.0 && self.leads_per_hour.is_finite()) {
+            return Err("--leads-per-hour must be zero or more".into());
         }
         if !(self.confirmation_median_minutes > 0.0 && self.confirmation_sigma >= 0.0) {
             return Err("--confirmation-median-minutes must be positive and --confirmation-sigma not negative".into());
@@ -89,6 +107,8 @@ impl Shop {
 pub enum Family {
     Orders,
     Claims,
+    /// Contract-v2 events keyed by their own entity (reviews, couriers, spend, leads).
+    Entities,
 }
 
 /// One record of the simulated stream.
@@ -97,7 +117,8 @@ pub struct SimRecord {
     /// When the record reaches the broker (event time plus any delivery delay).
     pub arrival: DateTime<Utc>,
     pub family: Family,
-    /// The Kafka key: the order id (junk records get a key of their own).
+    /// The Kafka key: the order id, or the entity's id for a v2 event without one (junk
+    /// records get a key of their own).
     pub key: String,
     /// The record value: a CloudEvent, or junk.
     pub value: Vec<u8>,
@@ -116,6 +137,10 @@ pub struct Generator {
     sequence: u64,
     orders: u64,
     events: u64,
+    /// Contract v2: the start of the next week of marketing spend, and leads so far.
+    next_spend: DateTime<Utc>,
+    leads: u64,
+    rostered: bool,
 }
 
 const CATEGORIES: [(&str, f64); 4] = [
@@ -156,6 +181,16 @@ impl Generator {
             sequence: 0,
             orders: 0,
             events: 0,
+            // Spend weeks start on Mondays, and a spend's id names its week (not the seed): a
+            // run that continues the shop re-sends the current week's spend, which replaces it.
+            next_spend: start
+                .date_naive()
+                .week(chrono::Weekday::Mon)
+                .first_day()
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc(),
+            leads: 0,
+            rostered: false,
         })
     }
 
@@ -192,8 +227,9 @@ impl Generator {
             self.events
         );
         let source = match family {
-            Family::Orders => "/shop/orders",
-            Family::Claims => "/shop/claims",
+            Family::Orders => "/shop/orders".to_owned(),
+            Family::Claims => "/shop/claims".to_owned(),
+            Family::Entities => format!("/shop/{}", type_name.split('.').next().unwrap_or("shop")),
         };
         let value = json!({
             "specversion": "1.0", "id": id, "source": source, "type": type_name,
@@ -323,6 +359,9 @@ impl Generator {
             delivered,
             json!({"order_id": order, "courier_id": courier, "items_delivered": got}),
         );
+        if self.shop.contract_v2 {
+            self.review(&order, &customer, &courier, delivered);
+        }
         if self.rng.random_bool(self.shop.claim_rate) {
             let filed = if self.rng.random_bool(self.shop.late_claim_rate) {
                 delivered + TimeDelta::days(self.rng.random_range(15..40))
@@ -344,14 +383,142 @@ impl Generator {
                 .map_or("quality", |(c, _)| *c);
             let claim_id = format!("CL-{}-{}", self.shop.seed, self.orders);
             self.emit(Family::Claims, &order, "claim.filed", filed, json!({"claim_id": claim_id, "order_id": order, "category": category, "description": format!("{category} issue")}));
-            if self.rng.random_bool(0.7) {
-                let resolved = filed + TimeDelta::minutes(self.rng.random_range(60..4320));
+            let resolves = self.rng.random_bool(0.7);
+            let resolved = filed + TimeDelta::minutes(self.rng.random_range(60..4320));
+            if self.shop.contract_v2 {
+                // The journal's stages, before the resolution when there is one.
+                let span = if resolves {
+                    resolved - filed
+                } else {
+                    TimeDelta::days(3)
+                };
+                for (stage, share) in [("investigating", 0.3), ("action_taken", 0.7)] {
+                    if resolves || self.rng.random_bool(0.5) {
+                        let at =
+                            filed + TimeDelta::seconds((span.num_seconds() as f64 * share) as i64);
+                        self.emit(Family::Claims, &order, "claim.updated", at, json!({"claim_id": claim_id, "order_id": order, "stage": stage, "note": format!("{category}: {stage}")}));
+                    }
+                }
+            }
+            if resolves {
                 self.emit(
                     Family::Claims,
                     &order,
                     "claim.resolved",
                     resolved,
-                    json!({"claim_id": claim_id, "order_id": order, "resolution": "refund"}),
+                    json!({"claim_id": claim_id, "order_id": order, "resolution": "refund", "improvement": format!("{category} check added")}),
+                );
+            }
+        }
+    }
+
+    /// Contract v2: a review of a delivered order (naming its courier), its answer, and now
+    /// and then a courier violation.
+    fn review(&mut self, order: &str, customer: &str, courier: &str, delivered: DateTime<Utc>) {
+        if self.rng.random_bool(self.shop.review_rate) {
+            let review = format!("RV-{}-{}", self.shop.seed, self.orders);
+            let rating = match self.rng.random_range(0..100) {
+                0..50 => 5,
+                50..75 => 4,
+                75..85 => 3,
+                85..93 => 2,
+                _ => 1,
+            };
+            let posted = delivered + TimeDelta::minutes(self.rng.random_range(10..720));
+            self.emit(Family::Entities, order, "review.posted", posted, json!({"review_id": review, "rating": rating, "order_id": order, "customer_id": customer, "courier_id": courier, "text": "thanks"}));
+            if self.rng.random_bool(0.9) {
+                // Most answers within hours, some after the 24 h SLA.
+                let hours = self.confirmation.sample(&mut self.rng) / 2.0;
+                let answered = posted + TimeDelta::seconds((hours * 3600.0) as i64 + 60);
+                let responder = format!("OP-{}", self.rng.random_range(1..8));
+                self.emit(
+                    Family::Entities,
+                    &review.clone(),
+                    "review.answered",
+                    answered,
+                    json!({"review_id": review, "responder_id": responder}),
+                );
+            }
+        }
+        if self.rng.random_bool(self.shop.violation_rate) {
+            let at = delivered - TimeDelta::minutes(self.rng.random_range(1..30));
+            let kind = ["rude", "late_call", "damaged_package"][self.rng.random_range(0..3)];
+            self.emit(
+                Family::Entities,
+                order,
+                "courier.violation",
+                at,
+                json!({"courier_id": courier, "kind": kind, "order_id": order}),
+            );
+        }
+    }
+
+    /// Contract v2 traffic that is not about one order: the courier roster (once, at the
+    /// start: three teams, the third one courier short, and K-30 moving teams a week in),
+    /// weekly spend per channel, and leads.
+    fn shop_events(&mut self, hour: DateTime<Utc>, hour_end: DateTime<Utc>) {
+        if !self.rostered {
+            self.rostered = true;
+            for n in 1..=30u32 {
+                let courier = format!("K-{n}");
+                let team = format!("T-{}", (n - 1) / 10 + 1);
+                let captain = n % 10 == 1;
+                self.emit(
+                    Family::Entities,
+                    &courier.clone(),
+                    "courier.rostered",
+                    hour,
+                    json!({"courier_id": courier, "team_id": team, "captain": captain}),
+                );
+            }
+            self.emit(
+                Family::Entities,
+                "K-30",
+                "courier.rostered",
+                hour + TimeDelta::days(7),
+                json!({"courier_id": "K-30", "team_id": "T-1", "captain": false}),
+            );
+        }
+        while self.next_spend < hour_end {
+            let from = self.next_spend;
+            let to = from + TimeDelta::days(6);
+            for (channel, amount) in [("web", "21000.00"), ("app", "14000.00")] {
+                let spend = format!("SP-{}-{channel}", from.format("%Y%m%d"));
+                self.emit(Family::Entities, &spend.clone(), "marketing.spend", from, json!({"spend_id": spend, "amount": amount, "currency": "RUB", "from": from.format("%Y-%m-%d").to_string(), "to": to.format("%Y-%m-%d").to_string(), "channel": channel}));
+            }
+            self.next_spend = from + TimeDelta::days(7);
+        }
+        let n = Poisson::new(
+            self.shop.leads_per_hour * (hour_end - hour).num_seconds() as f64 / 3600.0,
+        )
+        .map(|p| p.sample(&mut self.rng) as u64)
+        .unwrap_or(0);
+        for _ in 0..n {
+            self.leads += 1;
+            let lead = format!("L-{}-{}", self.shop.seed, self.leads);
+            let at = hour
+                + TimeDelta::seconds(
+                    self.rng
+                        .random_range(0..(hour_end - hour).num_seconds().max(1)),
+                );
+            let temperature = match self.rng.random_range(0..10) {
+                0..6 => "cold",
+                6..9 => "warm",
+                _ => "hot",
+            };
+            // Some leads name a customer who will order (ids as the orders draw them).
+            let customer = format!("C-{}", self.rng.random_range(0..(self.orders / 3 + 80)));
+            let source = ["web", "app", "phone"][self.rng.random_range(0..3)];
+            self.emit(Family::Entities, &lead.clone(), "lead.captured", at, json!({"lead_id": lead, "temperature": temperature, "source": source, "customer_id": customer}));
+            if self.rng.random_bool(0.3) {
+                let later = at + TimeDelta::hours(self.rng.random_range(6..240));
+                let warmer = if temperature == "cold" { "warm" } else { "hot" };
+                self.emit(
+                    Family::Entities,
+                    &lead.clone(),
+                    "lead.changed",
+                    later,
+                    json!({"lead_id": lead, "temperature": warmer}),
                 );
             }
         }
@@ -381,6 +548,9 @@ impl Generator {
             let mut starts: Vec<i64> = (0..n).map(|_| self.rng.random_range(0..span)).collect();
             starts.sort_unstable();
             let base = self.horizon;
+            if self.shop.contract_v2 {
+                self.shop_events(base, hour_end);
+            }
             for s in starts {
                 self.order(base + TimeDelta::seconds(s));
             }
@@ -548,6 +718,8 @@ pub mod sink {
         pub producer: &'a BaseProducer,
         pub orders_topic: &'a str,
         pub claims_topic: &'a str,
+        /// Contract-v2 events keyed by their own entity (reviews, couriers, spend, leads).
+        pub entity_topic: &'a str,
     }
 
     /// Produces the generated stream. Records due before `now` (history) go out as fast as the
@@ -566,6 +738,7 @@ pub mod sink {
             producer,
             orders_topic,
             claims_topic,
+            entity_topic,
         } = *target;
         let progress = bar(estimate, "producing history");
         let wall_start = std::time::Instant::now();
@@ -599,6 +772,7 @@ pub mod sink {
             let topic = match record.family {
                 Family::Orders => orders_topic,
                 Family::Claims => claims_topic,
+                Family::Entities => entity_topic,
             };
             send(producer, topic, &record.key, &record.value)?;
             n += 1;
@@ -634,7 +808,12 @@ pub mod sink {
             }
             let key = serde_json::from_slice::<serde_json::Value>(&line)
                 .ok()
-                .and_then(|v| v["data"]["order_id"].as_str().map(str::to_owned))
+                .and_then(|v| {
+                    // The order id where the event has one, else the entity's own id.
+                    ["order_id", "review_id", "courier_id", "spend_id", "lead_id"]
+                        .iter()
+                        .find_map(|k| v["data"][k].as_str().map(str::to_owned))
+                })
                 .unwrap_or_else(|| format!("unkeyed-{n}"));
             send(producer, topic, &key, &line)?;
             n += 1;

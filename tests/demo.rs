@@ -140,6 +140,41 @@ async fn demo_serves_kpis_within_seconds_stops_on_ctrl_c_and_a_second_run_contin
     .await;
     let (status, page) = http_get(addr, "/").await;
     assert!(status == 200 && page.contains("perfect-order"));
+    // The seeds' other KPIs (contract v2) are simulated and shown too.
+    let service = eventually(
+        "the contract-v2 KPIs",
+        Duration::from_secs(60),
+        || async move {
+            let (status, body) = http_get(addr, "/api/service").await;
+            let s: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let filled = |key: &str| s["months"][key].as_array().is_some_and(|a| !a.is_empty());
+            let ready = status == 200
+                && s["figures"]["teams"]
+                    .as_array()
+                    .is_some_and(|t| !t.is_empty())
+                && [
+                    "reviews",
+                    "repeat_customers",
+                    "acquisition",
+                    "leads",
+                    "dispatch",
+                ]
+                .iter()
+                .all(|k| filled(k));
+            ready.then_some(s)
+        },
+    )
+    .await;
+    let teams = service["figures"]["teams"].as_array().expect("teams");
+    assert_eq!(
+        teams.iter().filter(|t| t["winner"] == true).count(),
+        1,
+        "one winner this month: {teams:?}"
+    );
+    assert!(
+        page.contains("Friendly-driver contest"),
+        "the console shows the contest"
+    );
     first.interrupt();
     let file = data_dir.join("perfect-order.db");
     assert!(

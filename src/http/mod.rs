@@ -54,6 +54,12 @@ pub fn router<S: Store + Clone>(state: Arc<AppState<S>>) -> Router {
         .route("/", get(console))
         .route("/api/dashboard", get(dashboard::<S>))
         .route("/api/late-orders", get(late_orders::<S>))
+        .route("/api/service", get(service::<S>))
+        .route("/api/open-claims", get(open_claims::<S>))
+        .route(
+            "/api/unanswered-negative-reviews",
+            get(unanswered_negative_reviews::<S>),
+        )
         .with_state(state)
 }
 
@@ -131,4 +137,57 @@ async fn late_orders<S: Store>(
         count: orders.len(),
         orders,
     }))
+}
+
+/// Months of monthly views the console shows.
+const SERVICE_MONTHS: u32 = 6;
+
+/// The contract-v2 KPIs for the console: live figures, the last months of every monthly
+/// view, and the two lists for people (oldest first, 100 each).
+#[derive(Serialize)]
+struct Service {
+    figures: crate::store::service::ServiceFigures,
+    months: crate::store::service::ServiceMonths,
+    lists: crate::store::service::ServiceLists,
+    review_answer_sla_seconds: i64,
+    smiley_min_rating: u8,
+    team_size: u32,
+}
+
+async fn service<S: Store>(State(state): State<Arc<AppState<S>>>) -> Result<Json<Service>, Error> {
+    let now = chrono::Utc::now();
+    let month = state.rules.month_of(now);
+    let since = month
+        .checked_sub_months(chrono::Months::new(SERVICE_MONTHS - 1))
+        .unwrap_or(month);
+    Ok(Json(Service {
+        figures: state.store.service_figures(&state.rules, now).await?,
+        months: state.store.service_months(since).await?,
+        lists: state.store.service_lists(100).await?,
+        review_answer_sla_seconds: state.rules.review_answer_sla.num_seconds(),
+        smiley_min_rating: state.rules.smiley_min_rating,
+        team_size: state.rules.team_size,
+    }))
+}
+
+async fn open_claims<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Query(q): Query<LateQuery>,
+) -> Result<Json<Vec<crate::store::service::OpenClaim>>, Error> {
+    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
+    Ok(Json(state.store.service_lists(limit).await?.open_claims))
+}
+
+async fn unanswered_negative_reviews<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Query(q): Query<LateQuery>,
+) -> Result<Json<Vec<crate::store::service::UnansweredReview>>, Error> {
+    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
+    Ok(Json(
+        state
+            .store
+            .service_lists(limit)
+            .await?
+            .unanswered_negative_reviews,
+    ))
 }

@@ -46,6 +46,7 @@ pub mod cache;
 pub(crate) mod entities;
 pub mod postgres;
 mod rows;
+pub mod service;
 pub mod sqlite;
 
 pub use postgres::PgStore;
@@ -319,6 +320,26 @@ pub trait Store: Send + Sync + 'static {
         now: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<Dashboard, Error>> + Send;
 
+    /// Live contract-v2 figures at `now` (open claims, unanswered negative reviews, leads,
+    /// repeat customers over 30 days, this month's team ranking).
+    fn service_figures(
+        &self,
+        rules: &Rules,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<service::ServiceFigures, Error>> + Send;
+
+    /// Every monthly v2 view from `since` (a month's first day) on.
+    fn service_months(
+        &self,
+        since: chrono::NaiveDate,
+    ) -> impl Future<Output = Result<service::ServiceMonths, Error>> + Send;
+
+    /// Open claims and unanswered negative reviews, oldest first.
+    fn service_lists(
+        &self,
+        limit: i64,
+    ) -> impl Future<Output = Result<service::ServiceLists, Error>> + Send;
+
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;
 }
@@ -453,6 +474,25 @@ impl Store for AnyStore {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Dashboard, Error> {
         each!(self, s => s.dashboard(rules, now).await)
+    }
+
+    async fn service_figures(
+        &self,
+        rules: &Rules,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<service::ServiceFigures, Error> {
+        each!(self, s => s.service_figures(rules, now).await)
+    }
+
+    async fn service_months(
+        &self,
+        since: chrono::NaiveDate,
+    ) -> Result<service::ServiceMonths, Error> {
+        each!(self, s => s.service_months(since).await)
+    }
+
+    async fn service_lists(&self, limit: i64) -> Result<service::ServiceLists, Error> {
+        each!(self, s => s.service_lists(limit).await)
     }
 
     async fn ping(&self) -> Result<(), Error> {

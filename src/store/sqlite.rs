@@ -542,6 +542,7 @@ impl SqliteStore {
     }
 
     super::same_sql_reads!();
+    super::service::service_reads!();
 
     /// `sum(column)` over `daily_kpi` for the days in `(after, until]`.
     async fn window(
@@ -768,6 +769,25 @@ impl Store for SqliteStore {
             claims_monthly,
             buckets,
         }))
+    }
+
+    async fn service_figures(
+        &self,
+        rules: &Rules,
+        now: DateTime<Utc>,
+    ) -> Result<super::service::ServiceFigures, Error> {
+        self.read_service_figures(rules, now).await
+    }
+
+    async fn service_months(
+        &self,
+        since: chrono::NaiveDate,
+    ) -> Result<super::service::ServiceMonths, Error> {
+        self.read_service_months(since).await
+    }
+
+    async fn service_lists(&self, limit: i64) -> Result<super::service::ServiceLists, Error> {
+        self.read_service_lists(limit).await
     }
 
     async fn ping(&self) -> Result<(), Error> {
