@@ -57,9 +57,9 @@ COMMENT ON COLUMN claim_stages.month IS 'First day of the shop-zone month of the
 CREATE TABLE reviews (
     review_id       text COLLATE "C" PRIMARY KEY,
     rating          integer,                -- 1..5; null until review.posted is seen
-    order_id        text,
-    customer_id     text,
-    courier_id      text,
+    order_id        text COLLATE "C",
+    customer_id     text COLLATE "C",
+    courier_id      text COLLATE "C",
     text            text,
     posted_at       timestamptz,
     posted_month    date,
@@ -106,7 +106,7 @@ CREATE TABLE courier_violations (
     id         text COLLATE "C" NOT NULL,
     courier_id text COLLATE "C" NOT NULL,
     kind       text        NOT NULL,
-    order_id   text,
+    order_id   text COLLATE "C",
     time       timestamptz NOT NULL,
     month      date        NOT NULL,
     PRIMARY KEY (source, id)
@@ -131,7 +131,7 @@ COMMENT ON TABLE spends IS 'One row per marketing spend (the latest marketing.sp
 CREATE TABLE leads (
     lead_id            text COLLATE "C" PRIMARY KEY,
     source             text,             -- where the lead came from (lead.captured source)
-    customer_id        text,
+    customer_id        text COLLATE "C",
     captured_at        timestamptz,      -- null until lead.captured is seen
     captured_month     date,
     captured_source    text COLLATE "C",
