@@ -41,6 +41,33 @@ fn pct(values: &mut [i64], p: f64) -> Option<i64> {
 }
 
 type Stamp = (DateTime<Utc>, String, String);
+/// reviews, answered, within the SLA, answer seconds, negative, unanswered negative.
+type ReviewTally = (i64, i64, i64, Vec<i64>, i64, i64);
+/// spend, new customers, fulfilled orders, revenue.
+type Acquired = (f64, i64, i64, f64);
+type AcquisitionRow = (
+    NaiveDate,
+    String,
+    f64,
+    i64,
+    Option<f64>,
+    i64,
+    f64,
+    Option<f64>,
+    Option<f64>,
+);
+type LeadRow = (
+    NaiveDate,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    f64,
+    Option<f64>,
+    i64,
+    i64,
+);
 
 fn stamp(e: &Event) -> Stamp {
     (e.time, e.key.source.clone(), e.key.id.clone())
@@ -279,7 +306,7 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
         |e| Some(data!(e, ReviewAnswered).review_id.to_string()),
         false,
     );
-    let mut reviews: BTreeMap<NaiveDate, (i64, i64, i64, Vec<i64>, i64, i64)> = BTreeMap::new();
+    let mut reviews: BTreeMap<NaiveDate, ReviewTally> = BTreeMap::new();
     for (id, p) in &posted {
         let r = reviews.entry(month(p.time)).or_default();
         let rating = data!(p, ReviewPosted).rating.get();
@@ -563,7 +590,7 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
         |e| Some(data!(e, MarketingSpend).spend_id.to_string()),
         true,
     );
-    let mut acq: BTreeMap<(NaiveDate, String), (f64, i64, i64, f64)> = BTreeMap::new();
+    let mut acq: BTreeMap<(NaiveDate, String), Acquired> = BTreeMap::new();
     let sales_channels: BTreeSet<String> = created
         .values()
         .filter_map(|e| data!(e, OrderCreated).sales_channel.clone())
@@ -573,13 +600,12 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
         .filter_map(|e| data!(e, MarketingSpend).channel.clone())
         .collect();
     let shared: BTreeSet<&String> = sales_channels.intersection(&spend_channels).collect();
-    let mut add =
-        |m: NaiveDate, channel: Option<&String>, f: &dyn Fn(&mut (f64, i64, i64, f64))| {
-            f(acq.entry((m, "all".into())).or_default());
-            if let Some(c) = channel.filter(|c| shared.contains(c)) {
-                f(acq.entry((m, c.clone())).or_default());
-            }
-        };
+    let mut add = |m: NaiveDate, channel: Option<&String>, f: &dyn Fn(&mut Acquired)| {
+        f(acq.entry((m, "all".into())).or_default());
+        if let Some(c) = channel.filter(|c| shared.contains(c)) {
+            f(acq.entry((m, c.clone())).or_default());
+        }
+    };
     for s in spends.values() {
         let d = data!(s, MarketingSpend);
         let amount: f64 = d.amount.as_str().parse().expect("amount");
@@ -622,17 +648,7 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
             });
         }
     }
-    let got: Vec<(
-        NaiveDate,
-        String,
-        f64,
-        i64,
-        Option<f64>,
-        i64,
-        f64,
-        Option<f64>,
-        Option<f64>,
-    )> = sqlx::query_as(
+    let got: Vec<AcquisitionRow> = sqlx::query_as(
         "SELECT month, channel, spend::float8, new_customers, cac::float8, fulfilled_orders,
                     revenue::float8, aov::float8, cac_to_aov::float8
              FROM acquisition_monthly ORDER BY month, channel",
@@ -703,18 +719,7 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
         .map(|e| month(e.time))
         .max()
         .expect("leads");
-    let mut expected: Vec<(
-        NaiveDate,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        f64,
-        Option<f64>,
-        i64,
-        i64,
-    )> = Vec::new();
+    let mut expected: Vec<LeadRow> = Vec::new();
     let mut m = lo;
     let mut previous: Option<i64> = None;
     while m <= hi {
@@ -762,18 +767,7 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
         previous = Some(leads);
         m = next_month(m);
     }
-    let got: Vec<(
-        NaiveDate,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        f64,
-        Option<f64>,
-        i64,
-        i64,
-    )> = sqlx::query_as(
+    let got: Vec<LeadRow> = sqlx::query_as(
         "SELECT month, leads, new_leads, cold, warm, hot, warm_hot_share, growth, converted,
                 new_conversions
          FROM lead_base_monthly ORDER BY month",
