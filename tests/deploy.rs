@@ -312,7 +312,7 @@ fn every_dashboard_panel_uses_a_provisioned_data_source() {
             assert!(!panel["targets"].as_array().expect("targets").is_empty());
         }
     }
-    assert_eq!(seen_uids.len(), 3);
+    assert_eq!(seen_uids.len(), 4);
     assert!(panels >= 20);
     let provider = yaml(&grafana.join("provisioning/dashboards/dashboards.yaml"));
     let path = provider["providers"][0]["options"]["path"]

@@ -158,6 +158,27 @@ async fn v2_gauges_histograms_and_lists_follow_the_events_and_teams_past_the_cap
         "no id ever becomes a label"
     );
 
+    // Every metric the service-KPI dashboard queries exists in the exposition.
+    let dashboard = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy/grafana/dashboards/service-kpis.json");
+    {
+        let json = std::fs::read_to_string(dashboard).expect("read the dashboard");
+        for (i, _) in json.match_indices("perfect_order_") {
+            let name: String = json[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let base = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            assert!(
+                text.contains(&format!("# TYPE {base} ")),
+                "a dashboard queries {name}, which the service does not export"
+            );
+        }
+    }
+
     // The lists for people.
     let (status, body) = http_get(service.http_addr, "/api/open-claims").await;
     assert_eq!(status, 200);
