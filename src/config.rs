@@ -570,11 +570,13 @@ impl std::fmt::Debug for Settings {
             .field("kafka.brokers", &self.kafka.brokers)
             .field("kafka.group_id", &self.kafka.group_id)
             .field("kafka.topics", &self.kafka.topics)
+            .field("kafka.entity_topics", &self.kafka.entity_topics)
             .field("kafka.properties", &props)
             .field("database.url", &self.database_url_redacted())
             .field("batch", &self.batch)
             .field("rules", &self.rules)
             .field("http.listen", &self.http_listen)
+            .field("watch.team_labels", &self.team_labels)
             .finish()
     }
 }
@@ -620,6 +622,36 @@ mod tests {
         assert_eq!(s.kafka.topics, vec!["orders", "claims"]);
         assert_eq!(s.rules.confirmation_sla, TimeDelta::minutes(45));
         assert_eq!(s.batch.max_events, 100);
+    }
+
+    #[test]
+    fn contract_v2_settings_are_read_and_a_bad_one_names_its_key() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PERFECT_ORDER__KAFKA__ENTITY_TOPICS", "reviews,leads"),
+                ("PERFECT_ORDER__RULES__SMILEY_MIN_RATING", "5"),
+                ("PERFECT_ORDER__RULES__REVIEW_ANSWER_SLA", "12h"),
+                ("PERFECT_ORDER__WATCH__TEAM_LABELS", "3"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.kafka.entity_topics, vec!["reviews", "leads"]);
+        assert_eq!(s.rules.smiley_min_rating, 5);
+        assert_eq!(s.rules.review_answer_sla, TimeDelta::hours(12));
+        assert_eq!(s.team_labels, 3);
+        assert!(
+            error_of(&[("PERFECT_ORDER__RULES__SMILEY_MIN_RATING", "6")])
+                .starts_with("rules.smiley_min_rating:")
+        );
+        assert!(
+            error_of(&[("PERFECT_ORDER__RULES__TEAM_SIZE", "0")]).starts_with("rules.team_size:")
+        );
+        assert!(error_of(&[
+            ("PERFECT_ORDER__KAFKA__TOPICS", "orders"),
+            ("PERFECT_ORDER__KAFKA__ENTITY_TOPICS", "orders"),
+        ])
+        .starts_with("kafka.entity_topics:"));
     }
 
     #[test]

@@ -135,8 +135,13 @@ async fn demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
     // Each run has a fresh in-memory broker whose offsets start at 0 again, so each run reads
     // its own topic; the replayed history is deduplicated by the event store.
     let topic = format!("demo-{}", chrono::Utc::now().timestamp());
+    // The embedded broker keeps at most 5 MiB per partition and drops older records; the
+    // history is produced faster than it is consumed, so the topic gets enough partitions to
+    // hold all of it (about 6 records of 500 bytes per order).
+    let history_bytes = args.days * 1440.0 * args.orders_per_minute * 6.0 * 500.0;
+    let partitions = ((history_bytes / (4.0 * 1024.0 * 1024.0)).ceil() as i32).clamp(3, 512);
     cluster
-        .create_topic(&topic, 3, 1)
+        .create_topic(&topic, partitions, 1)
         .with_context(|| format!("cannot create topic {topic} on the embedded broker"))?;
     settings.kafka.brokers = cluster.bootstrap_servers();
     settings.kafka.topics = vec![topic.clone()];

@@ -453,35 +453,31 @@ impl Generator {
         }
     }
 
-    /// Contract v2 traffic that is not about one order: the courier roster (once, at the
-    /// start: three teams, the third one courier short, and K-30 moving teams a week in),
-    /// weekly spend per channel, and leads.
+    /// Contract v2 traffic that is not about one order: the weekly courier roster and spend
+    /// per channel, and leads.
     fn shop_events(&mut self, hour: DateTime<Utc>, hour_end: DateTime<Utc>) {
-        if !self.rostered {
-            self.rostered = true;
+        while self.next_spend < hour_end {
+            let from = self.next_spend;
+            let to = from + TimeDelta::days(6);
+            // The roster is published every week: three teams of 10 with a captain each; from
+            // the second week on, K-30 has moved from T-3 to T-1 (so both are flagged).
             for n in 1..=30u32 {
                 let courier = format!("K-{n}");
-                let team = format!("T-{}", (n - 1) / 10 + 1);
+                let team = if n == 30 && self.rostered {
+                    "T-1".to_owned()
+                } else {
+                    format!("T-{}", (n - 1) / 10 + 1)
+                };
                 let captain = n % 10 == 1;
                 self.emit(
                     Family::Entities,
                     &courier.clone(),
                     "courier.rostered",
-                    hour,
+                    from,
                     json!({"courier_id": courier, "team_id": team, "captain": captain}),
                 );
             }
-            self.emit(
-                Family::Entities,
-                "K-30",
-                "courier.rostered",
-                hour + TimeDelta::days(7),
-                json!({"courier_id": "K-30", "team_id": "T-1", "captain": false}),
-            );
-        }
-        while self.next_spend < hour_end {
-            let from = self.next_spend;
-            let to = from + TimeDelta::days(6);
+            self.rostered = true;
             for (channel, amount) in [("web", "21000.00"), ("app", "14000.00")] {
                 let spend = format!("SP-{}-{channel}", from.format("%Y%m%d"));
                 self.emit(Family::Entities, &spend.clone(), "marketing.spend", from, json!({"spend_id": spend, "amount": amount, "currency": "RUB", "from": from.format("%Y-%m-%d").to_string(), "to": to.format("%Y-%m-%d").to_string(), "channel": channel}));
