@@ -131,6 +131,15 @@ async fn sla_alert_fires_for_a_stuck_order_resolves_on_confirmation_and_every_da
         claim("D-0", "K-0", "quality", now - TimeDelta::hours(1)),
     ));
     records.push(("junk".into(), b"not json".to_vec()));
+    // Contract v2: a courier in a team and a good review naming it (the friendliness gauge).
+    records.push((
+        "K-1".into(),
+        rostered("K-1", "T-1", now - TimeDelta::days(1)).into_bytes(),
+    ));
+    records.push((
+        "R-1".into(),
+        review_posted("R-1", 5, Some("K-1"), now - minutes(30)).into_bytes(),
+    ));
     records.push(keyed(
         "STUCK",
         created("STUCK", now - TimeDelta::seconds(20)),

@@ -47,7 +47,7 @@ pub enum Error {
     },
     #[error("topic {0} does not exist (kafka.topics); create it, keyed by order id")]
     MissingTopic(String),
-    #[error("kafka.topics are not co-partitioned: {0}; every order-scoped topic must have the same partition count and be keyed by order id")]
+    #[error("kafka.topics are not co-partitioned: {0}; every order-scoped topic must have the same partition count and be keyed by order id; topics of contract-v2 entity events keyed by their own ids (reviews, couriers, spend, leads) go in kafka.entity_topics instead")]
     NotCoPartitioned(String),
     #[error("cannot subscribe to {topics:?}: {source}")]
     Subscribe {
