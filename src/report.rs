@@ -154,19 +154,57 @@ fn money(v: Option<f64>) -> String {
     v.map_or("—".into(), |v| format!("{v:.2}"))
 }
 
+/// One terminal table: a title, the column headers (a leading `<` aligns left, else right)
+/// and the rows, or `empty` when there are none.
+fn table(out: &mut String, title: &str, empty: &str, columns: &[&str], rows: Vec<Vec<String>>) {
+    let _ = writeln!(out, "\n{title}");
+    if rows.is_empty() {
+        let _ = writeln!(out, "  {empty}");
+        return;
+    }
+    let names: Vec<&str> = columns.iter().map(|c| c.trim_start_matches('<')).collect();
+    let widths: Vec<usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .chain([name.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(columns.iter().zip(&widths))
+            .map(|(cell, (column, width))| {
+                if column.starts_with('<') {
+                    format!("{cell:<width$}")
+                } else {
+                    format!("{cell:>width$}")
+                }
+            })
+            .collect();
+        parts.join(" ").trim_end().to_owned()
+    };
+    let _ = writeln!(out, "{}", line(names.clone()));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+    }
+}
+
 /// Renders the contract-v2 monthly views (the seeds' other KPIs), one table each.
 pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
     let mut out = String::new();
     let ym = |d: &chrono::NaiveDate| d.format("%Y-%m").to_string();
-    let _ = writeln!(out, "\nClaims journal (claims_journal_monthly)");
-    if m.claims_journal.is_empty() {
-        let _ = writeln!(out, "  no claims");
-    } else {
-        let _ = writeln!(
-            out,
-            "{:<8} {:<13} {:>6} {:>8} {:>5} {:>10} {:>13} {:>12} {:>10} {:>10}",
-            "month",
-            "category",
+    table(
+        &mut out,
+        "Claims journal (claims_journal_monthly)",
+        "no claims",
+        &[
+            "<month",
+            "<category",
             "filed",
             "resolved",
             "open",
@@ -174,168 +212,182 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             "investigating",
             "action_taken",
             "p50",
-            "p95"
-        );
-        for r in &m.claims_journal {
-            let _ = writeln!(
-                out,
-                "{:<8} {:<13} {:>6} {:>8} {:>5} {:>10} {:>13} {:>12} {:>10} {:>10}",
-                ym(&r.month),
-                r.category,
-                r.filed,
-                r.resolved,
-                r.open_at_month_end,
-                r.open_registered,
-                r.open_investigating,
-                r.open_action_taken,
-                secs(r.resolve_p50_seconds),
-                secs(r.resolve_p95_seconds)
-            );
-        }
-    }
-    let _ = writeln!(out, "\nFriendly-driver contest (team_ranking_monthly)");
-    if m.team_ranking.is_empty() {
-        let _ = writeln!(out, "  no smileys");
-    } else {
-        let _ = writeln!(
-            out,
-            "{:<8} {:>4} {:<12} {:>6} {:>4} {:>6} {:>5}",
-            "month", "rank", "team", "yellow", "red", "index", "size"
-        );
-        for r in &m.team_ranking {
-            let _ = writeln!(
-                out,
-                "{:<8} {:>4} {:<12} {:>6} {:>4} {:>6} {:>5} {}{}",
-                ym(&r.month),
-                r.rank,
-                r.team_id,
-                r.yellow,
-                r.red,
-                r.friendliness_index
-                    .map_or("—".into(), |v| format!("{v:.2}")),
-                r.team_size,
-                if r.winner { "winner " } else { "" },
-                if r.size_flagged { "(size flagged)" } else { "" }
-            );
-        }
-    }
-    let _ = writeln!(out, "\nReview response (review_response_monthly)");
-    if m.reviews.is_empty() {
-        let _ = writeln!(out, "  no reviews");
-    } else {
-        let _ = writeln!(
-            out,
-            "{:<8} {:>7} {:>8} {:>10} {:>10} {:>10} {:>9} {:>20}",
-            "month",
+            "p95",
+        ],
+        m.claims_journal
+            .iter()
+            .map(|r| {
+                vec![
+                    ym(&r.month),
+                    r.category.clone(),
+                    r.filed.to_string(),
+                    r.resolved.to_string(),
+                    r.open_at_month_end.to_string(),
+                    r.open_registered.to_string(),
+                    r.open_investigating.to_string(),
+                    r.open_action_taken.to_string(),
+                    secs(r.resolve_p50_seconds),
+                    secs(r.resolve_p95_seconds),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        &mut out,
+        "Friendly-driver contest (team_ranking_monthly)",
+        "no smileys",
+        &[
+            "<month", "rank", "<team", "yellow", "red", "index", "size", "<",
+        ],
+        m.team_ranking
+            .iter()
+            .map(|r| {
+                let note = match (r.winner, r.size_flagged) {
+                    (true, true) => "winner (size flagged)",
+                    (true, false) => "winner",
+                    (false, true) => "(size flagged)",
+                    (false, false) => "",
+                };
+                vec![
+                    ym(&r.month),
+                    r.rank.to_string(),
+                    r.team_id.clone(),
+                    r.yellow.to_string(),
+                    r.red.to_string(),
+                    r.friendliness_index
+                        .map_or("—".into(), |v| format!("{v:.2}")),
+                    r.team_size.to_string(),
+                    note.to_owned(),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        &mut out,
+        "Review response (review_response_monthly)",
+        "no reviews",
+        &[
+            "<month",
             "reviews",
             "answered",
             "within SLA",
             "p50",
             "p95",
             "negative",
-            "unanswered negative"
-        );
-        for r in &m.reviews {
-            let _ = writeln!(
-                out,
-                "{:<8} {:>7} {:>8} {:>10} {:>10} {:>10} {:>9} {:>20}",
-                ym(&r.month),
-                r.reviews,
-                r.answered,
-                share(Some(r.within_sla_share)),
-                secs(r.answer_p50_seconds),
-                secs(r.answer_p95_seconds),
-                r.negative,
-                r.unanswered_negative
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "\nRepeat customers and order to dispatch (repeat_customers_monthly, order_dispatch_monthly)"
+            "unanswered negative",
+        ],
+        m.reviews
+            .iter()
+            .map(|r| {
+                vec![
+                    ym(&r.month),
+                    r.reviews.to_string(),
+                    r.answered.to_string(),
+                    share(Some(r.within_sla_share)),
+                    secs(r.answer_p50_seconds),
+                    secs(r.answer_p95_seconds),
+                    r.negative.to_string(),
+                    r.unanswered_negative.to_string(),
+                ]
+            })
+            .collect(),
     );
-    if m.repeat_customers.is_empty() {
-        let _ = writeln!(out, "  no orders");
-    } else {
-        let _ = writeln!(
-            out,
-            "{:<8} {:>9} {:>9} {:>9} {:>7} {:>12} {:>12} {:>12}",
-            "month",
+    table(
+        &mut out,
+        "Repeat customers and order to dispatch (repeat_customers_monthly, order_dispatch_monthly)",
+        "no orders",
+        &[
+            "<month",
             "customers",
             "returning",
             "share",
             "orders",
             "their share",
             "dispatch p50",
-            "dispatch p95"
-        );
-        for r in &m.repeat_customers {
-            let d = m.dispatch.iter().find(|d| d.month == r.month);
-            let _ = writeln!(
-                out,
-                "{:<8} {:>9} {:>9} {:>9} {:>7} {:>12} {:>12} {:>12}",
-                ym(&r.month),
-                r.customers,
-                r.returning_customers,
-                share(Some(r.returning_customer_share)),
-                r.orders,
-                share(Some(r.returning_order_share)),
-                secs(d.and_then(|d| d.dispatch_p50_seconds)),
-                secs(d.and_then(|d| d.dispatch_p95_seconds))
-            );
-        }
-    }
-    let _ = writeln!(out, "\nCAC vs average order value (acquisition_monthly)");
-    if m.acquisition.is_empty() {
-        let _ = writeln!(out, "  no spend and no orders");
-    } else {
-        let _ = writeln!(
-            out,
-            "{:<8} {:<10} {:>12} {:>7} {:>10} {:>9} {:>12} {:>9} {:>8}",
-            "month", "channel", "spend", "new", "CAC", "fulfilled", "revenue", "AOV", "CAC/AOV"
-        );
-        for r in &m.acquisition {
-            let _ = writeln!(
-                out,
-                "{:<8} {:<10} {:>12.2} {:>7} {:>10} {:>9} {:>12.2} {:>9} {:>8}",
-                ym(&r.month),
-                r.channel,
-                r.spend,
-                r.new_customers,
-                money(r.cac),
-                r.fulfilled_orders,
-                r.revenue,
-                money(r.aov),
-                money(r.cac_to_aov)
-            );
-        }
-    }
-    let _ = writeln!(out, "\nLead base at month end (lead_base_monthly)");
-    if m.leads.is_empty() {
-        let _ = writeln!(out, "  no leads");
-    } else {
-        let _ = writeln!(
-            out,
-            "{:<8} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>8} {:>9}",
-            "month", "leads", "new", "hot", "warm", "cold", "warm+hot", "growth", "converted"
-        );
-        for r in &m.leads {
-            let _ = writeln!(
-                out,
-                "{:<8} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>8} {:>9}",
-                ym(&r.month),
-                r.leads,
-                r.new_leads,
-                r.hot,
-                r.warm,
-                r.cold,
-                share(Some(r.warm_hot_share)),
-                r.growth
-                    .map_or("—".into(), |g| format!("{:+.1}%", g * 100.0)),
-                r.converted
-            );
-        }
-    }
+            "dispatch p95",
+        ],
+        m.repeat_customers
+            .iter()
+            .map(|r| {
+                let d = m.dispatch.iter().find(|d| d.month == r.month);
+                vec![
+                    ym(&r.month),
+                    r.customers.to_string(),
+                    r.returning_customers.to_string(),
+                    share(Some(r.returning_customer_share)),
+                    r.orders.to_string(),
+                    share(Some(r.returning_order_share)),
+                    secs(d.and_then(|d| d.dispatch_p50_seconds)),
+                    secs(d.and_then(|d| d.dispatch_p95_seconds)),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        &mut out,
+        "CAC vs average order value (acquisition_monthly)",
+        "no spend and no orders",
+        &[
+            "<month",
+            "<channel",
+            "spend",
+            "new",
+            "CAC",
+            "fulfilled",
+            "revenue",
+            "AOV",
+            "CAC/AOV",
+        ],
+        m.acquisition
+            .iter()
+            .map(|r| {
+                vec![
+                    ym(&r.month),
+                    r.channel.clone(),
+                    format!("{:.2}", r.spend),
+                    r.new_customers.to_string(),
+                    money(r.cac),
+                    r.fulfilled_orders.to_string(),
+                    format!("{:.2}", r.revenue),
+                    money(r.aov),
+                    money(r.cac_to_aov),
+                ]
+            })
+            .collect(),
+    );
+    table(
+        &mut out,
+        "Lead base at month end (lead_base_monthly)",
+        "no leads",
+        &[
+            "<month",
+            "leads",
+            "new",
+            "hot",
+            "warm",
+            "cold",
+            "warm+hot",
+            "growth",
+            "converted",
+        ],
+        m.leads
+            .iter()
+            .map(|r| {
+                vec![
+                    ym(&r.month),
+                    r.leads.to_string(),
+                    r.new_leads.to_string(),
+                    r.hot.to_string(),
+                    r.warm.to_string(),
+                    r.cold.to_string(),
+                    share(Some(r.warm_hot_share)),
+                    r.growth
+                        .map_or("—".into(), |g| format!("{:+.1}%", g * 100.0)),
+                    r.converted.to_string(),
+                ]
+            })
+            .collect(),
+    );
     out
 }
 

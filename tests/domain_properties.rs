@@ -44,9 +44,16 @@ fn order_facts() -> impl Strategy<Value = Vec<Event>> {
         )
 }
 
-/// The facts, shuffled, with some of them repeated.
+/// An order's facts, and the same shuffled with some of them repeated.
 fn permuted_with_duplicates() -> impl Strategy<Value = (Vec<Event>, Vec<Event>)> {
-    order_facts().prop_flat_map(|facts| {
+    shuffled_with_duplicates(order_facts())
+}
+
+/// The facts drawn by `facts`, and the same shuffled with some of them repeated.
+fn shuffled_with_duplicates(
+    facts: impl Strategy<Value = Vec<Event>>,
+) -> impl Strategy<Value = (Vec<Event>, Vec<Event>)> {
+    facts.prop_flat_map(|facts| {
         let n = facts.len();
         (
             Just(facts.clone()),
@@ -187,19 +194,7 @@ fn entity_facts() -> impl Strategy<Value = Vec<Event>> {
 }
 
 fn permuted_entities_with_duplicates() -> impl Strategy<Value = (Vec<Event>, Vec<Event>)> {
-    entity_facts().prop_flat_map(|facts| {
-        let n = facts.len();
-        (
-            Just(facts.clone()),
-            prop::collection::vec(0..n, 0..n * 2),
-            Just(facts).prop_shuffle(),
-        )
-            .prop_map(|(facts, dups, shuffled)| {
-                let mut noisy = shuffled;
-                noisy.extend(dups.into_iter().map(|i| facts[i].clone()));
-                (facts, noisy)
-            })
-    })
+    shuffled_with_duplicates(entity_facts())
 }
 
 proptest! {

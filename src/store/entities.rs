@@ -14,24 +14,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
-use super::rows::sqlite_time;
+use super::rows::{opt_ts, ts};
 use super::Error;
 use crate::domain::entities::{whole_seconds, EntityBatch};
 use crate::domain::event::V2_TYPES;
 use crate::domain::Rules;
-
-fn ts<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&sqlite_time(t))
-}
-
-fn opt_ts<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => ts(t, s),
-        None => s.serialize_none(),
-    }
-}
 
 /// Which store the SQL is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

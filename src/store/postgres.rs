@@ -618,7 +618,6 @@ impl PgStore {
 
 impl PgStore {
     super::same_sql_reads!();
-    super::service::service_reads!();
 }
 
 /// Next offsets stored for `keys` (absent partitions were never committed).
@@ -878,24 +877,7 @@ impl Store for PgStore {
         }))
     }
 
-    async fn service_figures(
-        &self,
-        rules: &Rules,
-        now: DateTime<Utc>,
-    ) -> Result<super::service::ServiceFigures, Error> {
-        self.read_service_figures(rules, now).await
-    }
-
-    async fn service_months(
-        &self,
-        since: chrono::NaiveDate,
-    ) -> Result<super::service::ServiceMonths, Error> {
-        self.read_service_months(since).await
-    }
-
-    async fn service_lists(&self, limit: i64) -> Result<super::service::ServiceLists, Error> {
-        self.read_service_lists(limit).await
-    }
+    super::service::service_reads!();
 
     async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1")

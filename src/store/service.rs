@@ -180,11 +180,12 @@ pub struct ServiceLists {
     pub unanswered_negative_reviews: Vec<UnansweredReview>,
 }
 
-/// The v2 reads, the same SQL on both stores (only the pool's type differs).
+/// The v2 reads of [`super::Store`], the same SQL on both stores (only the pool's type
+/// differs), expanded inside each store's `impl Store`.
 macro_rules! service_reads {
     () => {
         /// Live v2 figures at `now` (see [`super::service::ServiceFigures`]).
-        pub async fn read_service_figures(
+        async fn service_figures(
             &self,
             rules: &crate::domain::Rules,
             now: chrono::DateTime<chrono::Utc>,
@@ -258,7 +259,7 @@ macro_rules! service_reads {
         }
 
         /// Every monthly v2 view from `since` (a month's first day) on, oldest first.
-        pub async fn read_service_months(
+        async fn service_months(
             &self,
             since: chrono::NaiveDate,
         ) -> Result<super::service::ServiceMonths, super::Error> {
@@ -429,7 +430,7 @@ macro_rules! service_reads {
         }
 
         /// Open claims and unanswered negative reviews, oldest first, at most `limit` each.
-        pub async fn read_service_lists(
+        async fn service_lists(
             &self,
             limit: i64,
         ) -> Result<super::service::ServiceLists, super::Error> {

@@ -542,7 +542,6 @@ impl SqliteStore {
     }
 
     super::same_sql_reads!();
-    super::service::service_reads!();
 
     /// `sum(column)` over `daily_kpi` for the days in `(after, until]`.
     async fn window(
@@ -771,24 +770,7 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn service_figures(
-        &self,
-        rules: &Rules,
-        now: DateTime<Utc>,
-    ) -> Result<super::service::ServiceFigures, Error> {
-        self.read_service_figures(rules, now).await
-    }
-
-    async fn service_months(
-        &self,
-        since: chrono::NaiveDate,
-    ) -> Result<super::service::ServiceMonths, Error> {
-        self.read_service_months(since).await
-    }
-
-    async fn service_lists(&self, limit: i64) -> Result<super::service::ServiceLists, Error> {
-        self.read_service_lists(limit).await
-    }
+    super::service::service_reads!();
 
     async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1")
