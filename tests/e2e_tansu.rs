@@ -7,7 +7,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -16,50 +16,6 @@ use support::*;
 
 /// Short, so that the member killed with SIGKILL leaves the group soon.
 const SESSION_TIMEOUT_MS: u64 = 6000;
-
-fn tansu() -> (Killed, String) {
-    let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new("tansu")
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tansu is on PATH (cargo install tansu --locked --features dynostore; see README)");
-    let guard = Killed(child);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "tansu did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (guard, format!("127.0.0.1:{port}"))
-}
-
-fn create_topic(broker: &str, name: &str, partitions: u32) {
-    let status = Command::new("tansu")
-        .args([
-            "topic",
-            "create",
-            name,
-            "--partitions",
-            &partitions.to_string(),
-        ])
-        .args(["--broker", &format!("tcp://{broker}")])
-        .stdout(Stdio::null())
-        .status()
-        .expect("run tansu topic create");
-    assert!(status.success(), "creating topic {name} failed");
-}
 
 fn service(broker: &str, db_url: &str, log: &std::path::Path) -> Killed {
     let log = std::fs::File::create(log).expect("log file");

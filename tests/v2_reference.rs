@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use perfect_order::domain::event::EventKind;
 use perfect_order::domain::{decode, Decoded, Event};
-use perfect_order::simulate::{Family, Generator, Shop};
+use perfect_order::simulate::{Family, Generator, Shop, SimRecord};
+use perfect_order::store::AnyStore;
 use rdkafka::mocking::MockCluster;
 use support::*;
 
@@ -108,16 +109,15 @@ fn of_type<'e>(events: &'e [Event], type_name: &str) -> Vec<&'e Event> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_events() {
-    // Arrange: 70 days of a small shop from 1 Aug (Moscow), with more duplicates and late
-    // records than usual, then shuffled as a whole.
+/// 70 days of a small shop from 1 Aug (Moscow), with more duplicates and late records than
+/// usual, shuffled as a whole; and its valid events, once each.
+fn stream(days: i64, orders_per_minute: f64) -> (Vec<SimRecord>, Vec<Event>) {
     let start = DateTime::parse_from_rfc3339("2026-08-01T00:00:00+03:00")
         .expect("literal")
         .with_timezone(&Utc);
     let shop = Shop {
         seed: 7,
-        orders_per_minute: 0.08,
+        orders_per_minute,
         duplicate_rate: 0.1,
         out_of_order_rate: 0.2,
         review_rate: 0.3,
@@ -126,7 +126,7 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
         claim_rate: 0.08,
         ..Shop::default()
     };
-    let mut records: Vec<_> = Generator::new(shop, start, start + TimeDelta::days(70))
+    let mut records: Vec<_> = Generator::new(shop, start, start + TimeDelta::days(days))
         .expect("generator")
         .collect();
     let mut state = 99u64;
@@ -143,76 +143,156 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
         })
         .filter(|e| seen.insert(e.key.clone()))
         .collect();
+    (records, events)
+}
 
+/// Produces the records: order and claim events to `orders`, the rest to `entities`.
+fn produce_all(brokers: &str, records: &[SimRecord]) {
+    let p = producer(brokers);
+    for entities in [false, true] {
+        let part: Vec<(String, Vec<u8>)> = records
+            .iter()
+            .filter(|r| (r.family == Family::Entities) == entities)
+            .map(|r| (r.key.clone(), r.value.clone()))
+            .collect();
+        produce(&p, if entities { "entities" } else { "orders" }, &part);
+    }
+}
+
+/// Runs one query on whichever store, decoding rows as the binding's type.
+macro_rules! rows {
+    ($store:expr, $sql:expr) => {
+        match $store {
+            AnyStore::Postgres(s) => sqlx::query_as($sql).fetch_all(s.pool()).await.expect($sql),
+            AnyStore::Sqlite(s) => sqlx::query_as($sql).fetch_all(s.pool()).await.expect($sql),
+        }
+    };
+}
+
+/// Records committed so far (the sum of the next offsets; 0 before the tables exist).
+async fn committed(store: &AnyStore) -> i64 {
+    const SQL: &str = "SELECT CAST(sum(next_offset) AS bigint) FROM consumer_offsets";
+    let sum: Result<Option<i64>, sqlx::Error> = match store {
+        AnyStore::Postgres(s) => sqlx::query_scalar(SQL).fetch_one(s.pool()).await,
+        AnyStore::Sqlite(s) => sqlx::query_scalar(SQL).fetch_one(s.pool()).await,
+    };
+    sum.ok().flatten().unwrap_or(0)
+}
+
+/// Consumes the stream through the mock cluster into the service on the store at `db_url`.
+async fn through_the_mock_cluster(db_url: &str, records: &[SimRecord]) -> AnyStore {
     let cluster = MockCluster::new(1).expect("mock cluster");
     cluster.create_topic("orders", 4, 1).expect("topic");
     cluster.create_topic("entities", 3, 1).expect("topic");
     let brokers = cluster.bootstrap_servers();
-    let db = TestDb::create().await;
-    let p = producer(&brokers);
-    for family in [Family::Orders, Family::Entities] {
-        let topic = if family == Family::Entities {
-            "entities"
-        } else {
-            "orders"
-        };
-        let part: Vec<(String, Vec<u8>)> = records
-            .iter()
-            .filter(|r| (r.family == Family::Entities) == (family == Family::Entities))
-            .map(|r| (r.key.clone(), r.value.clone()))
-            .collect();
-        produce(&p, topic, &part);
-    }
+    produce_all(&brokers, records);
     let service = perfect_order::Service::start(settings(
         &brokers,
         &["orders"],
-        &db.url,
+        db_url,
         &[("PERFECT_ORDER__KAFKA__ENTITY_TOPICS", "entities")],
     ))
     .await
     .expect("service starts");
-    let pool = db.pool().await;
+    let store = AnyStore::connect(db_url, 2).await.expect("connect");
     let total = records.len() as i64;
     eventually("every record committed", Duration::from_secs(300), || {
-        let pool = pool.clone();
-        async move { (committed_records(&pool).await == total).then_some(()) }
+        let store = store.clone();
+        async move { (committed(&store).await == total).then_some(()) }
     })
     .await;
     service.stop().await;
+    store
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_monthly_v2_view_on_postgres_equals_an_independent_computation_from_the_raw_events() {
+    let (records, events) = stream(70, 0.08);
+    let db = TestDb::create().await;
+    let store = through_the_mock_cluster(&db.url, &records).await;
+    check_views(&store, &events).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_monthly_v2_view_on_sqlite_equals_an_independent_computation_from_the_raw_events() {
+    let (records, events) = stream(70, 0.08);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("v2.db").display());
+    let store = through_the_mock_cluster(&url, &records).await;
+    check_views(&store, &events).await;
+}
+
+/// The real binary's `run` on a real broker in its own process (tansu, one record per batch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_monthly_v2_view_after_tansu_and_the_real_binary_equals_the_independent_answer() {
+    let (records, events) = stream(70, 0.03);
+    let (_broker_guard, broker) = tansu();
+    create_topic(&broker, "orders", 3);
+    create_topic(&broker, "entities", 2);
+    let db = TestDb::create().await;
+    produce_all(&broker, &records);
+    let logs = tempfile::tempdir().expect("temp dir");
+    let log = std::fs::File::create(logs.path().join("run.log")).expect("log file");
+    let _service = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+            .arg("run")
+            .env("PERFECT_ORDER__KAFKA__BROKERS", &broker)
+            .env("PERFECT_ORDER__KAFKA__TOPICS", "orders")
+            .env("PERFECT_ORDER__KAFKA__ENTITY_TOPICS", "entities")
+            .env("PERFECT_ORDER__KAFKA__GROUP_ID", "v2-reference")
+            .env("PERFECT_ORDER__DATABASE__URL", &db.url)
+            .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
+            .env("PERFECT_ORDER__BATCH__MAX_WAIT", "200ms")
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start perfect-order"),
+    );
+    let store = AnyStore::connect(&db.url, 2).await.expect("connect");
+    let total = records.len() as i64;
+    eventually("every record committed", Duration::from_secs(300), || {
+        let store = store.clone();
+        async move { (committed(&store).await == total).then_some(()) }
+    })
+    .await;
+    check_views(&store, &events).await;
+}
+
+/// Every monthly v2 view of `store` against the answer computed here from `events`.
+async fn check_views(store: &AnyStore, events: &[Event]) {
     // The independent answers.
     let created = pick(
-        &of_type(&events, "order.created"),
+        &of_type(events, "order.created"),
         |e| Some(data!(e, OrderCreated).order_id.to_string()),
         false,
     );
     let shipped = pick(
-        &of_type(&events, "order.shipped"),
+        &of_type(events, "order.shipped"),
         |e| Some(data!(e, OrderShipped).order_id.to_string()),
         false,
     );
     let delivered = pick(
-        &of_type(&events, "order.delivered"),
+        &of_type(events, "order.delivered"),
         |e| Some(data!(e, OrderDelivered).order_id.to_string()),
         false,
     );
-    let cancelled: HashSet<String> = of_type(&events, "order.cancelled")
+    let cancelled: HashSet<String> = of_type(events, "order.cancelled")
         .iter()
         .map(|e| data!(e, OrderCancelled).order_id.to_string())
         .collect();
 
     // Claims journal.
     let filed = pick(
-        &of_type(&events, "claim.filed"),
+        &of_type(events, "claim.filed"),
         |e| Some(data!(e, ClaimFiled).claim_id.to_string()),
         false,
     );
     let resolved = pick(
-        &of_type(&events, "claim.resolved"),
+        &of_type(events, "claim.resolved"),
         |e| Some(data!(e, ClaimResolved).claim_id.to_string()),
         false,
     );
-    let stages: Vec<&Event> = of_type(&events, "claim.updated");
+    let stages: Vec<&Event> = of_type(events, "claim.updated");
     let mut journal: BTreeMap<(NaiveDate, String), [i64; 6]> = BTreeMap::new();
     let mut resolve_secs: BTreeMap<(NaiveDate, String), Vec<i64>> = BTreeMap::new();
     let lo = filed.values().map(|e| month(e.time)).min().expect("claims");
@@ -281,14 +361,12 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
             (m, c, n[0], n[1], n[2], n[3], n[4], n[5], p50, p95)
         })
         .collect();
-    let got: Vec<JournalRow> = sqlx::query_as(
+    let got: Vec<JournalRow> = rows!(
+        store,
         "SELECT month, category, filed, resolved, open_at_month_end, open_registered,
                 open_investigating, open_action_taken, resolve_p50_seconds, resolve_p95_seconds
-         FROM claims_journal_monthly ORDER BY month, category",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("claims_journal_monthly");
+         FROM claims_journal_monthly ORDER BY month, category"
+    );
     assert_eq!(got, expected, "claims_journal_monthly");
     assert!(
         got.len() >= 3,
@@ -297,12 +375,12 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
 
     // Reviews.
     let posted = pick(
-        &of_type(&events, "review.posted"),
+        &of_type(events, "review.posted"),
         |e| Some(data!(e, ReviewPosted).review_id.to_string()),
         false,
     );
     let answered = pick(
-        &of_type(&events, "review.answered"),
+        &of_type(events, "review.answered"),
         |e| Some(data!(e, ReviewAnswered).review_id.to_string()),
         false,
     );
@@ -353,14 +431,12 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
             )
         })
         .collect();
-    let got: Vec<ReviewRow> = sqlx::query_as(
+    let got: Vec<ReviewRow> = rows!(
+        store,
         "SELECT month, reviews, answered, answered_within_sla, within_sla_share,
                 answer_p50_seconds, answer_p95_seconds, negative, unanswered_negative
-         FROM review_response_monthly ORDER BY month",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("review_response_monthly");
+         FROM review_response_monthly ORDER BY month"
+    );
     assert_eq!(got, expected, "review_response_monthly");
     assert!(
         got.len() >= 3,
@@ -368,7 +444,7 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
     );
 
     // Friendly-driver contest.
-    let rosters = of_type(&events, "courier.rostered");
+    let rosters = of_type(events, "courier.rostered");
     // The team of the latest rostering at an instant, or before a month's end.
     let team_when = |courier: &str, keep: &dyn Fn(&Event) -> bool| -> Option<String> {
         rosters
@@ -392,7 +468,7 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
             ));
         }
     }
-    for v in of_type(&events, "courier.violation") {
+    for v in of_type(events, "courier.violation") {
         let courier = data!(v, CourierViolation).courier_id.to_string();
         smileys.push((
             month(v.time),
@@ -434,13 +510,11 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
             )
         })
         .collect();
-    let got: Vec<CourierRow> = sqlx::query_as(
+    let got: Vec<CourierRow> = rows!(
+        store,
         "SELECT month, courier_id, team_id, yellow, red, friendliness_index
-         FROM courier_smileys_monthly ORDER BY month, courier_id",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("courier_smileys_monthly");
+         FROM courier_smileys_monthly ORDER BY month, courier_id"
+    );
     assert_eq!(got, expected, "courier_smileys_monthly");
     assert!(
         got.len() >= 3,
@@ -491,14 +565,12 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
             expected.push((m, t, y, r, index(y, r), size, size != 10, rank, rank == 1));
         }
     }
-    let got: Vec<TeamRow> = sqlx::query_as(
+    let got: Vec<TeamRow> = rows!(
+        store,
         "SELECT month, team_id, yellow, red, friendliness_index, team_size, size_flagged, rank,
                 winner
-         FROM team_ranking_monthly ORDER BY month, rank",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("team_ranking_monthly");
+         FROM team_ranking_monthly ORDER BY month, rank"
+    );
     assert_eq!(got, expected, "team_ranking_monthly");
     assert!(
         got.len() >= 3,
@@ -545,14 +617,12 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
             )
         })
         .collect();
-    let got: Vec<RepeatRow> = sqlx::query_as(
+    let got: Vec<RepeatRow> = rows!(
+        store,
         "SELECT month, customers, returning_customers, returning_customer_share, orders,
                 returning_orders, returning_order_share
-         FROM repeat_customers_monthly ORDER BY month",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("repeat_customers_monthly");
+         FROM repeat_customers_monthly ORDER BY month"
+    );
     assert_eq!(got, expected, "repeat_customers_monthly");
     assert!(
         got.len() >= 3,
@@ -571,13 +641,11 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
         .into_iter()
         .map(|(m, mut v)| (m, v.len() as i64, pct(&mut v, 0.5), pct(&mut v, 0.95)))
         .collect();
-    let got: Vec<(NaiveDate, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+    let got: Vec<(NaiveDate, i64, Option<i64>, Option<i64>)> = rows!(
+        store,
         "SELECT month, shipped, dispatch_p50_seconds, dispatch_p95_seconds
-         FROM order_dispatch_monthly ORDER BY month",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("order_dispatch_monthly");
+         FROM order_dispatch_monthly ORDER BY month"
+    );
     assert_eq!(got, expected, "order_dispatch_monthly");
     assert!(
         got.len() >= 3,
@@ -586,7 +654,7 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
 
     // Acquisition: spend pro rata by days, new customers, AOV; 'all' and shared channels.
     let spends = pick(
-        &of_type(&events, "marketing.spend"),
+        &of_type(events, "marketing.spend"),
         |e| Some(data!(e, MarketingSpend).spend_id.to_string()),
         true,
     );
@@ -648,14 +716,9 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
             });
         }
     }
-    let got: Vec<AcquisitionRow> = sqlx::query_as(
-        "SELECT month, channel, spend::float8, new_customers, cac::float8, fulfilled_orders,
-                    revenue::float8, aov::float8, cac_to_aov::float8
-             FROM acquisition_monthly ORDER BY month, channel",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("acquisition_monthly");
+    let got: Vec<AcquisitionRow> = rows!(store, "SELECT month, channel, CAST(spend AS double precision), new_customers, CAST(cac AS double precision), fulfilled_orders,
+                    CAST(revenue AS double precision), CAST(aov AS double precision), CAST(cac_to_aov AS double precision)
+             FROM acquisition_monthly ORDER BY month, channel");
     let keys: Vec<(NaiveDate, String)> = got.iter().map(|r| (r.0, r.1.clone())).collect();
     assert!(
         keys.len() >= 6,
@@ -689,7 +752,7 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
 
     // Lead base.
     let captured = pick(
-        &of_type(&events, "lead.captured"),
+        &of_type(events, "lead.captured"),
         |e| Some(data!(e, LeadCaptured).lead_id.to_string()),
         false,
     );
@@ -767,14 +830,12 @@ async fn every_monthly_v2_view_equals_an_independent_computation_from_the_raw_ev
         previous = Some(leads);
         m = next_month(m);
     }
-    let got: Vec<LeadRow> = sqlx::query_as(
+    let got: Vec<LeadRow> = rows!(
+        store,
         "SELECT month, leads, new_leads, cold, warm, hot, warm_hot_share, growth, converted,
                 new_conversions
-         FROM lead_base_monthly ORDER BY month",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("lead_base_monthly");
+         FROM lead_base_monthly ORDER BY month"
+    );
     assert_eq!(got, expected, "lead_base_monthly");
     assert!(
         got.len() >= 3,

@@ -278,3 +278,49 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         (name == series).then(|| value.parse().ok()).flatten()
     })
 }
+
+/// A tansu broker (in memory) on a free loopback port, killed when the guard goes.
+pub fn tansu() -> (Killed, String) {
+    let port = free_port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = std::process::Command::new("tansu")
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tansu is on PATH (cargo install tansu --locked --features dynostore; see README)");
+    let guard = Killed(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tansu did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (guard, format!("127.0.0.1:{port}"))
+}
+
+/// Creates a topic on a tansu broker.
+pub fn create_topic(broker: &str, name: &str, partitions: u32) {
+    let status = std::process::Command::new("tansu")
+        .args([
+            "topic",
+            "create",
+            name,
+            "--partitions",
+            &partitions.to_string(),
+        ])
+        .args(["--broker", &format!("tcp://{broker}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run tansu topic create");
+    assert!(status.success(), "creating topic {name} failed");
+}
