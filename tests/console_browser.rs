@@ -94,6 +94,22 @@ async fn console_tiles_show_the_numbers_the_api_returns() {
         dom.contains("<td>STUCK-42</td>"),
         "the on-call table lists the stuck order"
     );
+    // The seeds' other KPIs: the tile, the contest and the list show what /api/service says.
+    let (_, body) = http_get(service.http_addr, "/api/service").await;
+    let v2: serde_json::Value = serde_json::from_str(&body).expect("service JSON");
+    assert_eq!(
+        element_text(&dom, "tile-unanswered"),
+        v2["figures"]["unanswered_negative_reviews"].to_string()
+    );
+    assert_eq!(v2["figures"]["unanswered_negative_reviews"], 1);
+    assert!(
+        dom.contains("<td>T-1</td>"),
+        "the contest table lists team T-1"
+    );
+    assert!(
+        dom.contains("<td>R-2</td>"),
+        "the unanswered negative review is listed"
+    );
     assert!(
         std::fs::metadata(&screenshot)
             .map(|m| m.len() > 10_000)

@@ -235,18 +235,63 @@ macro_rules! service_reads {
             .fetch_one(&self.pool)
             .await
             .map_err(super::step("read repeat customers of the last 30 days from orders"))?;
-            let teams = sqlx::query(
-                "SELECT month, team_id, yellow, red, friendliness_index, team_size, size_flagged,
-                        rank, winner
-                 FROM team_ranking_monthly WHERE month = $1 ORDER BY rank",
+            // This month's contest, read for this month only (the view computes every month;
+            // the timer runs every few seconds), ranked by the view's rules.
+            let smileys: Vec<(String, i64, i64)> = sqlx::query(
+                "WITH s AS (
+                     SELECT v.courier_id, v.posted_at AS time, 1 AS yellow
+                     FROM reviews v CROSS JOIN service_settings st
+                     WHERE v.posted_month = $1 AND v.rating >= st.smiley_min_rating
+                       AND v.courier_id IS NOT NULL AND v.posted_at IS NOT NULL
+                     UNION ALL
+                     SELECT courier_id, time, 0 FROM courier_violations WHERE month = $1
+                 ), t AS (
+                     SELECT (SELECT r.team_id FROM courier_rosters r
+                             WHERE r.courier_id = s.courier_id AND r.time <= s.time
+                             ORDER BY r.time DESC, r.source DESC, r.id DESC LIMIT 1) AS team_id,
+                            yellow
+                     FROM s
+                 )
+                 SELECT team_id, CAST(sum(yellow) AS bigint), CAST(count(*) - sum(yellow) AS bigint)
+                 FROM t WHERE team_id IS NOT NULL GROUP BY team_id",
             )
             .bind(month)
             .fetch_all(&self.pool)
             .await
-            .map_err(super::step("read team_ranking_monthly"))?
+            .map_err(super::step("read this month's smileys from reviews and courier_violations"))?
             .into_iter()
-            .map(|r| crate::team_row!(r))
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
+            let any_smiley: i64 = sqlx::query_scalar(
+                "SELECT (SELECT count(*) FROM reviews v CROSS JOIN service_settings st
+                         WHERE v.posted_month = $1 AND v.rating >= st.smiley_min_rating
+                           AND v.courier_id IS NOT NULL)
+                      + (SELECT count(*) FROM courier_violations WHERE month = $1)",
+            )
+            .bind(month)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(super::step("count this month's smileys"))?;
+            let sizes: Vec<(String, i64)> = if any_smiley > 0 {
+                sqlx::query(
+                    "SELECT team_id, count(*) FROM (
+                         SELECT (SELECT r.team_id FROM courier_rosters r
+                                 WHERE r.courier_id = c.courier_id AND r.month <= $1
+                                 ORDER BY r.time DESC, r.source DESC, r.id DESC LIMIT 1) AS team_id
+                         FROM (SELECT DISTINCT courier_id FROM courier_rosters) c
+                     ) x WHERE team_id IS NOT NULL GROUP BY team_id",
+                )
+                .bind(month)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(super::step("read team sizes from courier_rosters"))?
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect()
+            } else {
+                Vec::new()
+            };
+            let teams = super::service::rank_teams(month, rules.team_size, smileys, sizes);
             Ok(super::service::ServiceFigures {
                 month: Some(month),
                 open_claims,
@@ -481,6 +526,42 @@ macro_rules! service_reads {
 }
 
 pub(crate) use service_reads;
+
+/// The friendly-driver ranking of one month, by the rules of `team_ranking_monthly`: every
+/// team with smileys or members, by yellow smileys (ties: the lowest `team_id`), the first the
+/// winner, sizes other than `team_size` flagged.
+pub(crate) fn rank_teams(
+    month: NaiveDate,
+    team_size: u32,
+    smileys: Vec<(String, i64, i64)>,
+    sizes: Vec<(String, i64)>,
+) -> Vec<TeamRow> {
+    let mut teams: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    for (team, yellow, red) in smileys {
+        let t = teams.entry(team).or_default();
+        t.0 += yellow;
+        t.1 += red;
+    }
+    for (team, size) in sizes {
+        teams.entry(team).or_default().2 = size;
+    }
+    let mut rows: Vec<(String, (i64, i64, i64))> = teams.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, (team_id, (yellow, red, size)))| TeamRow {
+            month,
+            team_id,
+            yellow,
+            red,
+            friendliness_index: (yellow + red > 0).then(|| yellow as f64 / (yellow + red) as f64),
+            team_size: size,
+            size_flagged: size != i64::from(team_size),
+            rank: i as i64 + 1,
+            winner: i == 0,
+        })
+        .collect()
+}
 
 /// Builds a [`TeamRow`] from a row of `team_ranking_monthly` (same columns on both stores).
 #[macro_export]

@@ -233,6 +233,21 @@ pub fn console_scenario(stuck: &str) -> Vec<(String, Vec<u8>)> {
         stuck,
         created(stuck, chrono::Utc::now() - minutes(45)),
     ));
+    // Contract v2: a courier of team T-1 praised in a review, and a negative review nobody
+    // answered.
+    let now = chrono::Utc::now();
+    records.push((
+        "K-1".into(),
+        rostered("K-1", "T-1", now - chrono::TimeDelta::days(2)).into_bytes(),
+    ));
+    records.push((
+        "R-1".into(),
+        review_posted("R-1", 5, Some("K-1"), now - minutes(50)).into_bytes(),
+    ));
+    records.push((
+        "R-2".into(),
+        review_posted("R-2", 1, None, now - minutes(40)).into_bytes(),
+    ));
     records
 }
 
