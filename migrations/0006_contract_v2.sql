@@ -16,7 +16,7 @@ UPDATE orders SET
     sales_channel = state->'created'->'data'->>'sales_channel',
     total = (state->'created'->'data'->>'total')::numeric,
     shipped_day = (shipped_at AT TIME ZONE (SELECT timezone FROM service_settings))::date;
-CREATE INDEX orders_customer_created ON orders (customer_id, created_at);
+CREATE INDEX orders_customer_created_day ON orders (customer_id, created_day);
 CREATE INDEX orders_shipped_day ON orders (shipped_day);
 COMMENT ON COLUMN orders.sales_channel IS 'sales_channel of order.created (acquisition per channel).';
 COMMENT ON COLUMN orders.total IS 'total of order.created (average order value).';
@@ -49,7 +49,8 @@ CREATE TABLE claim_stages (
     month    date        NOT NULL,
     PRIMARY KEY (source, id)
 );
-CREATE INDEX claim_stages_claim ON claim_stages (claim_id, time);
+-- "The latest stage before an instant": the index gives the (time, source, id) order.
+CREATE INDEX claim_stages_claim ON claim_stages (claim_id, time, source, id);
 COMMENT ON TABLE claim_stages IS 'Claims journal: every claim.updated (the stages a claim went through).';
 COMMENT ON COLUMN claim_stages.stage IS 'registered, investigating or action_taken.';
 COMMENT ON COLUMN claim_stages.month IS 'First day of the shop-zone month of the event time.';
@@ -98,7 +99,7 @@ CREATE TABLE courier_rosters (
     month      date        NOT NULL,
     PRIMARY KEY (source, id)
 );
-CREATE INDEX courier_rosters_courier ON courier_rosters (courier_id, time);
+CREATE INDEX courier_rosters_courier ON courier_rosters (courier_id, time, source, id);
 COMMENT ON TABLE courier_rosters IS 'Every courier.rostered: a courier is in the team of its latest rostering at or before an instant.';
 
 CREATE TABLE courier_violations (
@@ -155,7 +156,7 @@ CREATE TABLE lead_events (
     month       date        NOT NULL,
     PRIMARY KEY (source, id)
 );
-CREATE INDEX lead_events_lead ON lead_events (lead_id, time);
+CREATE INDEX lead_events_lead ON lead_events (lead_id, time, source, id);
 COMMENT ON TABLE lead_events IS 'Every lead.captured and lead.changed: a lead''s temperature at a month end is its latest event before it.';
 
 -- Column documentation (every column of every table is commented).

@@ -10,7 +10,7 @@ ALTER TABLE orders ADD COLUMN shipped_day TEXT;
 UPDATE orders SET
     sales_channel = json_extract(state, '$.created.data.sales_channel'),
     total = CAST(json_extract(state, '$.created.data.total') AS REAL);
-CREATE INDEX orders_customer_created ON orders (customer_id, created_at);
+CREATE INDEX orders_customer_created_day ON orders (customer_id, created_day);
 CREATE INDEX orders_shipped_day ON orders (shipped_day);
 
 ALTER TABLE claims ADD COLUMN resolved_day TEXT;
@@ -31,7 +31,7 @@ CREATE TABLE claim_stages (
     month    TEXT NOT NULL,
     PRIMARY KEY (source, id)
 );
-CREATE INDEX claim_stages_claim ON claim_stages (claim_id, time);
+CREATE INDEX claim_stages_claim ON claim_stages (claim_id, time, source, id);
 
 CREATE TABLE reviews (
     review_id       TEXT PRIMARY KEY,
@@ -72,7 +72,7 @@ CREATE TABLE courier_rosters (
     month      TEXT NOT NULL,
     PRIMARY KEY (source, id)
 );
-CREATE INDEX courier_rosters_courier ON courier_rosters (courier_id, time);
+CREATE INDEX courier_rosters_courier ON courier_rosters (courier_id, time, source, id);
 
 CREATE TABLE courier_violations (
     source     TEXT NOT NULL,
@@ -125,7 +125,7 @@ CREATE TABLE lead_events (
     month       TEXT NOT NULL,
     PRIMARY KEY (source, id)
 );
-CREATE INDEX lead_events_lead ON lead_events (lead_id, time);
+CREATE INDEX lead_events_lead ON lead_events (lead_id, time, source, id);
 
 -- Whole seconds from a to b, rounded down, is
 -- CAST(d AS INTEGER) - (d < CAST(d AS INTEGER)) with d = unixepoch(b, 'subsec') - unixepoch(a, 'subsec').

@@ -11,6 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, Utc};
+use std::str::FromStr;
+
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
@@ -80,15 +82,22 @@ pub struct PgStore {
 impl PgStore {
     /// Connects a pool; the error names the (redacted) URL.
     pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore, Error> {
+        let connect_error = |source| Error::Connect {
+            url: crate::config::redact_url(url),
+            source,
+        };
+        // JIT compilation costs the monthly views (their correlated look-ups make the planner
+        // estimate them expensive) close to a second each, and gains the batch statements
+        // nothing: it is off for the service's sessions.
+        let options = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(connect_error)?
+            .options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await
-            .map_err(|source| Error::Connect {
-                url: crate::config::redact_url(url),
-                source,
-            })?;
+            .map_err(connect_error)?;
         Ok(PgStore {
             pool,
             cache: Arc::new(Mutex::new(ProjectionCache::new(0))),
