@@ -364,30 +364,36 @@ impl<'de> Deserialize<'de> for MarketingSpend {
             spend_id: Id,
             amount: Money,
             currency: String,
-            from: NaiveDate,
-            to: NaiveDate,
+            from: String,
+            to: String,
             #[serde(default)]
             channel: Option<String>,
         }
+        /// A date (`2026-09-25`); an RFC 3339 date-time is read as the date it names.
+        fn date<E: de::Error>(field: &str, raw: &str) -> Result<NaiveDate, E> {
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .or_else(|_| DateTime::parse_from_rfc3339(raw).map(|t| t.date_naive()))
+                .map_err(|_| E::custom(format!("`{field}` `{raw}` is not a date (YYYY-MM-DD)")))
+        }
         let raw = Raw::deserialize(d)?;
+        let (from, to) = (date("from", &raw.from)?, date("to", &raw.to)?);
         if raw.amount.as_str().starts_with('-') {
             return Err(de::Error::custom(format!(
                 "amount `{}` is negative",
                 raw.amount.as_str()
             )));
         }
-        if raw.to < raw.from {
+        if to < from {
             return Err(de::Error::custom(format!(
-                "`to` {} is before `from` {}",
-                raw.to, raw.from
+                "`to` {to} is before `from` {from}"
             )));
         }
         Ok(MarketingSpend {
             spend_id: raw.spend_id,
             amount: raw.amount,
             currency: raw.currency,
-            from: raw.from,
-            to: raw.to,
+            from,
+            to,
             channel: raw.channel,
         })
     }
@@ -834,6 +840,32 @@ mod tests {
         );
         assert_eq!(reason_of(backwards.as_bytes()), RejectReason::BadValue);
         assert_eq!(reason_of(negative.as_bytes()), RejectReason::BadValue);
+    }
+
+    #[test]
+    fn a_spend_reads_plain_dates_and_the_date_of_a_date_time_and_refuses_other_text() {
+        let spend = |from: &str| {
+            envelope(
+                "marketing.spend",
+                &format!(
+                    r#"{{"spend_id":"S","amount":"10","currency":"RUB","from":"{from}","to":"2026-10-04"}}"#
+                ),
+            )
+        };
+        for from in ["2026-09-25", "2026-09-25T00:00:00+03:00"] {
+            let Ok(Decoded::Known(Event {
+                kind: EventKind::MarketingSpend(s),
+                ..
+            })) = decode(spend(from).as_bytes())
+            else {
+                panic!("{from} should decode")
+            };
+            assert_eq!(s.from.to_string(), "2026-09-25");
+        }
+        assert_eq!(
+            reason_of(spend("next monday").as_bytes()),
+            RejectReason::BadValue
+        );
     }
 
     #[test]
