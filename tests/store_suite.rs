@@ -943,6 +943,80 @@ async fn a_claim_resolved_in_stages_gets_its_time_to_resolve_and_open_claims_the
     });
 }
 
+async fn rebuild_refolds_the_v2_tables_also_from_events_stored_as_unknown_types(kind: Kind) {
+    let f = fixture(kind).await;
+    let events = vec![
+        rostered("D-1", "T-1", msk("2026-09-20T09:00:00")),
+        review_posted("R-1", 5, Some("D-1"), msk("2026-10-03T12:00:00")),
+        review_answered("R-1", msk("2026-10-03T15:00:00")),
+        violation("D-1", "V-1", msk("2026-10-10T12:00:00")),
+        spend(
+            "S-1",
+            "1000.00",
+            "2026-09-25",
+            "2026-10-04",
+            "web",
+            msk("2026-09-25T09:00:00"),
+        ),
+        lead_captured("L-1", "cold", None, msk("2026-10-02T10:00:00")),
+        lead_changed("L-1", "hot", msk("2026-10-20T10:00:00")),
+        claim("A-1", "K-1", "quality", msk("2026-10-10T10:00:00")),
+        claim_updated("A-1", "K-1", "investigating", msk("2026-10-10T11:00:00")),
+    ];
+    commit_noisy(&f, &events, 4).await;
+    type Snapshot = (
+        Vec<(NaiveDate, String, i64, i64)>,
+        Vec<(NaiveDate, i64, i64)>,
+        Vec<(NaiveDate, i64, i64)>,
+        Vec<(NaiveDate, String, i64)>,
+    );
+    async fn snapshot(store: &AnyStore) -> Snapshot {
+        (
+            query_as!(store, (NaiveDate, String, i64, i64), "SELECT month, team_id, yellow, red FROM team_ranking_monthly ORDER BY month, team_id"),
+            query_as!(store, (NaiveDate, i64, i64), "SELECT month, reviews, answered_within_sla FROM review_response_monthly ORDER BY month"),
+            query_as!(store, (NaiveDate, i64, i64), "SELECT month, leads, hot FROM lead_base_monthly ORDER BY month"),
+            query_as!(store, (NaiveDate, String, i64), "SELECT month, channel, CAST(round(spend) AS bigint) FROM acquisition_monthly ORDER BY month, channel"),
+        )
+    }
+    let ingested = snapshot(&f.store).await;
+    assert_eq!(ingested.0.len(), 1, "{ingested:?}");
+    let report = f
+        .store
+        .rebuild(&Rules::default(), 2, |_, _| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(report.v2_events, 8, "every stored v2 event refolded");
+    assert_eq!(snapshot(&f.store).await, ingested);
+    let stages = query_as!(f.store, (String,), "SELECT stage FROM open_claims");
+    assert_eq!(stages, vec![("investigating".to_owned(),)]);
+
+    // A version before v2 kept these events as unknown types and no v2 rows: emptying the
+    // v2 tables stands for that. The rebuild folds them.
+    for table in [
+        "reviews",
+        "couriers",
+        "courier_rosters",
+        "courier_violations",
+        "spends",
+        "leads",
+        "lead_events",
+        "claim_stages",
+    ] {
+        let sql = format!("DELETE FROM {table}");
+        match &f.store {
+            AnyStore::Postgres(s) => sqlx::query(&sql).execute(s.pool()).await.map(|_| ()),
+            AnyStore::Sqlite(s) => sqlx::query(&sql).execute(s.pool()).await.map(|_| ()),
+        }
+        .expect("empty a v2 table");
+    }
+    assert_ne!(snapshot(&f.store).await, ingested);
+    f.store
+        .rebuild(&Rules::default(), 1000, |_, _| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(snapshot(&f.store).await, ingested);
+}
+
 async fn order_to_dispatch_is_keyed_on_the_month_of_the_shipment(kind: Kind) {
     let events = vec![
         created("A-1", msk("2026-10-31T23:00:00")),
@@ -971,6 +1045,7 @@ suite!(
     a_lead_captured_cold_and_changed_to_hot_is_hot_at_month_end,
     a_claim_resolved_in_stages_gets_its_time_to_resolve_and_open_claims_their_stage,
     order_to_dispatch_is_keyed_on_the_month_of_the_shipment,
+    rebuild_refolds_the_v2_tables_also_from_events_stored_as_unknown_types,
     a_replayed_batch_is_fenced_and_changes_nothing,
     an_event_seen_again_at_a_new_offset_is_a_duplicate_and_not_folded,
     a_shuffled_duplicated_stream_in_small_batches_gives_the_expected_daily_kpis,
