@@ -7,6 +7,8 @@
 -- Histories keep every event (keyed by its CloudEvents source and id); "latest" means the
 -- greatest (time, source, id), exactly as the fold in src/domain/entities.rs orders them.
 
+COMMENT ON COLUMN events.order_id IS 'The order whose projection the event folds into (the contract-v1 types); null for the contract-v2 entity types and for unknown types.';
+
 -- Orders: what repeat customers, acquisition and order-to-dispatch read.
 ALTER TABLE orders
     ADD COLUMN sales_channel text,
