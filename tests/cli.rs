@@ -90,6 +90,57 @@ async fn migrate_creates_the_documented_tables_and_views() {
     }
 }
 
+/// A database that ran a version before contract v2 gets the new order and claim columns
+/// filled from what it already stored, in the shop's zone.
+#[tokio::test]
+async fn the_contract_v2_migration_backfills_orders_and_claims_from_stored_state() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let run = |name: &str| std::fs::read_to_string(dir.join(name)).expect("migration file");
+    for name in [
+        "0001_ingest.sql",
+        "0002_orders.sql",
+        "0003_views.sql",
+        "0004_order_version.sql",
+        "0005_c_collation.sql",
+    ] {
+        sqlx::raw_sql(&run(name)).execute(&pool).await.expect(name);
+    }
+    sqlx::raw_sql(
+        r#"INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
+             VALUES ('Europe/Moscow', '30m', '24h', '14d');
+           INSERT INTO orders (order_id, verdict, shipped_at, state) VALUES ('A', 'open',
+             '2026-10-31T22:30:00Z', '{"order_id":"A","created":{"at":"2026-10-31T20:00:00Z",
+             "key":{"source":"s","id":"1"},"data":{"order_id":"A","customer_id":"C","items":[],
+             "total":"12.50","sales_channel":"web"}}}');
+           INSERT INTO claims (claim_id, order_id, resolved_at) VALUES ('K', 'A', '2026-10-31T21:30:00Z');"#,
+    )
+    .execute(&pool)
+    .await
+    .expect("rows of the version before v2");
+    sqlx::raw_sql(&run("0006_contract_v2.sql"))
+        .execute(&pool)
+        .await
+        .expect("0006");
+    let order: (Option<String>, Option<String>, Option<chrono::NaiveDate>) =
+        sqlx::query_as("SELECT sales_channel, total::text, shipped_day FROM orders")
+            .fetch_one(&pool)
+            .await
+            .expect("orders");
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    // 22:30 UTC on 31 Oct is 01:30 on 1 Nov in Moscow.
+    assert_eq!(
+        order,
+        (Some("web".into()), Some("12.50".into()), day("2026-11-01"))
+    );
+    let resolved: Option<chrono::NaiveDate> = sqlx::query_scalar("SELECT resolved_day FROM claims")
+        .fetch_one(&pool)
+        .await
+        .expect("claims");
+    assert_eq!(resolved, day("2026-11-01"));
+}
+
 #[tokio::test]
 async fn json_log_format_writes_one_json_object_per_line() {
     let db = support::TestDb::create().await;
