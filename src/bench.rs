@@ -43,6 +43,9 @@ pub struct Plan {
     pub days: f64,
     /// Orders to hold in the projection cache for the memory measurement (0: skip it).
     pub cache_orders: u64,
+    /// Mix the simulator's contract-v2 events (reviews, couriers, claim stages, spend, leads)
+    /// into the stream.
+    pub contract_v2: bool,
 }
 
 /// Everything one `bench` measured.
@@ -90,6 +93,7 @@ pub fn stream(
     seed: u64,
     days: f64,
     events: u64,
+    contract_v2: bool,
 ) -> anyhow::Result<impl Iterator<Item = SimRecord>> {
     let start: DateTime<Utc> = DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default(); // 2026-01-01
                                                                                                // ~4.1 records per order in the default shop: spread the orders over `days`.
@@ -97,8 +101,9 @@ pub fn stream(
     let shop = Shop {
         seed,
         orders_per_minute: (orders / (days * 1440.0)).max(0.01),
-        // The harness measures the order pipeline; its figures stay comparable across runs.
-        contract_v2: false,
+        // Off by default: the harness measures the order pipeline, and its figures stay
+        // comparable with the runs before contract v2 (`--contract-v2` mixes v2 in).
+        contract_v2,
         ..Shop::default()
     };
     let end = start + chrono::TimeDelta::days(3650);
@@ -212,7 +217,7 @@ fn partitions_for(plan: &Plan, kind: BrokerKind) -> anyhow::Result<i32> {
     if kind != BrokerKind::Mock {
         return Ok(plan.partitions);
     }
-    let bytes: u64 = stream(plan.seed, plan.days, plan.events)?
+    let bytes: u64 = stream(plan.seed, plan.days, plan.events, plan.contract_v2)?
         .map(|r| (r.value.len() + r.key.len() + 64) as u64)
         .sum();
     let needed = (bytes * 4 / 3).div_ceil(MOCK_PARTITION_BYTES) as i32;
@@ -241,7 +246,7 @@ fn produce(
         &format!("producing into {}", kind.name()),
     );
     let mut n = 0u64;
-    for record in stream(plan.seed, plan.days, plan.events)? {
+    for record in stream(plan.seed, plan.days, plan.events, plan.contract_v2)? {
         sink::send(&producer, topic, &record.key, &record.value)?;
         n += 1;
         if n % 4096 == 0 {
@@ -385,6 +390,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Results> {
                     plan.seed.to_string(),
                     "--days".into(),
                     plan.days.to_string(),
+                    format!("--contract-v2={}", plan.contract_v2),
                 ];
                 let measured = child(&args);
                 if mode != "consume" {
@@ -525,6 +531,8 @@ pub struct ChildArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 14.0)]
     pub days: f64,
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub contract_v2: bool,
 }
 
 fn report(m: &Measured) -> anyhow::Result<()> {
@@ -607,7 +615,7 @@ pub async fn child_copy(args: &ChildArgs) -> anyhow::Result<()> {
     let mut seen = HashSet::new();
     let mut rows = 0u64;
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    for (i, record) in stream(args.seed, args.days, args.events)?.enumerate() {
+    for (i, record) in stream(args.seed, args.days, args.events, args.contract_v2)?.enumerate() {
         let Ok(Decoded::Known(event)) = decode(&record.value) else {
             continue;
         };
@@ -799,7 +807,7 @@ pub fn child_cache(args: &ChildArgs) -> anyhow::Result<()> {
     let mut cache = ProjectionCache::new(orders);
     let started = Instant::now();
     // Enough of the stream for `orders` orders (about 4.1 records each), folded into the cache.
-    for record in stream(args.seed, args.days, (orders as f64 * 4.5) as u64)? {
+    for record in stream(args.seed, args.days, (orders as f64 * 4.5) as u64, false)? {
         let Ok(Decoded::Known(event)) = decode(&record.value) else {
             continue;
         };

@@ -103,6 +103,9 @@ struct BenchArgs {
     /// Orders held in the projection cache for the memory measurement (0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     cache_orders: u64,
+    /// Mix contract-v2 events (reviews, couriers, claim stages, spend, leads) into the stream.
+    #[arg(long)]
+    contract_v2: bool,
 }
 
 #[derive(clap::Args)]
@@ -518,6 +521,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
                 seed: args.seed,
                 days: args.days,
                 cache_orders: args.cache_orders,
+                contract_v2: args.contract_v2,
             };
             eprintln!(
                 "machine: {} cores; {}",
