@@ -216,13 +216,13 @@ pub(crate) const TABLES: [&str; 8] = [
     "leads",
 ];
 
-/// The statement that writes `table`'s rows, given as JSON array parameter 1.
-fn insert_sql(dialect: Dialect, table: &Table) -> String {
+/// The statement that writes `table`'s rows, given as the JSON array parameter `param`.
+fn insert_sql(dialect: Dialect, table: &Table, param: usize) -> String {
     let quoted: Vec<String> = table.cols.iter().map(|c| format!("\"{c}\"")).collect();
     let (source, updated) = match dialect {
         Dialect::Postgres => (
             format!(
-                "SELECT {} FROM jsonb_populate_recordset(NULL::{}, $1::jsonb)",
+                "SELECT {} FROM jsonb_populate_recordset(NULL::{}, ${param}::jsonb)",
                 quoted.join(", "),
                 table.name
             ),
@@ -236,7 +236,7 @@ fn insert_sql(dialect: Dialect, table: &Table) -> String {
                 .collect();
             (
                 format!(
-                    "SELECT {}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM json_each(?1) WHERE true",
+                    "SELECT {}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM json_each(?{param}) WHERE true",
                     values.join(", ")
                 ),
                 "excluded.updated_at",
@@ -392,41 +392,73 @@ struct LeadRow<'a> {
     temperature_id: &'a str,
 }
 
-/// One statement of a batch's v2 writes: its SQL, its JSON rows and its step name.
+/// The tables in the order every batch writes them (one lock order for all transactions).
+const WRITE_ORDER: [&Table; 8] = [
+    &CLAIM_STAGES,
+    &REVIEWS,
+    &COURIER_ROSTERS,
+    &COURIER_VIOLATIONS,
+    &COURIERS,
+    &SPENDS,
+    &LEAD_EVENTS,
+    &LEADS,
+];
+
+/// One table's rows of a batch, as a JSON array (`None`: no rows).
 pub(crate) struct Write {
-    pub sql: String,
-    pub rows: String,
+    table: &'static Table,
+    pub rows: Option<String>,
     pub what: &'static str,
 }
 
+impl Write {
+    /// SQLite's statement for these rows (parameter 1).
+    pub(crate) fn sqlite_sql(&self) -> String {
+        insert_sql(Dialect::Sqlite, self.table, 1)
+    }
+}
+
+/// PostgreSQL's one statement for a whole batch: every table's write as a data-modifying CTE,
+/// parameter `i` holding the rows of the `i`-th table of [`WRITE_ORDER`] (`[]` for none). One
+/// round trip instead of eight.
+pub(crate) fn postgres_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let parts: Vec<String> = WRITE_ORDER
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("w{i} AS ({})", insert_sql(Dialect::Postgres, t, i + 1)))
+            .collect();
+        format!("WITH {} SELECT 1", parts.join(",\n"))
+    })
+}
+
 fn write<T: Serialize>(
-    dialect: Dialect,
-    table: &Table,
+    table: &'static Table,
     rows: &[T],
     what: &'static str,
     out: &mut Vec<Write>,
 ) -> Result<(), Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let json = serde_json::to_string(rows).map_err(|source| Error::Encode {
-        table: table.name,
-        source,
-    })?;
-    out.push(Write {
-        sql: insert_sql(dialect, table),
-        rows: json,
-        what,
-    });
+    let rows = if rows.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(rows).map_err(|source| Error::Encode {
+            table: table.name,
+            source,
+        })?)
+    };
+    debug_assert_eq!(
+        WRITE_ORDER[out.len()].name,
+        table.name,
+        "written out of WRITE_ORDER"
+    );
+    out.push(Write { table, rows, what });
     Ok(())
 }
 
-/// The statements that merge `batch` into the v2 tables.
-pub(crate) fn writes(
-    dialect: Dialect,
-    batch: &EntityBatch,
-    rules: &Rules,
-) -> Result<Vec<Write>, Error> {
+/// The rows that merge `batch` into the v2 tables, one [`Write`] per table in
+/// [`WRITE_ORDER`].
+pub(crate) fn writes(batch: &EntityBatch, rules: &Rules) -> Result<Vec<Write>, Error> {
     let month = |t: DateTime<Utc>| rules.month_of(t);
     let mut out = Vec::new();
 
@@ -445,13 +477,7 @@ pub(crate) fn writes(
             month: month(*at),
         })
         .collect();
-    write(
-        dialect,
-        &CLAIM_STAGES,
-        &stages,
-        "insert into claim_stages",
-        &mut out,
-    )?;
+    write(&CLAIM_STAGES, &stages, "insert into claim_stages", &mut out)?;
 
     let reviews: Vec<ReviewRow> = batch
         .reviews
@@ -483,7 +509,7 @@ pub(crate) fn writes(
             }
         })
         .collect();
-    write(dialect, &REVIEWS, &reviews, "merge into reviews", &mut out)?;
+    write(&REVIEWS, &reviews, "merge into reviews", &mut out)?;
 
     let mut rosters = Vec::new();
     let mut violations = Vec::new();
@@ -523,26 +549,18 @@ pub(crate) fn writes(
         }
     }
     write(
-        dialect,
         &COURIER_ROSTERS,
         &rosters,
         "insert into courier_rosters",
         &mut out,
     )?;
     write(
-        dialect,
         &COURIER_VIOLATIONS,
         &violations,
         "insert into courier_violations",
         &mut out,
     )?;
-    write(
-        dialect,
-        &COURIERS,
-        &couriers,
-        "merge into couriers",
-        &mut out,
-    )?;
+    write(&COURIERS, &couriers, "merge into couriers", &mut out)?;
 
     let spends: Vec<SpendRow> = batch
         .spends
@@ -562,7 +580,7 @@ pub(crate) fn writes(
             })
         })
         .collect();
-    write(dialect, &SPENDS, &spends, "merge into spends", &mut out)?;
+    write(&SPENDS, &spends, "merge into spends", &mut out)?;
 
     let mut lead_events = Vec::new();
     let mut leads = Vec::new();
@@ -617,13 +635,12 @@ pub(crate) fn writes(
         });
     }
     write(
-        dialect,
         &LEAD_EVENTS,
         &lead_events,
         "insert into lead_events",
         &mut out,
     )?;
-    write(dialect, &LEADS, &leads, "merge into leads", &mut out)?;
+    write(&LEADS, &leads, "merge into leads", &mut out)?;
     Ok(out)
 }
 
@@ -663,21 +680,33 @@ mod tests {
 
     #[test]
     fn an_entity_slot_is_replaced_only_by_an_earlier_stamp() {
-        let sql = insert_sql(Dialect::Postgres, &COURIERS);
+        let sql = insert_sql(Dialect::Postgres, &COURIERS, 1);
         assert!(sql.contains("jsonb_populate_recordset(NULL::couriers, $1::jsonb)"));
         assert!(sql.contains(
             "(excluded.\"rostered_at\", excluded.\"rostered_source\", excluded.\"rostered_id\") > \
              (couriers.\"rostered_at\", couriers.\"rostered_source\", couriers.\"rostered_id\")"
         ));
-        let sqlite = insert_sql(Dialect::Sqlite, &REVIEWS);
+        let sqlite = insert_sql(Dialect::Sqlite, &REVIEWS, 1);
         assert!(sqlite.contains("FROM json_each(?1) WHERE true ON CONFLICT (review_id)"));
         assert!(sqlite.contains(") < (reviews.\"posted_at\""));
     }
 
     #[test]
+    fn postgres_writes_every_table_in_one_statement_with_a_parameter_each() {
+        let sql = postgres_sql();
+        for (i, t) in WRITE_ORDER.iter().enumerate() {
+            assert!(
+                sql.contains(&format!("NULL::{}, ${}::jsonb", t.name, i + 1)),
+                "{sql}"
+            );
+        }
+        assert!(sql.starts_with("WITH w0 AS (INSERT INTO claim_stages"));
+    }
+
+    #[test]
     fn history_rows_are_appended_once() {
         for dialect in [Dialect::Postgres, Dialect::Sqlite] {
-            let sql = insert_sql(dialect, &LEAD_EVENTS);
+            let sql = insert_sql(dialect, &LEAD_EVENTS, 1);
             assert!(
                 sql.ends_with("ON CONFLICT (source, id) DO NOTHING"),
                 "{sql}"

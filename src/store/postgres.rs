@@ -17,7 +17,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::cache::ProjectionCache;
-use super::entities::{self, Dialect};
+use super::entities;
 use super::rows::seconds;
 use super::{
     rows, step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder,
@@ -447,13 +447,15 @@ impl PgStore {
         batch: &EntityBatch,
         rules: &Rules,
     ) -> Result<(), Error> {
-        for w in entities::writes(Dialect::Postgres, batch, rules)? {
-            sqlx::query(&w.sql)
-                .bind(&w.rows)
-                .execute(&mut **tx)
-                .await
-                .map_err(step(w.what))?;
+        let writes = entities::writes(batch, rules)?;
+        let mut query = sqlx::query(entities::postgres_sql());
+        for w in &writes {
+            query = query.bind(w.rows.as_deref().unwrap_or("[]"));
         }
+        query
+            .execute(&mut **tx)
+            .await
+            .map_err(step("merge the batch into the v2 tables"))?;
         Ok(())
     }
 
@@ -708,11 +710,13 @@ impl Store for PgStore {
         lap.mark("write_orders");
         Self::write_claims(&mut tx, &outcome, rules).await?;
         Self::write_kpi(&mut tx, &outcome).await?;
+        lap.mark("write_claims_kpi");
         if !v2.is_empty() {
             let entities = EntityBatch::fold(v2);
             let stored = Self::stored_reviews(&mut tx, &entities).await?;
             report.review_answer_seconds = entities::new_answer_seconds(&entities, &stored);
             Self::write_entities(&mut tx, &entities, rules).await?;
+            lap.mark("write_v2");
         }
         Self::write_rejected(&mut tx, &unique).await?;
         Self::write_offsets(&mut tx, batch).await?;

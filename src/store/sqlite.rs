@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 
-use super::entities::{self, Dialect};
+use super::entities;
 use super::rows::{self, seconds, sqlite_time};
 use super::{
     step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder, RebuildReport,
@@ -378,9 +378,10 @@ impl SqliteStore {
         batch: &EntityBatch,
         rules: &Rules,
     ) -> Result<(), Error> {
-        for w in entities::writes(Dialect::Sqlite, batch, rules)? {
-            sqlx::query(&w.sql)
-                .bind(&w.rows)
+        for w in entities::writes(batch, rules)? {
+            let Some(rows) = &w.rows else { continue };
+            sqlx::query(&w.sqlite_sql())
+                .bind(rows)
                 .execute(&mut *conn)
                 .await
                 .map_err(step(w.what))?;
