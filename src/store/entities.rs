@@ -8,8 +8,10 @@
 //! same review from different partitions therefore meet in the row lock and the result is the
 //! fold of the union, whatever the order of the transactions.
 //!
-//! Each statement takes the rows as one JSON array parameter, so one SQL text serves both
-//! stores but for how the array is opened (`jsonb_populate_recordset` / `json_each`).
+//! Each table's rows travel as one JSON array parameter, so one SQL text per table serves both
+//! stores but for how the array is opened (`jsonb_populate_recordset` / `json_each`). On
+//! PostgreSQL the eight writes go as one statement (a data-modifying CTE each); SQLite runs
+//! the tables that have rows one after the other.
 
 use std::collections::HashMap;
 
