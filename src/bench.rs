@@ -220,8 +220,14 @@ fn partitions_for(plan: &Plan, kind: BrokerKind) -> anyhow::Result<i32> {
     let bytes: u64 = stream(plan.seed, plan.days, plan.events, plan.contract_v2)?
         .map(|r| (r.value.len() + r.key.len() + 64) as u64)
         .sum();
-    let needed = (bytes * 4 / 3).div_ceil(MOCK_PARTITION_BYTES) as i32;
-    Ok(plan.partitions.max(needed))
+    Ok(mock_partitions_for(bytes, plan.partitions))
+}
+
+/// Partitions (at least `at_least`) that hold `bytes` of records on the mock cluster, with a
+/// third of headroom for record overhead. The demo sizes its topic with it too.
+pub fn mock_partitions_for(bytes: u64, at_least: i32) -> i32 {
+    let needed = (bytes * 4 / 3).div_ceil(MOCK_PARTITION_BYTES);
+    at_least.max(i32::try_from(needed).unwrap_or(i32::MAX))
 }
 
 /// Produces the stream into `topic`, keyed by order; tansu gets one record per batch (its

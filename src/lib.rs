@@ -88,7 +88,7 @@ impl Service {
         if let AnyStore::Postgres(pg) = &store {
             pg.set_cache_capacity(settings.batch.projection_cache);
         }
-        let metrics = Metrics::with_team_labels(settings.team_labels)?;
+        let metrics = Metrics::new(settings.team_labels)?;
         let readiness = Arc::new(Readiness::default());
         let (stop, stop_rx) = watch::channel(false);
 

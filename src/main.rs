@@ -142,7 +142,7 @@ async fn demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
     // history is produced faster than it is consumed, so the topic gets enough partitions to
     // hold all of it (about 6 records of 500 bytes per order).
     let history_bytes = args.days * 1440.0 * args.orders_per_minute * 6.0 * 500.0;
-    let partitions = ((history_bytes / (4.0 * 1024.0 * 1024.0)).ceil() as i32).clamp(3, 512);
+    let partitions = perfect_order::bench::mock_partitions_for(history_bytes as u64, 3).min(512);
     cluster
         .create_topic(&topic, partitions, 1)
         .with_context(|| format!("cannot create topic {topic} on the embedded broker"))?;

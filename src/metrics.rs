@@ -116,15 +116,11 @@ fn name(short: &str) -> String {
 }
 
 impl Metrics {
-    /// Builds and registers every metric. Label sets with bounded values are pre-created at 0 so
-    /// dashboards and alerts see the series before the first event.
-    pub fn new() -> Result<Arc<Metrics>, prometheus::Error> {
-        Self::with_team_labels(20)
-    }
-
-    /// As [`Metrics::new`], with at most `team_labels` teams named on the friendliness gauge
-    /// (the rest are summed under `team="other"`; `watch.team_labels`).
-    pub fn with_team_labels(team_labels: usize) -> Result<Arc<Metrics>, prometheus::Error> {
+    /// Builds and registers every metric, with at most `team_labels` teams named on the
+    /// friendliness gauge (the rest are summed under `team="other"`; `watch.team_labels`).
+    /// Label sets with bounded values are pre-created at 0 so dashboards and alerts see the
+    /// series before the first event.
+    pub fn new(team_labels: usize) -> Result<Arc<Metrics>, prometheus::Error> {
         let registry = Registry::new();
         macro_rules! reg {
             ($m:expr) => {{

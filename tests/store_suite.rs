@@ -613,7 +613,7 @@ async fn a_team_of_nine_is_flagged_and_a_smiley_counts_for_the_team_at_its_time(
                 (day("2026-11-01"), "T-09".into(), 0, 0, 9, true, 2, false),
             ]
         );
-        // The live figures (the gauges, the console) rank this month exactly as the view.
+        // The live figures (the gauges, the console) are this month's rows of the view.
         for (now, month) in [
             (msk("2026-10-31T12:00:00"), day("2026-10-01")),
             (msk("2026-11-20T12:00:00"), day("2026-11-01")),

@@ -140,9 +140,12 @@ impl Courier {
             .map(|(_, r)| r.team_id.as_str())
     }
 
-    /// The latest rostering of all.
-    pub fn current(&self) -> Option<(&DateTime<Utc>, &CourierRostered)> {
-        self.rosters.iter().next_back().map(|((at, _), r)| (at, r))
+    /// The latest rostering of all: its time, key and team.
+    pub fn current(&self) -> Option<(&DateTime<Utc>, &EventKey, &CourierRostered)> {
+        self.rosters
+            .iter()
+            .next_back()
+            .map(|((at, key), r)| (at, key, r))
     }
 }
 
@@ -203,19 +206,33 @@ impl Lead {
         self.changes.insert((at, key), d).is_none()
     }
 
+    /// The latest event (capture or change) before `end`, or of all when `end` is `None`:
+    /// its time, key and temperature.
+    pub fn latest_before(
+        &self,
+        end: Option<DateTime<Utc>>,
+    ) -> Option<(DateTime<Utc>, &EventKey, Temperature)> {
+        let change = match end {
+            Some(end) => self.changes.range(..(end, EventKey::min())).next_back(),
+            None => self.changes.iter().next_back(),
+        }
+        .map(|((at, key), d)| (*at, key, d.temperature));
+        let capture = self
+            .captured
+            .as_ref()
+            .filter(|c| end.is_none_or(|end| c.at < end))
+            .map(|c| (c.at, &c.key, c.data.temperature));
+        match (capture, change) {
+            (Some(c), Some(x)) => Some(if (x.0, x.1) > (c.0, c.1) { x } else { c }),
+            (c, x) => c.or(x),
+        }
+    }
+
     /// The temperature of the latest event (capture or change) before `end`, if the lead was
     /// captured before `end`; `None` when it did not exist yet.
     pub fn temperature_before(&self, end: DateTime<Utc>) -> Option<Temperature> {
-        let captured = self.captured.as_ref().filter(|c| c.at < end)?;
-        let change = self
-            .changes
-            .range(..(end, EventKey::min()))
-            .next_back()
-            .map(|((at, key), d)| ((*at, key), d.temperature));
-        match change {
-            Some((stamp, t)) if stamp > (captured.at, &captured.key) => Some(t),
-            _ => Some(captured.data.temperature),
-        }
+        self.captured.as_ref().filter(|c| c.at < end)?;
+        self.latest_before(Some(end)).map(|(_, _, t)| t)
     }
 }
 
@@ -418,7 +435,7 @@ mod tests {
         assert_eq!(courier.team_at(at("2026-10-19T23:59:59")), Some("T-1"));
         assert_eq!(courier.team_at(at("2026-10-20T00:00:00")), Some("T-2"));
         assert_eq!(
-            courier.current().map(|(_, r)| r.team_id.as_str()),
+            courier.current().map(|(_, _, r)| r.team_id.as_str()),
             Some("T-2")
         );
         let claim = &batch.claims["K"];

@@ -163,7 +163,10 @@ async fn service<S: Store>(State(state): State<Arc<AppState<S>>>) -> Result<Json
     Ok(Json(Service {
         figures: state.store.service_figures(&state.rules, now).await?,
         months: state.store.service_months(since).await?,
-        lists: state.store.service_lists(100).await?,
+        lists: crate::store::service::ServiceLists {
+            open_claims: state.store.open_claims(100).await?,
+            unanswered_negative_reviews: state.store.unanswered_negative_reviews(100).await?,
+        },
         review_answer_sla_seconds: state.rules.review_answer_sla.num_seconds(),
         smiley_min_rating: state.rules.smiley_min_rating,
         team_size: state.rules.team_size,
@@ -175,7 +178,7 @@ async fn open_claims<S: Store>(
     Query(q): Query<LateQuery>,
 ) -> Result<Json<Vec<crate::store::service::OpenClaim>>, Error> {
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
-    Ok(Json(state.store.service_lists(limit).await?.open_claims))
+    Ok(Json(state.store.open_claims(limit).await?))
 }
 
 async fn unanswered_negative_reviews<S: Store>(
@@ -183,11 +186,5 @@ async fn unanswered_negative_reviews<S: Store>(
     Query(q): Query<LateQuery>,
 ) -> Result<Json<Vec<crate::store::service::UnansweredReview>>, Error> {
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
-    Ok(Json(
-        state
-            .store
-            .service_lists(limit)
-            .await?
-            .unanswered_negative_reviews,
-    ))
+    Ok(Json(state.store.unanswered_negative_reviews(limit).await?))
 }

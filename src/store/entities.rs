@@ -21,7 +21,6 @@ use serde::Serialize;
 use super::rows::{opt_ts, ts};
 use super::Error;
 use crate::domain::entities::{whole_seconds, EntityBatch};
-use crate::domain::event::V2_TYPES;
 use crate::domain::Rules;
 
 /// Which store the SQL is for.
@@ -539,7 +538,7 @@ pub(crate) fn writes(batch: &EntityBatch, rules: &Rules) -> Result<Vec<Write>, E
                 month: month(*at),
             });
         }
-        if let Some(((at, key), d)) = c.rosters.iter().next_back() {
+        if let Some((at, key, d)) = c.current() {
             couriers.push(CourierRow {
                 courier_id,
                 team_id: d.team_id.as_str(),
@@ -611,14 +610,8 @@ pub(crate) fn writes(batch: &EntityBatch, rules: &Rules) -> Result<Vec<Write>, E
             });
         }
         // The latest event of the batch carries the temperature.
-        let latest_change = l.changes.iter().next_back();
-        let latest = match (captured, latest_change) {
-            (Some(c), Some(((at, key), d))) if (at, key) > (&c.at, &c.key) => {
-                (*at, key, d.temperature)
-            }
-            (Some(c), _) => (c.at, &c.key, c.data.temperature),
-            (None, Some(((at, key), d))) => (*at, key, d.temperature),
-            (None, None) => continue,
+        let Some((temperature_at, temperature_key, temperature)) = l.latest_before(None) else {
+            continue;
         };
         leads.push(LeadRow {
             lead_id,
@@ -630,10 +623,10 @@ pub(crate) fn writes(batch: &EntityBatch, rules: &Rules) -> Result<Vec<Write>, E
             captured_month: captured.map(|c| month(c.at)),
             captured_source: captured.map(|c| c.key.source.as_str()),
             captured_id: captured.map(|c| c.key.id.as_str()),
-            temperature: latest.2.as_str(),
-            temperature_at: latest.0,
-            temperature_source: &latest.1.source,
-            temperature_id: &latest.1.id,
+            temperature: temperature.as_str(),
+            temperature_at,
+            temperature_source: &temperature_key.source,
+            temperature_id: &temperature_key.id,
         });
     }
     write(
@@ -671,17 +664,12 @@ pub(crate) fn new_answer_seconds(batch: &EntityBatch, stored: &StoredReviews) ->
         .collect()
 }
 
-/// The `events.type` filter of a rebuild's v2 pass.
-pub(crate) fn v2_types() -> Vec<&'static str> {
-    V2_TYPES.to_vec()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn an_entity_slot_is_replaced_only_by_an_earlier_stamp() {
+    fn a_slot_takes_incoming_values_only_for_an_earlier_or_later_stamp_as_the_fold_keeps() {
         let sql = insert_sql(Dialect::Postgres, &COURIERS, 1);
         assert!(sql.contains("jsonb_populate_recordset(NULL::couriers, $1::jsonb)"));
         assert!(sql.contains(

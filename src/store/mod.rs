@@ -334,11 +334,17 @@ pub trait Store: Send + Sync + 'static {
         since: chrono::NaiveDate,
     ) -> impl Future<Output = Result<service::ServiceMonths, Error>> + Send;
 
-    /// Open claims and unanswered negative reviews, oldest first.
-    fn service_lists(
+    /// Claims filed and not resolved, oldest first.
+    fn open_claims(
         &self,
         limit: i64,
-    ) -> impl Future<Output = Result<service::ServiceLists, Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<service::OpenClaim>, Error>> + Send;
+
+    /// Reviews rated 2 or lower with no answer, oldest first.
+    fn unanswered_negative_reviews(
+        &self,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<service::UnansweredReview>, Error>> + Send;
 
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), Error>> + Send;
@@ -491,8 +497,15 @@ impl Store for AnyStore {
         each!(self, s => s.service_months(since).await)
     }
 
-    async fn service_lists(&self, limit: i64) -> Result<service::ServiceLists, Error> {
-        each!(self, s => s.service_lists(limit).await)
+    async fn open_claims(&self, limit: i64) -> Result<Vec<service::OpenClaim>, Error> {
+        each!(self, s => s.open_claims(limit).await)
+    }
+
+    async fn unanswered_negative_reviews(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<service::UnansweredReview>, Error> {
+        each!(self, s => s.unanswered_negative_reviews(limit).await)
     }
 
     async fn ping(&self) -> Result<(), Error> {

@@ -599,7 +599,7 @@ impl PgStore {
             "DECLARE rebuild_entities NO SCROLL CURSOR FOR
              SELECT payload::text FROM events WHERE type = ANY($1) ORDER BY source, id",
         )
-        .bind(entities::v2_types())
+        .bind(&crate::domain::event::V2_TYPES[..])
         .execute(&mut *tx)
         .await
         .map_err(step("open a cursor over the v2 events"))?;

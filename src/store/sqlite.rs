@@ -510,7 +510,7 @@ impl SqliteStore {
                 .await
                 .map_err(step("empty the v2 tables"))?;
         }
-        let types = json(&entities::v2_types(), "events")?;
+        let types = json(&crate::domain::event::V2_TYPES, "events")?;
         let mut after = (String::new(), String::new());
         loop {
             let rows = sqlx::query(
