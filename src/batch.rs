@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use crate::domain::{decode, Decoded, Event, EventKey, RejectReason, Rejection};
+use crate::domain::{decode_within, Decoded, Event, EventKey, Limits, RejectReason, Rejection};
 
 /// One Kafka record, owned (copied out of librdkafka's buffer once).
 #[derive(Debug, Clone)]
@@ -86,14 +86,8 @@ impl PreparedBatch {
     }
 }
 
-/// PostgreSQL's `jsonb` cannot hold the NUL character; such a record is rejected up front
-/// rather than failing (and so stalling) its whole batch.
-fn has_nul_escape(bytes: &[u8]) -> bool {
-    bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
-}
-
-/// Decodes one record. Pure.
-pub fn prepare_record(record: Record) -> Entry {
+/// Decodes one record within `limits`. Pure.
+pub fn prepare_record(record: Record, limits: &Limits) -> Entry {
     let at = Coordinates {
         topic: record.topic,
         partition: record.partition,
@@ -116,17 +110,7 @@ pub fn prepare_record(record: Record) -> Entry {
             None,
         );
     };
-    if has_nul_escape(&payload) {
-        return reject(
-            Rejection {
-                reason: RejectReason::BadValue,
-                detail: "contains the \\u0000 character, which cannot be stored".into(),
-            },
-            record.key,
-            Some(payload),
-        );
-    }
-    match decode(&payload) {
+    match decode_within(&payload, limits) {
         Err(rejection) => reject(rejection, record.key, Some(payload)),
         Ok(decoded) => {
             // Valid JSON is valid UTF-8, so this never fails once decode succeeded.
@@ -165,8 +149,9 @@ pub fn prepare_record(record: Record) -> Entry {
     }
 }
 
-/// Decodes a batch of records and notes the next offset of every partition in it.
-pub fn prepare(records: Vec<Record>) -> PreparedBatch {
+/// Decodes a batch of records within `limits` and notes the next offset of every partition
+/// in it.
+pub fn prepare(records: Vec<Record>, limits: &Limits) -> PreparedBatch {
     let mut batch = PreparedBatch {
         entries: Vec::with_capacity(records.len()),
         next_offsets: BTreeMap::new(),
@@ -177,7 +162,7 @@ pub fn prepare(records: Vec<Record>) -> PreparedBatch {
             .entry((record.topic.clone(), record.partition))
             .or_insert(0);
         *next = (*next).max(record.offset + 1);
-        batch.entries.push(prepare_record(record));
+        batch.entries.push(prepare_record(record, limits));
     }
     batch
 }
@@ -200,6 +185,69 @@ impl PreparedBatch {
             out[lane(key.1)].next_offsets.insert(key, next);
         }
         out
+    }
+}
+
+impl PreparedBatch {
+    /// Builds a batch from entries in arrival order; each partition's next offset is the one
+    /// after its last entry here.
+    fn of_entries(entries: Vec<Entry>) -> PreparedBatch {
+        let mut next_offsets = BTreeMap::new();
+        for entry in &entries {
+            let at = entry.at();
+            let next = next_offsets
+                .entry((at.topic.clone(), at.partition))
+                .or_insert(0);
+            *next = (*next).max(at.offset + 1);
+        }
+        PreparedBatch {
+            entries,
+            next_offsets,
+        }
+    }
+
+    /// Splits the batch in two halves in arrival order, each with the next offsets of its own
+    /// records, so that committing the first and then the second stores exactly what the
+    /// whole batch would. Used to find the records a database refuses.
+    pub fn bisect(mut self) -> (PreparedBatch, PreparedBatch) {
+        let second = self.entries.split_off(self.entries.len() / 2);
+        (
+            PreparedBatch::of_entries(self.entries),
+            PreparedBatch::of_entries(second),
+        )
+    }
+
+    /// The batch with every record turned into a `store_refused` rejection that keeps its
+    /// bytes and the database's message, so it is stored in `rejected_events` and its offset
+    /// can pass.
+    pub fn refused(self, message: &str) -> PreparedBatch {
+        let detail: String = format!("the database refused to store it: {message}")
+            .chars()
+            .filter(|c| *c != '\0')
+            .take(2000)
+            .collect();
+        let entries = self
+            .entries
+            .into_iter()
+            .map(|entry| {
+                let (at, key, raw) = match entry {
+                    Entry::Known { at, payload, .. } | Entry::Unknown { at, payload, .. } => {
+                        (at, None, Some(payload.into_bytes()))
+                    }
+                    Entry::Rejected { at, key, raw, .. } => (at, key, raw),
+                };
+                Entry::Rejected {
+                    at,
+                    rejection: Rejection {
+                        reason: RejectReason::StoreRefused,
+                        detail: detail.clone(),
+                    },
+                    key,
+                    raw,
+                }
+            })
+            .collect();
+        PreparedBatch::of_entries(entries)
     }
 }
 
@@ -226,7 +274,7 @@ mod lane_tests {
             record(3, 2),
             record(4, 0),
         ];
-        let lanes = prepare(records).split(3);
+        let lanes = prepare(records, &Limits::unbounded()).split(3);
         assert_eq!(lanes.len(), 3);
         let coordinates = |b: &PreparedBatch| -> Vec<(i32, i64)> {
             b.entries
@@ -240,5 +288,42 @@ mod lane_tests {
         let offsets: Vec<i64> = lanes[0].next_offsets.values().copied().collect();
         assert_eq!(offsets, vec![6, 3]);
         assert_eq!(lanes[1].next_offsets.len(), 2);
+    }
+
+    #[test]
+    fn the_halves_of_a_bisected_batch_store_offsets_only_up_to_their_own_records() {
+        let batch = prepare(
+            vec![record(0, 5), record(1, 7), record(0, 6), record(1, 8)],
+            &Limits::unbounded(),
+        );
+        let (first, second) = batch.bisect();
+        let offsets = |b: &PreparedBatch| -> Vec<((String, i32), i64)> {
+            b.next_offsets
+                .iter()
+                .map(|((t, p), n)| ((t.to_string(), *p), *n))
+                .collect()
+        };
+        let key = |p: i32, n: i64| (("orders".to_owned(), p), n);
+        assert_eq!(offsets(&first), vec![key(0, 6), key(1, 8)]);
+        assert_eq!(offsets(&second), vec![key(0, 7), key(1, 9)]);
+    }
+
+    #[test]
+    fn a_refused_record_becomes_a_store_refused_rejection_that_keeps_its_bytes() {
+        let batch = prepare(vec![record(2, 9)], &Limits::unbounded()).refused("boom");
+        let Some(Entry::Rejected {
+            rejection, raw, at, ..
+        }) = batch.entries.first()
+        else {
+            panic!("a rejection")
+        };
+        assert_eq!(rejection.reason, RejectReason::StoreRefused);
+        assert!(rejection.detail.contains("boom"));
+        assert_eq!(raw.as_deref(), Some(&b"junk"[..]));
+        assert_eq!(at.offset, 9);
+        assert_eq!(
+            batch.next_offsets.values().copied().collect::<Vec<_>>(),
+            vec![10]
+        );
     }
 }

@@ -52,6 +52,7 @@ struct RawSettings {
     http: RawHttp,
     watch: RawWatch,
     log: RawLog,
+    decode: RawDecode,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +65,7 @@ struct RawKafka {
     properties: BTreeMap<String, serde_json::Value>,
     drain_timeout: String,
     statistics_interval: String,
+    broker_silence: String,
     check_copartitioning: bool,
 }
 
@@ -101,6 +103,16 @@ struct RawRules {
 #[serde(default)]
 struct RawHttp {
     listen: String,
+    header_timeout: String,
+    max_connections: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawDecode {
+    max_record_bytes: usize,
+    earliest_time: String,
+    max_future: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +142,7 @@ impl Default for RawKafka {
             properties: BTreeMap::new(),
             drain_timeout: "10s".into(),
             statistics_interval: "5s".into(),
+            broker_silence: "30s".into(),
             check_copartitioning: true,
         }
     }
@@ -175,6 +188,18 @@ impl Default for RawHttp {
     fn default() -> Self {
         RawHttp {
             listen: "127.0.0.1:9187".into(),
+            header_timeout: "10s".into(),
+            max_connections: 512,
+        }
+    }
+}
+
+impl Default for RawDecode {
+    fn default() -> Self {
+        RawDecode {
+            max_record_bytes: 1 << 20,
+            earliest_time: "2000-01-01T00:00:00Z".into(),
+            max_future: "100years".into(),
         }
     }
 }
@@ -213,6 +238,8 @@ pub struct KafkaSettings {
     pub drain_timeout: Duration,
     /// librdkafka statistics interval: how often consumer lag is refreshed.
     pub statistics_interval: Duration,
+    /// `/readyz` fails when no broker has answered for this long.
+    pub broker_silence: Duration,
     /// Refuse to start when topics differ in partition count.
     pub check_copartitioning: bool,
 }
@@ -238,9 +265,46 @@ pub struct BatchSettings {
     pub lanes: usize,
 }
 
+/// What a record must keep to be decoded (beyond it, it is rejected with a reason).
+#[derive(Debug, Clone)]
+pub struct DecodeSettings {
+    /// Larger record values are rejected as `too_large`, their bytes kept.
+    pub max_record_bytes: usize,
+    /// Event times before this are rejected as `bad_time`.
+    pub earliest_time: chrono::DateTime<chrono::Utc>,
+    /// Event times further than this after the wall clock are rejected as `bad_time`.
+    pub max_future: Duration,
+}
+
+impl DecodeSettings {
+    /// The decoder's bounds at wall-clock `now`.
+    pub fn limits(&self, now: chrono::DateTime<chrono::Utc>) -> crate::domain::Limits {
+        let latest = TimeDelta::from_std(self.max_future)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        crate::domain::Limits {
+            max_record_bytes: self.max_record_bytes,
+            earliest: self.earliest_time,
+            latest,
+        }
+    }
+}
+
+/// The HTTP server's guards against slow or too many clients.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpGuards {
+    /// A connection that has not sent a complete request head within this is closed.
+    pub header_timeout: Duration,
+    /// Open connections at most; beyond it the oldest one still sending its head is closed.
+    pub max_connections: usize,
+}
+
 /// Validated settings of the whole service.
 #[derive(Clone)]
 pub struct Settings {
+    pub decode: DecodeSettings,
+    pub http_guards: HttpGuards,
     pub kafka: KafkaSettings,
     pub database: DatabaseSettings,
     pub batch: BatchSettings,
@@ -407,8 +471,18 @@ impl Settings {
             properties,
             drain_timeout: positive("kafka.drain_timeout", &k.drain_timeout)?,
             statistics_interval: positive("kafka.statistics_interval", &k.statistics_interval)?,
+            broker_silence: positive("kafka.broker_silence", &k.broker_silence)?,
             check_copartitioning: k.check_copartitioning,
         };
+        if kafka.broker_silence < 2 * kafka.statistics_interval {
+            return Err(invalid(
+                "kafka.broker_silence",
+                format!(
+                    "must be at least twice kafka.statistics_interval ({:?}): brokers' answers are seen through librdkafka's statistics",
+                    kafka.statistics_interval
+                ),
+            ));
+        }
 
         let d = raw.database;
         if crate::store::Backend::of(&d.url).is_none() {
@@ -502,7 +576,38 @@ impl Settings {
                 "is empty (e.g. info, debug, perfect_order=debug)",
             ));
         }
+        let dec = raw.decode;
+        if dec.max_record_bytes < 1024 {
+            return Err(invalid(
+                "decode.max_record_bytes",
+                "must be at least 1024 (a contract event is a few hundred bytes)",
+            ));
+        }
+        let decode = DecodeSettings {
+            max_record_bytes: dec.max_record_bytes,
+            earliest_time: chrono::DateTime::parse_from_rfc3339(dec.earliest_time.trim())
+                .map_err(|e| {
+                    invalid(
+                        "decode.earliest_time",
+                        format!(
+                            "`{}` is not an RFC 3339 instant ({e}), e.g. 2000-01-01T00:00:00Z",
+                            dec.earliest_time
+                        ),
+                    )
+                })?
+                .to_utc(),
+            max_future: positive("decode.max_future", &dec.max_future)?,
+        };
+        if raw.http.max_connections < 8 {
+            return Err(invalid("http.max_connections", "must be at least 8"));
+        }
+        let http_guards = HttpGuards {
+            header_timeout: positive("http.header_timeout", &raw.http.header_timeout)?,
+            max_connections: raw.http.max_connections,
+        };
         Ok(Settings {
+            decode,
+            http_guards,
             kafka,
             database: DatabaseSettings {
                 url: d.url,
@@ -525,23 +630,98 @@ impl Settings {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host/...` with `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            let masked = if userinfo.contains(':') { ":***" } else { "" };
-            format!("{scheme}://{user}{masked}@{host}{tail}")
+/// Query parameters of a database URL whose values are secrets (`password`, `sslpassword`, ...).
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
+/// Where the secrets of a database URL are: byte ranges of the password of its user-info part
+/// (which may hold an unencoded `/`, `?` or `@`) and of the values of password-like query
+/// parameters.
+fn secret_ranges(url: &str) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let body = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[body..];
+    let query = rest.find('?').unwrap_or(rest.len());
+    // The user-info ends at the last `@` before the query; a password holding `?` puts its
+    // `@` after the first `?`.
+    let at = rest[..query].rfind('@').or_else(|| rest.find('@'));
+    let mut host_from = 0;
+    if let Some(at) = at {
+        if let Some(colon) = rest[..at].find(':') {
+            ranges.push(body + colon + 1..body + at);
         }
-        None => url.to_owned(),
+        host_from = at + 1;
     }
+    if let Some(q) = rest[host_from..].find('?') {
+        let mut from = host_from + q + 1;
+        for pair in rest[from..].split('&') {
+            if let Some((name, value)) = pair.split_once('=') {
+                if is_secret_parameter(name) && !value.is_empty() {
+                    let start = body + from + name.len() + 1;
+                    ranges.push(start..start + value.len());
+                }
+            }
+            from += pair.len() + 1;
+        }
+    }
+    ranges
+}
+
+/// The database URL with every secret replaced by `***`: the password of
+/// `scheme://user:password@host/...` (also when it holds an unencoded `/`, `?` or `@`) and
+/// the values of password-like query parameters (`?password=...`, `sslpassword`).
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    let mut ranges = secret_ranges(url);
+    ranges.sort_by_key(|r| std::cmp::Reverse(r.start));
+    for r in ranges {
+        if !r.is_empty() {
+            out.replace_range(r, "***");
+        }
+    }
+    out
+}
+
+fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` (an error message, say) with every secret of `url` masked, as written in the URL and
+/// percent-decoded: a driver's message may quote either.
+pub fn redact_secrets_of(url: &str, text: &str) -> String {
+    let mut out = text.replace(url, &redact_url(url));
+    for r in secret_ranges(url) {
+        let raw = &url[r];
+        for secret in [raw.to_owned(), percent_decoded(raw)] {
+            if secret.len() >= 3 {
+                out = out.replace(&secret, "***");
+            }
+        }
+    }
+    out
 }
 
 /// Whether a librdkafka property holds a secret (its value never reaches logs).
@@ -722,6 +902,47 @@ mod tests {
         assert_eq!(
             redact_url("postgres://app:s3cret@db:5432/po?sslmode=require"),
             "postgres://app:***@db:5432/po?sslmode=require"
+        );
+    }
+
+    #[test]
+    fn every_url_form_of_a_database_password_is_redacted() {
+        for (url, shown) in [
+            (
+                "postgres://app@db/po?password=s3cret&sslmode=require",
+                "postgres://app@db/po?password=***&sslmode=require",
+            ),
+            ("postgres://app:se/cr?et@db/po", "postgres://app:***@db/po"),
+            (
+                "postgresql://app:p@ss@db:5432/po",
+                "postgresql://app:***@db:5432/po",
+            ),
+            (
+                "postgres://app:a%2Fb@db/po?sslpassword=k3y",
+                "postgres://app:***@db/po?sslpassword=***",
+            ),
+            (
+                "postgres://db/po?user=app&PASSWORD=s3cret",
+                "postgres://db/po?user=app&PASSWORD=***",
+            ),
+            (
+                "postgres://app@db/po?options=-c%20a%3Db",
+                "postgres://app@db/po?options=-c%20a%3Db",
+            ),
+            ("sqlite://data/po.db", "sqlite://data/po.db"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_message_quoting_a_password_raw_or_decoded_is_masked() {
+        let url = "postgres://app:a%2Fbc@db/po?password=xyz1";
+        let message = format!("cannot connect to {url}: password a/bc or xyz1 refused");
+        let masked = redact_secrets_of(url, &message);
+        assert!(
+            !masked.contains("a/bc") && !masked.contains("xyz1") && !masked.contains("a%2Fbc"),
+            "{masked}"
         );
     }
 }

@@ -53,10 +53,7 @@ pub async fn migrate(settings: &Settings) -> Result<AnyStore, Error> {
     if postgres && matches!(sqlx::Postgres::database_exists(url).await, Ok(false)) {
         sqlx::Postgres::create_database(url)
             .await
-            .map_err(|source| store::Error::Connect {
-                url: settings.database_url_redacted(),
-                source,
-            })?;
+            .map_err(|source| store::Error::connect(url, source))?;
         info!(database = %settings.database_url_redacted(), "created the database");
     }
     let store = AnyStore::connect(url, settings.database.max_connections).await?;
@@ -64,6 +61,9 @@ pub async fn migrate(settings: &Settings) -> Result<AnyStore, Error> {
     info!(database = %settings.database_url_redacted(), "migrations applied");
     Ok(store)
 }
+
+/// How long the HTTP server and the gauge timer get to stop after ingest has stopped.
+const BACKGROUND_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A running service: consumer, committer, HTTP server and the shop-wide gauge timer.
 pub struct Service {
@@ -89,7 +89,7 @@ impl Service {
             pg.set_cache_capacity(settings.batch.projection_cache);
         }
         let metrics = Metrics::new(settings.team_labels)?;
-        let readiness = Arc::new(Readiness::default());
+        let readiness = Arc::new(Readiness::new(settings.kafka.broker_silence));
         let (stop, stop_rx) = watch::channel(false);
 
         let listener = tokio::net::TcpListener::bind(settings.http_listen)
@@ -108,18 +108,12 @@ impl Service {
             readiness: readiness.clone(),
             rules: settings.rules.clone(),
         }));
-        let mut http_stop = stop_rx.clone();
-        let server = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
+        let server = tokio::spawn(http::serve::serve(
+            listener,
+            app,
+            settings.http_guards,
+            stop_rx.clone(),
+        ));
         info!(address = %http_addr, "HTTP server listening (/metrics, /healthz, /readyz, /api/late-orders)");
 
         let watch_task = tokio::spawn(watch_loop(
@@ -140,14 +134,25 @@ impl Service {
         })
     }
 
-    /// Commits the batch in flight, leaves the consumer group and stops the HTTP server.
+    /// Commits the batch in flight, leaves the consumer group and stops the HTTP server, within
+    /// [`Service::shutdown_bound`]: a batch that cannot commit within `kafka.drain_timeout`
+    /// is rolled back and read again at the next start.
     pub async fn stop(self) {
         self.ingest.stop().await;
         let _ = self.stop.send(true);
-        for task in self.background {
-            let _ = task.await;
+        let deadline = tokio::time::Instant::now() + BACKGROUND_STOP;
+        for mut task in self.background {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+            }
         }
         info!("stopped");
+    }
+
+    /// The longest shutdown can take: `kafka.drain_timeout` for the batch in flight, then
+    /// closing the consumer, the HTTP connections and the gauge timer.
+    pub fn shutdown_bound(drain_timeout: std::time::Duration) -> std::time::Duration {
+        drain_timeout + ingest::SHUTDOWN_GRACE + BACKGROUND_STOP
     }
 }
 
@@ -179,11 +184,13 @@ async fn watch_loop<S: Store>(
             Ok((figures, service)) => {
                 metrics.record_shop_figures(&figures);
                 metrics.record_service_figures(&service);
-                metrics.record_ready(readiness.is_assigned());
+                let checks = readiness.checks(true, chrono::Utc::now());
+                metrics.record_ready(checks.ready(), &checks.labelled());
             }
             Err(e) => {
                 metrics.record_watch_failure(&e);
-                metrics.record_ready(false);
+                let checks = readiness.checks(false, chrono::Utc::now());
+                metrics.record_ready(checks.ready(), &checks.labelled());
             }
         }
     }

@@ -434,11 +434,15 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {}
     }
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?
-        .block_on(serve(cli))
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(cli));
+    // Shutdown is bounded (see `Service::shutdown_bound`): a consumer that could not leave its
+    // group (a frozen broker) is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
@@ -539,9 +543,13 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Demo(args) => demo(args, settings).await?,
         Command::Run => {
+            let drain_timeout = settings.kafka.drain_timeout;
             let service = perfect_order::Service::start(settings).await?;
             shutdown_signal().await;
-            tracing::info!("shutting down: committing the batch in flight");
+            tracing::info!(
+                bound_s = perfect_order::Service::shutdown_bound(drain_timeout).as_secs_f64(),
+                "shutting down: committing the batch in flight"
+            );
             service.stop().await;
         }
     }

@@ -90,6 +90,7 @@ pub struct Metrics {
     repeat_customer_ratio: Gauge,
     build_info: IntGaugeVec,
     ready: IntGauge,
+    ready_checks: IntGaugeVec,
     lag: Mutex<LagState>,
 }
 
@@ -208,7 +209,8 @@ impl Metrics {
                 Opts::new(name("build_info"), "Always 1; the version label says which build runs."),
                 &["version"]
             )?),
-            ready: reg!(IntGauge::new(name("ready"), "1 when the database answered the last refresh and the consumer has its partition assignment, else 0 (as /readyz).")?),
+            ready: reg!(IntGauge::new(name("ready"), "1 when every readiness check holds (the database answers, a broker answered within kafka.broker_silence, the consumer joined its group), else 0 (as /readyz).")?),
+            ready_checks: reg!(IntGaugeVec::new(Opts::new(name("ready_check"), "Each readiness check: 1 when it holds, 0 when it is the reason the instance is not ready (check: database, broker, assignment)."), &["check"])?),
             lag: Mutex::new(LagState::default()),
             registry,
         };
@@ -448,8 +450,14 @@ impl Metrics {
     }
 
     /// Records readiness as the probes see it, for alerting.
-    pub fn record_ready(&self, ready: bool) {
+    /// Readiness and each of its checks as `(check label, holds)`.
+    pub fn record_ready(&self, ready: bool, checks: &[(&'static str, bool)]) {
         self.ready.set(i64::from(ready));
+        for (check, holds) in checks {
+            self.ready_checks
+                .with_label_values(&[check])
+                .set(i64::from(*holds));
+        }
     }
 
     /// Records a failed refresh of the shop-wide gauges.

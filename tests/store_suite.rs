@@ -116,8 +116,16 @@ fn records(values: &[(String, Vec<u8>)], first: &mut BTreeMap<i32, i64>) -> Vec<
         .collect()
 }
 
+/// The decoder's default bounds (`decode.*`) now.
+fn limits() -> perfect_order::domain::Limits {
+    perfect_order::config::Settings::load_from(None, Vec::<(String, String)>::new())
+        .expect("the default settings are valid")
+        .decode
+        .limits(Utc::now())
+}
+
 fn batch(values: &[(String, Vec<u8>)], first: &mut BTreeMap<i32, i64>) -> PreparedBatch {
-    prepare(records(values, first))
+    prepare(records(values, first), &limits())
 }
 
 fn keyed_all(order: &str, events: Vec<String>) -> Vec<(String, Vec<u8>)> {
@@ -264,6 +272,152 @@ async fn rejected_records_are_kept_with_their_reason_and_bytes(kind: Kind) {
     assert_eq!(rows[0].1, b"k".to_vec());
     assert_eq!(rows[0].2, b"not json\x00\xff".to_vec());
     assert_eq!(rows[1].0, "missing_field");
+}
+
+/// Where the record at `offset` of `orders`/0 ended: `stored`, `duplicate` or its reason.
+async fn where_is(store: &AnyStore, offset: i64) -> Vec<String> {
+    let sql = format!(
+        "SELECT 'stored' FROM events WHERE topic = 'orders' AND partition = 0 AND \"offset\" = {offset}
+         UNION ALL SELECT reason FROM rejected_events WHERE topic = 'orders' AND partition = 0 AND \"offset\" = {offset}
+         UNION ALL SELECT 'duplicate' FROM duplicate_events WHERE topic = 'orders' AND partition = 0 AND \"offset\" = {offset}"
+    );
+    query_as!(store, (String,), &sql)
+        .into_iter()
+        .map(|(place,)| place)
+        .collect()
+}
+
+async fn every_hostile_record_ends_in_exactly_one_table_and_the_batch_commits(kind: Kind) {
+    use support::hostile::{corpus, Expect};
+    let f = fixture(kind).await;
+    let limits = limits();
+    let hostile = corpus(limits.max_record_bytes);
+    let topic: Arc<str> = Arc::from("orders");
+    let records: Vec<Record> = hostile
+        .iter()
+        .enumerate()
+        .map(|(offset, h)| Record {
+            topic: topic.clone(),
+            partition: 0,
+            offset: offset as i64,
+            key: Some(h.key.clone().into_bytes()),
+            payload: h.value.clone(),
+        })
+        .collect();
+
+    f.store
+        .commit_batch(&prepare(records, &limits), &Rules::default())
+        .await
+        .expect("a batch of hostile records commits");
+
+    for (offset, h) in hostile.iter().enumerate() {
+        let expected = match h.expect {
+            Expect::Stored => "stored",
+            Expect::Duplicate => "duplicate",
+            Expect::Rejected(reason) => reason,
+        };
+        assert_eq!(
+            where_is(&f.store, offset as i64).await,
+            vec![expected.to_owned()],
+            "{}",
+            h.name
+        );
+    }
+    let (fulfilled,): (i64,) = query_as!(
+        f.store,
+        (i64,),
+        "SELECT count(*) FROM orders WHERE items_delivered < 0"
+    )[0];
+    assert_eq!(fulfilled, 0, "no count is stored wrapped");
+}
+
+/// Random pieces an attacker splices into a valid event: escapes of any code unit (surrogates
+/// and NUL among them), numbers of any size and exponent, deep nesting, any character.
+fn hostile_piece() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<u16>().prop_map(|u| format!("\"\\u{u:04x}\"")),
+        (any::<u16>(), any::<u16>()).prop_map(|(a, b)| format!("\"\\u{a:04x}\\u{b:04x}\"")),
+        (
+            "-?[0-9]{1,80}(\\.[0-9]{0,40})?",
+            proptest::option::of(-2000i32..2000)
+        )
+            .prop_map(|(m, e)| match e {
+                Some(e) => format!("{m}e{e}"),
+                None => m,
+            }),
+        (0usize..200).prop_map(|d| format!("{}0{}", "[".repeat(d), "]".repeat(d))),
+        any::<String>().prop_map(|t| serde_json::Value::String(t).to_string()),
+        "\\PC{0,20}".prop_map(|t| format!("\"{}\"", t.replace(['"', '\\'], ""))),
+    ]
+}
+
+async fn any_record_the_decoder_accepts_is_stored_and_reads_back_as_the_same_event(kind: Kind) {
+    use proptest::strategy::{Strategy, ValueTree};
+    let f = fixture(kind).await;
+    let limits = limits();
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = proptest::collection::vec((hostile_piece(), proptest::bool::ANY), 16);
+    let topic: Arc<str> = Arc::from("orders");
+    let mut offset = 0i64;
+    let mut accepted = 0usize;
+    for round in 0..24 {
+        let pieces = strategy.new_tree(&mut runner).expect("a sample").current();
+        let records: Vec<Record> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, (piece, in_envelope))| {
+                let order = format!("P-{round}-{i}");
+                let value = if *in_envelope {
+                    let base = created(&order, t0());
+                    format!("{{\"x\":{piece},{}", &base[1..]).into_bytes()
+                } else {
+                    support::hostile::created_with_data_extra(&order, &format!("\"x\":{piece}"))
+                };
+                offset += 1;
+                Record {
+                    topic: topic.clone(),
+                    partition: 0,
+                    offset,
+                    key: Some(order.into_bytes()),
+                    payload: Some(value),
+                }
+            })
+            .collect();
+        let prepared = prepare(records, &limits);
+        accepted += prepared
+            .entries
+            .iter()
+            .filter(|e| !matches!(e, perfect_order::batch::Entry::Rejected { .. }))
+            .count();
+        if let Err(e) = f.store.commit_batch(&prepared, &Rules::default()).await {
+            let texts: Vec<String> = prepared
+                .entries
+                .iter()
+                .filter_map(|e| match e {
+                    perfect_order::batch::Entry::Known { payload, .. } => Some(payload.clone()),
+                    _ => None,
+                })
+                .collect();
+            panic!("the store refused what the decoder accepted: {e}; records: {texts:?}");
+        }
+    }
+    assert!(
+        accepted > 100,
+        "the corpus is mostly storable ({accepted} accepted)"
+    );
+    let stored = query_as!(
+        f.store,
+        (String, String),
+        "SELECT id, CAST(payload AS text) FROM events ORDER BY id"
+    );
+    assert_eq!(stored.len(), accepted);
+    for (id, payload) in stored {
+        match perfect_order::domain::decode(payload.as_bytes()) {
+            Ok(perfect_order::domain::Decoded::Known(e)) => assert_eq!(e.key.id, id),
+            other => panic!("stored event {id} no longer decodes: {other:?}"),
+        }
+    }
 }
 
 async fn offsets_only_move_forward_and_are_read_back_per_partition(kind: Kind) {
@@ -1051,6 +1205,8 @@ suite!(
     a_shuffled_duplicated_stream_in_small_batches_gives_the_expected_daily_kpis,
     a_late_claim_retracts_the_perfect_order_from_its_delivery_day,
     rejected_records_are_kept_with_their_reason_and_bytes,
+    every_hostile_record_ends_in_exactly_one_table_and_the_batch_commits,
+    any_record_the_decoder_accepts_is_stored_and_reads_back_as_the_same_event,
     offsets_only_move_forward_and_are_read_back_per_partition,
     an_order_past_the_sla_is_on_the_late_list_and_in_the_gauges,
     the_dashboard_and_the_monthly_report_read_what_was_committed,

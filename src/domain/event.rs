@@ -10,6 +10,8 @@ use serde::de::{self, DeserializeOwned};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
+use super::storable::Limits;
+
 /// Identity of an event: the same `source` + `id` seen twice is one event (producers retry).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EventKey {
@@ -118,7 +120,8 @@ pub struct DeliveryWindow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ItemCount {
-    Total(u64),
+    /// At most `u32::MAX`: a larger count is a bad value, never wrapped.
+    Total(u32),
     PerSku(Vec<SkuQuantity>),
 }
 
@@ -126,7 +129,8 @@ pub enum ItemCount {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkuQuantity {
     pub sku: String,
-    pub quantity: u64,
+    /// At most `u32::MAX`, like an ordered quantity: a larger one is a bad value.
+    pub quantity: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -559,17 +563,25 @@ pub enum RejectReason {
     MissingField,
     /// A field has the wrong type or an unknown enum value.
     BadValue,
-    /// `time` is not RFC 3339 with an offset.
+    /// `time` is not RFC 3339 with an offset, or an instant of the event is outside the
+    /// plausible range (`decode.earliest_time`, `decode.max_future`).
     BadTime,
+    /// The record value is larger than `decode.max_record_bytes`.
+    TooLarge,
+    /// The database refused to store the record (its message is the detail); found by
+    /// splitting the batch the database refused.
+    StoreRefused,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 5] = [
+    pub const ALL: [RejectReason; 7] = [
         RejectReason::NotJson,
         RejectReason::NotCloudEvent,
         RejectReason::MissingField,
         RejectReason::BadValue,
         RejectReason::BadTime,
+        RejectReason::TooLarge,
+        RejectReason::StoreRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -579,6 +591,8 @@ impl RejectReason {
             RejectReason::MissingField => "missing_field",
             RejectReason::BadValue => "bad_value",
             RejectReason::BadTime => "bad_time",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::StoreRefused => "store_refused",
         }
     }
 }
@@ -591,7 +605,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
         Rejection {
             reason,
             detail: detail.into(),
@@ -647,6 +661,31 @@ fn data<T: DeserializeOwned>(raw: Option<&RawValue>, type_name: &str) -> Result<
         };
         Rejection::new(reason, format!("{type_name} data: {msg}"))
     })
+}
+
+/// Decodes one Kafka record value at the edge of ingest: the storability screen (size, depth,
+/// characters and numbers both stores can hold), then [`decode`], then the plausible time
+/// range. Whatever this accepts, both stores can store.
+pub fn decode_within(bytes: &[u8], limits: &Limits) -> Result<Decoded, Rejection> {
+    super::storable::screen(bytes, limits.max_record_bytes)?;
+    let decoded = decode(bytes)?;
+    match &decoded {
+        Decoded::Known(event) => limits.check_times(event)?,
+        Decoded::Unknown { time, .. } => {
+            if *time < limits.earliest || *time > limits.latest {
+                return Err(Rejection::new(
+                    RejectReason::BadTime,
+                    format!(
+                        "time {} is outside the plausible range {} .. {} (decode.earliest_time, decode.max_future)",
+                        time.to_rfc3339(),
+                        limits.earliest.to_rfc3339(),
+                        limits.latest.to_rfc3339()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(decoded)
 }
 
 /// Decodes one Kafka record value. Pure; the hot path of ingest (`benches/domain.rs`, `decode`).

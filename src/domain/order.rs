@@ -279,8 +279,8 @@ impl OrderProjection {
         let items_ordered =
             created.map(|c| c.data.items.iter().map(|i| u64::from(i.quantity)).sum());
         let items_delivered = delivered.and_then(|d| match &d.data.items_delivered {
-            Some(ItemCount::Total(n)) => Some(*n),
-            Some(ItemCount::PerSku(list)) => Some(list.iter().map(|s| s.quantity).sum()),
+            Some(ItemCount::Total(n)) => Some(u64::from(*n)),
+            Some(ItemCount::PerSku(list)) => Some(list.iter().map(|s| u64::from(s.quantity)).sum()),
             None => None,
         });
         let confirmation_latency = match (created, &self.confirmed) {
@@ -353,11 +353,12 @@ fn is_short(created: &OrderCreated, delivered: &OrderDelivered) -> bool {
     match &delivered.items_delivered {
         None => false,
         Some(ItemCount::Total(n)) => {
-            *n < created
-                .items
-                .iter()
-                .map(|i| u64::from(i.quantity))
-                .sum::<u64>()
+            u64::from(*n)
+                < created
+                    .items
+                    .iter()
+                    .map(|i| u64::from(i.quantity))
+                    .sum::<u64>()
         }
         Some(ItemCount::PerSku(list)) => {
             let mut ordered: BTreeMap<&str, u64> = BTreeMap::new();
@@ -366,7 +367,7 @@ fn is_short(created: &OrderCreated, delivered: &OrderDelivered) -> bool {
             }
             let mut got: BTreeMap<&str, u64> = BTreeMap::new();
             for line in list {
-                *got.entry(line.sku.as_str()).or_default() += line.quantity;
+                *got.entry(line.sku.as_str()).or_default() += u64::from(line.quantity);
             }
             ordered
                 .iter()

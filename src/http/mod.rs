@@ -1,5 +1,7 @@
 //! The HTTP surface: metrics, probes and the on-call list. One router per resource.
 
+pub mod serve;
+
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -97,18 +99,43 @@ async fn dashboard<S: Store>(
     ))
 }
 
+/// How long `/readyz` waits for the database: a probe must get its answer within a second.
+pub const READY_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// 200 when the database answers within [`READY_PING_TIMEOUT`], a broker answered within
+/// `kafka.broker_silence` and the consumer has joined its group; else 503 naming each check
+/// that fails. The `perfect_order_ready_check` gauge follows every answer.
 async fn readyz<S: Store>(State(state): State<Arc<AppState<S>>>) -> Result<&'static str, Error> {
+    let ping = tokio::time::timeout(READY_PING_TIMEOUT, state.store.ping()).await;
+    let database = match ping {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("database unreachable: {e}")),
+        Err(_) => Err(format!(
+            "database unreachable: no answer within {} ms",
+            READY_PING_TIMEOUT.as_millis()
+        )),
+    };
+    let checks = state.readiness.checks(database.is_ok(), chrono::Utc::now());
     state
-        .store
-        .ping()
-        .await
-        .map_err(|e| Error::Unavailable(format!("database unreachable: {e}\n")))?;
-    if !state.readiness.is_assigned() {
-        return Err(Error::Unavailable(
-            "no partition assignment received yet from the consumer group\n".into(),
+        .metrics
+        .record_ready(checks.ready(), &checks.labelled());
+    if checks.ready() {
+        return Ok("ready\n");
+    }
+    let mut why = Vec::new();
+    if let Err(e) = database {
+        why.push(e);
+    }
+    if !checks.broker {
+        why.push(format!(
+            "no Kafka broker has answered for kafka.broker_silence = {}",
+            humantime::format_duration(state.readiness.broker_silence())
         ));
     }
-    Ok("ready\n")
+    if !checks.assignment {
+        why.push("no partition assignment received yet from the consumer group".into());
+    }
+    Err(Error::Unavailable(format!("{}\n", why.join("; "))))
 }
 
 #[derive(Deserialize)]

@@ -14,7 +14,7 @@
 //!   `kafka.drain_timeout`) until the committer has committed everything read before it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, info_span, warn, Instrument};
 
 use crate::batch::{prepare, PreparedBatch, Record};
@@ -65,15 +65,97 @@ enum Item {
 type OffsetLoader =
     dyn Fn(Vec<(String, i32)>) -> Result<HashMap<(String, i32), i64>, store::Error> + Send + Sync;
 
-/// Whether this instance has received its first assignment (readiness).
-#[derive(Default)]
+/// What readiness knows from Kafka: whether this instance has joined its group (received a
+/// first assignment) and when a broker last answered it.
 pub struct Readiness {
+    /// `kafka.broker_silence`: how long no broker may answer before the instance is not ready.
+    broker_silence: Duration,
     assigned: AtomicBool,
+    /// Milliseconds since the Unix epoch when a broker's count of responses last grew (0:
+    /// never). librdkafka's statistics report it every `kafka.statistics_interval`.
+    broker_answered_ms: AtomicI64,
+    /// The responses counted by the previous statistics.
+    responses: AtomicU64,
+}
+
+/// The three conditions of readiness, each true when it holds (`/readyz` and the
+/// `perfect_order_ready_check` gauge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyChecks {
+    /// The database answered a ping within a second.
+    pub database: bool,
+    /// A broker answered within `kafka.broker_silence`.
+    pub broker: bool,
+    /// The consumer has joined its group (received its first assignment).
+    pub assignment: bool,
+}
+
+impl ReadyChecks {
+    pub fn ready(&self) -> bool {
+        self.database && self.broker && self.assignment
+    }
+
+    /// `(check label, holds)` for the gauge.
+    pub fn labelled(&self) -> [(&'static str, bool); 3] {
+        [
+            ("database", self.database),
+            ("broker", self.broker),
+            ("assignment", self.assignment),
+        ]
+    }
 }
 
 impl Readiness {
+    pub fn new(broker_silence: Duration) -> Readiness {
+        Readiness {
+            broker_silence,
+            assigned: AtomicBool::new(false),
+            broker_answered_ms: AtomicI64::new(0),
+            responses: AtomicU64::new(0),
+        }
+    }
+
+    /// The readiness checks at `now`, given whether the database answered.
+    pub fn checks(&self, database: bool, now: chrono::DateTime<chrono::Utc>) -> ReadyChecks {
+        ReadyChecks {
+            database,
+            broker: self.broker_answered_within(self.broker_silence, now),
+            assignment: self.is_assigned(),
+        }
+    }
+
+    /// `kafka.broker_silence`.
+    pub fn broker_silence(&self) -> Duration {
+        self.broker_silence
+    }
+
     pub fn is_assigned(&self) -> bool {
         self.assigned.load(Ordering::Acquire)
+    }
+
+    /// Whether a broker has answered within `silence` before `now`.
+    pub fn broker_answered_within(
+        &self,
+        silence: Duration,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        let at = self.broker_answered_ms.load(Ordering::Acquire);
+        at > 0 && now.timestamp_millis() - at <= silence.as_millis() as i64
+    }
+
+    /// Notes the brokers' total count of responses; a count that grew means a broker
+    /// answered. (Requests go out all the time: fetches, heartbeats, metadata.)
+    pub fn note_broker_responses(&self, total: u64, now: chrono::DateTime<chrono::Utc>) {
+        let before = self.responses.swap(total, Ordering::AcqRel);
+        if total > before {
+            self.broker_answered_ms
+                .store(now.timestamp_millis(), Ordering::Release);
+        }
+    }
+
+    /// Marks the consumer as having joined its group (tests and the first assignment).
+    pub fn mark_assigned(&self) {
+        self.assigned.store(true, Ordering::Release);
     }
 }
 
@@ -84,12 +166,17 @@ pub struct IngestContext {
     drain_timeout: Duration,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
+    /// Set when shutdown starts: no drain waits beyond it.
+    stop_deadline: std::sync::OnceLock<Instant>,
 }
 
 impl IngestContext {
     fn drain(&self, why: &str) {
         let (ack_tx, ack_rx) = std_mpsc::channel();
-        let deadline = Instant::now() + self.drain_timeout;
+        // At shutdown every drain (the shutdown's own, then the revocation that leaving the
+        // group brings) shares one deadline: shutdown waits for the batch in flight once.
+        let own = Instant::now() + self.drain_timeout;
+        let deadline = self.stop_deadline.get().map_or(own, |stop| own.min(*stop));
         let mut marker = Item::Drain(ack_tx);
         // The channel may be full while the committer retries a failing batch: wait for room
         // no longer than the drain timeout.
@@ -139,6 +226,9 @@ impl ClientContext for IngestContext {
             }
         }
         self.metrics.record_high_watermarks(high);
+        let responses = statistics.brokers.values().map(|b| b.rx).sum();
+        self.readiness
+            .note_broker_responses(responses, chrono::Utc::now());
     }
 }
 
@@ -175,7 +265,7 @@ impl ConsumerContext for IngestContext {
                     self.metrics.record_kafka_error(&e);
                 }
                 self.metrics.record_assigned(&partitions, &stored);
-                self.readiness.assigned.store(true, Ordering::Release);
+                self.readiness.mark_assigned();
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 self.drain("revocation");
@@ -282,6 +372,9 @@ pub fn check_topics<C: ConsumerContext>(
 /// A running consumer: the poll thread, the batcher and the committer.
 pub struct Ingest {
     shutdown: Arc<AtomicBool>,
+    drain_timeout: Duration,
+    /// Tells the commit lanes when to abandon a batch still waiting at shutdown.
+    abandon: watch::Sender<Option<tokio::time::Instant>>,
     poll_thread: Option<std::thread::JoinHandle<()>>,
     batcher: tokio::task::JoinHandle<()>,
     committers: Vec<tokio::task::JoinHandle<()>>,
@@ -306,6 +399,7 @@ impl Ingest {
             drain_timeout: settings.kafka.drain_timeout,
             metrics: metrics.clone(),
             readiness,
+            stop_deadline: std::sync::OnceLock::new(),
         };
         let consumer: BaseConsumer<IngestContext> = client_config(&settings.kafka)
             .create_with_context(context)
@@ -339,6 +433,7 @@ impl Ingest {
             .name("kafka-poll".into())
             .spawn(move || poll_loop(consumer, items_tx, commits_rx, poll_shutdown, poll_metrics))
             .map_err(|e| Error::Create(KafkaError::Subscription(e.to_string())))?;
+        let (abandon, abandon_rx) = watch::channel(None);
         let mut lanes = Vec::with_capacity(settings.batch.lanes);
         let mut committers = Vec::with_capacity(settings.batch.lanes);
         for _ in 0..settings.batch.lanes.max(1) {
@@ -346,34 +441,69 @@ impl Ingest {
             lanes.push(stages_tx);
             committers.push(tokio::spawn(commit_loop(
                 stages_rx,
-                store.clone(),
-                settings.rules.clone(),
-                metrics.clone(),
-                commits_tx.clone(),
-                shutdown.clone(),
+                Lane {
+                    store: store.clone(),
+                    rules: settings.rules.clone(),
+                    metrics: metrics.clone(),
+                    commits: commits_tx.clone(),
+                    stop: shutdown.clone(),
+                    abandon: abandon_rx.clone(),
+                },
             )));
         }
-        let batcher = tokio::spawn(batch_loop(items_rx, settings.batch.clone(), lanes));
+        let batcher = tokio::spawn(batch_loop(
+            items_rx,
+            settings.batch.clone(),
+            settings.decode.clone(),
+            lanes,
+        ));
         Ok(Ingest {
             shutdown,
+            drain_timeout: settings.kafka.drain_timeout,
+            abandon,
             poll_thread: Some(poll_thread),
             batcher,
             committers,
         })
     }
 
-    /// Stops polling, commits the batch in flight, leaves the group.
+    /// Stops polling, commits the batch in flight, leaves the group; within
+    /// `kafka.drain_timeout` + [`SHUTDOWN_GRACE`]. A batch that has not committed when
+    /// `kafka.drain_timeout` is over is abandoned (its transaction rolls back; its records are
+    /// read again at the next start), and a consumer that cannot leave its group within the
+    /// grace (a frozen broker) is left behind.
     pub async fn stop(mut self) {
+        let started = tokio::time::Instant::now();
+        let abandon_at = started + self.drain_timeout;
+        let _ = self.abandon.send(Some(abandon_at));
         self.shutdown.store(true, Ordering::Release);
+        let deadline = abandon_at + SHUTDOWN_GRACE;
         if let Some(thread) = self.poll_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            if tokio::time::timeout_at(deadline, joined).await.is_err() {
+                warn!("the Kafka consumer did not close in time (is the broker answering?); stopping without it");
+            }
         }
-        let _ = self.batcher.await;
-        for committer in self.committers {
-            let _ = committer.await;
+        let _ = tokio::time::timeout_at(deadline, &mut self.batcher).await;
+        for committer in &mut self.committers {
+            if tokio::time::timeout_at(deadline, committer).await.is_err() {
+                warn!("a commit lane did not stop in time; its batch is rolled back");
+            }
         }
+        self.batcher.abort();
+        for committer in &self.committers {
+            committer.abort();
+        }
+        debug!(
+            took_ms = started.elapsed().as_millis() as u64,
+            "ingest stopped"
+        );
     }
 }
+
+/// What shutdown may take beyond `kafka.drain_timeout`: closing the consumer and leaving the
+/// group after the last batch.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Records are sent to the committer in chunks of at most this many.
 const CHUNK: usize = 512;
@@ -413,22 +543,26 @@ fn poll_loop(
                     key: m.key().map(<[u8]>::to_vec),
                     payload: m.payload().map(<[u8]>::to_vec),
                 });
-                if chunk.len() >= CHUNK && send(&items, &mut chunk).is_err() {
+                if chunk.len() >= CHUNK && send(&items, &mut chunk, &shutdown).is_err() {
                     break;
                 }
             }
             Some(Err(e)) => metrics.record_kafka_error(&e),
             None => {
-                if !chunk.is_empty() && send(&items, &mut chunk).is_err() {
+                if !chunk.is_empty() && send(&items, &mut chunk, &shutdown).is_err() {
                     break;
                 }
             }
         }
     }
+    let context = consumer.context();
+    let _ = context
+        .stop_deadline
+        .set(Instant::now() + context.drain_timeout);
     if !chunk.is_empty() {
-        let _ = send(&items, &mut chunk);
+        let _ = send(&items, &mut chunk, &shutdown);
     }
-    consumer.context().drain("shutdown");
+    context.drain("shutdown");
     while let Ok(offsets) = commits.try_recv() {
         commit_to_kafka(&consumer, &offsets);
     }
@@ -437,9 +571,27 @@ fn poll_loop(
     // Dropping the consumer leaves the group; the context's sender goes with it.
 }
 
-fn send(items: &mpsc::Sender<Item>, chunk: &mut Vec<Record>) -> Result<(), ()> {
-    let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK));
-    items.blocking_send(Item::Records(full)).map_err(|_| ())
+/// Hands a chunk to the batcher, waiting while its queue is full; at shutdown the chunk is
+/// dropped instead (its offsets were never stored, so it is read again at the next start).
+fn send(
+    items: &mpsc::Sender<Item>,
+    chunk: &mut Vec<Record>,
+    shutdown: &AtomicBool,
+) -> Result<(), ()> {
+    let mut item = Item::Records(std::mem::replace(chunk, Vec::with_capacity(CHUNK)));
+    loop {
+        match items.try_send(item) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(()),
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                if shutdown.load(Ordering::Acquire) {
+                    return Err(());
+                }
+                item = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
 }
 
 /// Lets lag tools see progress; the database stays the truth, so failures only log.
@@ -472,9 +624,13 @@ enum Stage {
 async fn batch_loop(
     mut items: mpsc::Receiver<Item>,
     batch: crate::config::BatchSettings,
+    decode: crate::config::DecodeSettings,
     lanes: Vec<mpsc::Sender<Stage>>,
 ) {
-    let stages = Lanes(lanes);
+    let stages = Lanes {
+        lanes,
+        decode: decode.clone(),
+    };
     let mut records: Vec<Record> = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
@@ -517,13 +673,16 @@ async fn batch_loop(
 
 /// The commit lanes: partition `p` is committed by lane `p % lanes`, so a partition's batches
 /// stay in order while lanes of different partitions commit at the same time.
-struct Lanes(Vec<mpsc::Sender<Stage>>);
+struct Lanes {
+    lanes: Vec<mpsc::Sender<Stage>>,
+    decode: crate::config::DecodeSettings,
+}
 
 impl Lanes {
     /// Waits until every lane has committed what it was handed before.
     async fn drain(&self) {
-        let mut acks = Vec::with_capacity(self.0.len());
-        for lane in &self.0 {
+        let mut acks = Vec::with_capacity(self.lanes.len());
+        for lane in &self.lanes {
             let (tx, rx) = std_mpsc::channel();
             if lane.send(Stage::Drain(tx)).await.is_ok() {
                 acks.push(rx);
@@ -543,30 +702,32 @@ async fn hand_over(records: &mut Vec<Record>, lanes: &Lanes) {
     if records.is_empty() {
         return;
     }
-    let prepared = prepare(std::mem::take(records));
-    for (lane, part) in lanes.0.iter().zip(prepared.split(lanes.0.len())) {
+    // The plausible time range moves with the wall clock (`decode.max_future`); it is fixed
+    // once per batch.
+    let limits = lanes.decode.limits(chrono::Utc::now());
+    let prepared = prepare(std::mem::take(records), &limits);
+    for (lane, part) in lanes.lanes.iter().zip(prepared.split(lanes.lanes.len())) {
         if part.is_empty() {
             continue;
         }
         if lane.send(Stage::Batch(part)).await.is_err() {
-            warn!("a commit lane stopped; its records will be read again at the next start");
+            debug!("a commit lane stopped at shutdown; its records will be read again at the next start");
         }
     }
 }
 
-/// Commits the decoded batches one at a time, in order.
-async fn commit_loop<S: Store>(
-    mut stages: mpsc::Receiver<Stage>,
-    store: S,
-    rules: Rules,
-    metrics: Arc<Metrics>,
-    commits: std_mpsc::Sender<Vec<((String, i32), i64)>>,
-    stop: Arc<AtomicBool>,
-) {
+/// Commits the decoded batches one at a time, in order. A batch given up (at shutdown) ends
+/// the lane: a later batch of the same partitions must never commit before it, or its offsets
+/// would pass records that are neither stored nor rejected.
+async fn commit_loop<S: Store>(mut stages: mpsc::Receiver<Stage>, lane: Lane<S>) {
     while let Some(stage) = stages.recv().await {
         match stage {
             Stage::Batch(prepared) => {
-                commit(&prepared, &store, &rules, &metrics, &commits, &stop).await;
+                if let Err(GaveUp) = lane.commit(prepared).await {
+                    // Dropping the receiver refuses every later batch of this lane's
+                    // partitions; they are read again at the next start.
+                    return;
+                }
             }
             Stage::Drain(ack) => {
                 let _ = ack.send(());
@@ -575,49 +736,136 @@ async fn commit_loop<S: Store>(
     }
 }
 
-async fn commit<S: Store>(
-    prepared: &PreparedBatch,
-    store: &S,
-    rules: &Rules,
-    metrics: &Metrics,
-    commits: &std_mpsc::Sender<Vec<((String, i32), i64)>>,
-    stop: &AtomicBool,
-) {
-    let offsets: Vec<String> = prepared
-        .next_offsets
-        .iter()
-        .map(|((t, p), n)| format!("{t}/{p}@{n}"))
-        .collect();
-    let span = info_span!("batch", records = prepared.len(), next_offsets = ?offsets);
-    let mut attempt = 0u32;
-    let mut delay = Duration::from_millis(100);
-    async {
-        loop {
-            attempt += 1;
-            let started = Instant::now();
-            match store.commit_batch(prepared, rules).await {
-                Ok(report) => {
-                    metrics.record_batch(&report, started.elapsed());
-                    let next = report
-                        .next_offsets
-                        .iter()
-                        .map(|((t, p), n)| ((t.to_string(), *p), *n))
-                        .collect();
-                    let _ = commits.send(next);
-                    return;
+/// A batch was given up at shutdown: nothing of it, and nothing after it, was stored.
+struct GaveUp;
+
+/// What a commit lane needs to commit its batches.
+struct Lane<S> {
+    store: S,
+    rules: Rules,
+    metrics: Arc<Metrics>,
+    commits: std_mpsc::Sender<Vec<((String, i32), i64)>>,
+    stop: Arc<AtomicBool>,
+    /// Set at shutdown to the instant after which a batch still waiting is abandoned.
+    abandon: watch::Receiver<Option<tokio::time::Instant>>,
+}
+
+impl<S: Store> Lane<S> {
+    /// Commits a batch. When the database refuses the data itself, the batch is split in
+    /// halves, and the halves again, until the refused records are alone; each is then kept
+    /// in `rejected_events` as `store_refused` and the rest commits, in offset order.
+    /// Other failures are retried with backoff, offsets untouched, until shutdown.
+    async fn commit(&self, prepared: PreparedBatch) -> Result<(), GaveUp> {
+        let mut pending = std::collections::VecDeque::from([prepared]);
+        while let Some(piece) = pending.pop_front() {
+            match self.commit_retrying(&piece).await? {
+                Ok(()) => {}
+                Err(refusal) if piece.len() > 1 => {
+                    debug!(records = piece.len(), error = %refusal, "the database refused the batch; splitting it");
+                    let (first, second) = piece.bisect();
+                    pending.push_front(second);
+                    pending.push_front(first);
                 }
-                Err(e) => {
-                    metrics.record_batch_failure(&e, attempt);
-                    if stop.load(Ordering::Acquire) {
-                        error!(error = %e, "giving up on the batch at shutdown; it will be read again at the next start");
-                        return;
+                Err(refusal) => {
+                    let message = refusal.to_string();
+                    for entry in &piece.entries {
+                        let at = entry.at();
+                        warn!(topic = %at.topic, partition = at.partition, offset = at.offset, error = %message,
+                            "the database refused a record; it is kept in rejected_events as store_refused");
                     }
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    let refused = piece.refused(&message);
+                    match self.commit_retrying(&refused).await? {
+                        Ok(()) => {}
+                        // Not even the rejection can be stored: a failure of the database, not
+                        // of this record. Retry it like any other until shutdown.
+                        Err(e) => {
+                            error!(error = %e, "cannot store a refused record in rejected_events; retrying");
+                            pending.push_front(refused);
+                            self.pause(Duration::from_secs(5)).await?;
+                        }
+                    }
                 }
             }
         }
+        Ok(())
     }
-    .instrument(span)
-    .await
+
+    /// Commits one batch, retrying failures that may pass; answers a refusal of the data.
+    async fn commit_retrying(
+        &self,
+        prepared: &PreparedBatch,
+    ) -> Result<Result<(), store::Error>, GaveUp> {
+        let span = info_span!("batch", records = prepared.len());
+        let mut attempt = 0u32;
+        let mut delay = Duration::from_millis(100);
+        async {
+            loop {
+                attempt += 1;
+                let started = Instant::now();
+                let result = tokio::select! {
+                    result = self.store.commit_batch(prepared, &self.rules) => result,
+                    () = abandoned(self.abandon.clone()) => {
+                        warn!(next_offsets = %offsets_text(prepared), "shutdown: abandoning the batch still waiting for the database; its records will be read again at the next start");
+                        return Err(GaveUp);
+                    }
+                };
+                match result {
+                    Ok(report) => {
+                        self.metrics.record_batch(&report, started.elapsed());
+                        debug!(next_offsets = %offsets_text(prepared), "batch offsets");
+                        let next = report
+                            .next_offsets
+                            .iter()
+                            .map(|((t, p), n)| ((t.to_string(), *p), *n))
+                            .collect();
+                        let _ = self.commits.send(next);
+                        return Ok(Ok(()));
+                    }
+                    Err(e) if e.is_refusal() => return Ok(Err(e)),
+                    Err(e) => {
+                        self.metrics.record_batch_failure(&e, attempt);
+                        if self.stop.load(Ordering::Acquire) {
+                            error!(error = %e, next_offsets = %offsets_text(prepared), "giving up on the batch at shutdown; it and the batches after it will be read again at the next start");
+                            return Err(GaveUp);
+                        }
+                        self.pause(delay).await?;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sleeps, unless shutdown abandons the lane first.
+    async fn pause(&self, delay: Duration) -> Result<(), GaveUp> {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => Ok(()),
+            () = abandoned(self.abandon.clone()) => Err(GaveUp),
+        }
+    }
+}
+
+/// Resolves once shutdown has set an abandon instant and it has passed.
+async fn abandoned(mut abandon: watch::Receiver<Option<tokio::time::Instant>>) {
+    let at = match abandon.wait_for(Option::is_some).await {
+        Ok(at) => *at,
+        // Dropped without `stop`: nothing abandons the lane.
+        Err(_) => None,
+    };
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `topic/partition@next_offset` of every partition in a batch, for logs.
+fn offsets_text(prepared: &PreparedBatch) -> String {
+    prepared
+        .next_offsets
+        .iter()
+        .map(|((t, p), n)| format!("{t}/{p}@{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -55,8 +55,13 @@ pub use sqlite::SqliteStore;
 /// A storage failure, naming the table or step.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot connect to the database at {url}: {source} (check database.url)")]
-    Connect { url: String, source: sqlx::Error },
+    #[error("cannot connect to the database at {url}: {detail} (check database.url)")]
+    Connect {
+        /// The URL with its secrets masked.
+        url: String,
+        /// The driver's message with the URL's secrets masked.
+        detail: String,
+    },
     #[error("migrating the database failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{what} failed: {source}")]
@@ -76,6 +81,58 @@ pub enum Error {
         order_id: String,
         source: serde_json::Error,
     },
+}
+
+impl Error {
+    /// Whether the database refused the data itself (a value it cannot hold, a violated
+    /// constraint, a limit such as the stack depth), as opposed to a failure that may pass
+    /// (connection lost, serialization conflict, lock timeout, shutdown). A refused batch is
+    /// split until the refused records are found; anything else is retried as it is, with its
+    /// offsets untouched.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Error::Query {
+                source: sqlx::Error::Database(db),
+                ..
+            } => {
+                let code = db.code().unwrap_or_default();
+                if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some()
+                {
+                    // SQLSTATE classes 22 (data exception), 23 (integrity constraint) and 54
+                    // (program limit exceeded, e.g. stack depth).
+                    ["22", "23", "54"]
+                        .iter()
+                        .any(|class| code.starts_with(class))
+                } else {
+                    // SQLite result codes (the primary code is the low byte): TOOBIG,
+                    // CONSTRAINT (including a trigger's RAISE), MISMATCH, RANGE; and a JSON
+                    // text it cannot parse.
+                    let primary = code.parse::<i32>().map_or(-1, |c| c & 0xff);
+                    matches!(primary, 18 | 19 | 20 | 25)
+                        || (primary == 1 && db.message().contains("JSON"))
+                }
+            }
+            Error::Query {
+                source: sqlx::Error::Encode(_) | sqlx::Error::InvalidArgument(_),
+                ..
+            } => true,
+            Error::Encode { .. } | Error::CorruptState { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+impl Error {
+    /// A failure to reach the database of `url`, with every secret of the URL masked in the
+    /// URL and in the driver's message.
+    pub fn connect(url: &str, source: sqlx::Error) -> Error {
+        Error::Connect {
+            url: crate::config::redact_url(url),
+            detail: crate::config::redact_secrets_of(url, &source.to_string()),
+        }
+    }
 }
 
 /// Attaches the step name to a sqlx error.

@@ -82,10 +82,7 @@ pub struct PgStore {
 impl PgStore {
     /// Connects a pool; the error names the (redacted) URL.
     pub async fn connect(url: &str, max_connections: u32) -> Result<PgStore, Error> {
-        let connect_error = |source| Error::Connect {
-            url: crate::config::redact_url(url),
-            source,
-        };
+        let connect_error = |source| Error::connect(url, source);
         // JIT compilation costs the monthly views (their correlated look-ups make the planner
         // estimate them expensive) close to a second each, and gains the batch statements
         // nothing: it is off for the service's sessions.
@@ -491,6 +488,35 @@ impl PgStore {
         Ok(())
     }
 
+    async fn write_duplicates(
+        tx: &mut Transaction<'_, Postgres>,
+        entries: &[&Entry],
+    ) -> Result<(), Error> {
+        let rows = rows::duplicate_rows(entries);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        macro_rules! col {
+            ($f:ident) => {
+                rows.iter().map(|r| r.$f).collect::<Vec<_>>()
+            };
+        }
+        sqlx::query(
+            "INSERT INTO duplicate_events (topic, partition, \"offset\", source, id)
+             SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[])
+             ON CONFLICT (topic, partition, \"offset\") DO NOTHING",
+        )
+        .bind(col!(topic))
+        .bind(col!(partition))
+        .bind(col!(offset))
+        .bind(col!(source))
+        .bind(col!(id))
+        .execute(&mut **tx)
+        .await
+        .map_err(step("insert into duplicate_events"))?;
+        Ok(())
+    }
+
     async fn write_offsets(
         tx: &mut Transaction<'_, Postgres>,
         batch: &PreparedBatch,
@@ -687,10 +713,11 @@ impl Store for PgStore {
         let mut lap = Laps::start();
         let stored = Self::fence(&mut tx, batch).await?;
         lap.mark("lock_fence");
-        let unique = rows::screen(batch, &stored, &mut report);
+        let mut duplicates = Vec::new();
+        let unique = rows::screen(batch, &stored, &mut report, &mut duplicates);
         let inserted = Self::insert_events(&mut tx, &unique).await?;
         lap.mark("insert_events");
-        let fresh = rows::fresh_events(&unique, &inserted, &mut report);
+        let fresh = rows::fresh_events(&unique, &inserted, &mut report, &mut duplicates);
         let (v2, fresh): (Vec<Event>, Vec<Event>) =
             fresh.into_iter().partition(|e| e.kind.order_id().is_none());
         let order_ids = rows::order_ids(&fresh);
@@ -719,6 +746,7 @@ impl Store for PgStore {
             lap.mark("write_v2");
         }
         Self::write_rejected(&mut tx, &unique).await?;
+        Self::write_duplicates(&mut tx, &duplicates).await?;
         Self::write_offsets(&mut tx, batch).await?;
         lap.mark("write_rest");
         tx.commit()

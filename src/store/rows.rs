@@ -46,11 +46,12 @@ pub(crate) fn seconds(d: chrono::TimeDelta) -> f64 {
 }
 
 /// Drops the records below the stored next offsets (fencing) and the second and later copies
-/// of an event within the batch, counting both in `report`.
+/// of an event within the batch (added to `duplicates`), counting both in `report`.
 pub(crate) fn screen<'b>(
     batch: &'b PreparedBatch,
     stored: &HashMap<(String, i32), i64>,
     report: &mut BatchReport,
+    duplicates: &mut Vec<&'b Entry>,
 ) -> Vec<&'b Entry> {
     let live: Vec<&Entry> = batch
         .entries
@@ -67,8 +68,14 @@ pub(crate) fn screen<'b>(
     let mut unique: Vec<&Entry> = Vec::with_capacity(live.len());
     for entry in live {
         match entry {
-            Entry::Known { event, .. } if !seen.insert(&event.key) => report.duplicates += 1,
-            Entry::Unknown { key, .. } if !seen.insert(key) => report.duplicates += 1,
+            Entry::Known { event, .. } if !seen.insert(&event.key) => {
+                report.duplicates += 1;
+                duplicates.push(entry);
+            }
+            Entry::Unknown { key, .. } if !seen.insert(key) => {
+                report.duplicates += 1;
+                duplicates.push(entry);
+            }
             Entry::Rejected { rejection, .. } => {
                 *report.rejected.entry(rejection.reason).or_default() += 1;
                 unique.push(entry);
@@ -79,11 +86,13 @@ pub(crate) fn screen<'b>(
     unique
 }
 
-/// The events the event store took (`inserted`), to be folded; the rest are duplicates.
-pub(crate) fn fresh_events(
-    unique: &[&Entry],
+/// The events the event store took (`inserted`), to be folded; the rest are duplicates
+/// (added to `duplicates`).
+pub(crate) fn fresh_events<'b>(
+    unique: &[&'b Entry],
     inserted: &HashSet<EventKey>,
     report: &mut BatchReport,
+    duplicates: &mut Vec<&'b Entry>,
 ) -> Vec<Event> {
     let mut fresh: Vec<Event> = Vec::with_capacity(inserted.len());
     for entry in unique {
@@ -93,7 +102,10 @@ pub(crate) fn fresh_events(
                 fresh.push(event.clone());
             }
             Entry::Unknown { key, .. } if inserted.contains(key) => report.unknown += 1,
-            Entry::Known { .. } | Entry::Unknown { .. } => report.duplicates += 1,
+            Entry::Known { .. } | Entry::Unknown { .. } => {
+                report.duplicates += 1;
+                duplicates.push(entry);
+            }
             Entry::Rejected { .. } => {}
         }
     }
@@ -179,6 +191,36 @@ pub(crate) fn event_rows<'a>(entries: &[&'a Entry]) -> Vec<EventRow<'a>> {
                 partition: entry.at().partition,
                 offset: entry.at().offset,
                 payload: payload.as_str(),
+            })
+        })
+        .collect()
+}
+
+/// A row of `duplicate_events`: where a repeated event was read, and which event it repeats.
+#[derive(Serialize)]
+pub(crate) struct DuplicateRow<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub source: &'a str,
+    pub id: &'a str,
+}
+
+pub(crate) fn duplicate_rows<'a>(entries: &[&'a Entry]) -> Vec<DuplicateRow<'a>> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let (at, key) = match entry {
+                Entry::Known { at, event, .. } => (at, &event.key),
+                Entry::Unknown { at, key, .. } => (at, key),
+                Entry::Rejected { .. } => return None,
+            };
+            Some(DuplicateRow {
+                topic: at.topic.as_ref(),
+                partition: at.partition,
+                offset: at.offset,
+                source: key.source.as_str(),
+                id: key.id.as_str(),
             })
         })
         .collect()

@@ -121,10 +121,7 @@ const CLAIM_COLUMNS: [&str; 12] = [
 impl SqliteStore {
     /// Opens (creating it and its directory if missing) the database file of a `sqlite://` URL.
     pub async fn connect(url: &str, max_connections: u32) -> Result<SqliteStore, Error> {
-        let connect_error = |source| Error::Connect {
-            url: url.to_owned(),
-            source,
-        };
+        let connect_error = |source| Error::connect(url, source);
         let options = SqliteConnectOptions::from_str(url)
             .map_err(connect_error)?
             .create_if_missing(true)
@@ -419,6 +416,28 @@ impl SqliteStore {
         Ok(())
     }
 
+    async fn write_duplicates(
+        conn: &mut SqliteConnection,
+        entries: &[&Entry],
+    ) -> Result<(), Error> {
+        let rows = rows::duplicate_rows(entries);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let sql = insert_json(
+            "duplicate_events",
+            &["topic", "partition", "offset", "source", "id"],
+            &[],
+            "ON CONFLICT (topic, partition, \"offset\") DO NOTHING",
+        );
+        sqlx::query(&sql)
+            .bind(json(&rows, "duplicate_events")?)
+            .execute(conn)
+            .await
+            .map_err(step("insert into duplicate_events"))?;
+        Ok(())
+    }
+
     async fn write_offsets(
         conn: &mut SqliteConnection,
         batch: &PreparedBatch,
@@ -616,9 +635,10 @@ impl Store for SqliteStore {
             .map(|(t, p)| (t.as_ref(), *p))
             .collect();
         let stored = Self::read_offsets(&mut tx, &keys).await?;
-        let unique = rows::screen(batch, &stored, &mut report);
+        let mut duplicates = Vec::new();
+        let unique = rows::screen(batch, &stored, &mut report, &mut duplicates);
         let inserted = Self::insert_events(&mut tx, &unique).await?;
-        let fresh = rows::fresh_events(&unique, &inserted, &mut report);
+        let fresh = rows::fresh_events(&unique, &inserted, &mut report, &mut duplicates);
         let (v2, fresh): (Vec<Event>, Vec<Event>) =
             fresh.into_iter().partition(|e| e.kind.order_id().is_none());
         let order_ids = rows::order_ids(&fresh);
@@ -636,6 +656,7 @@ impl Store for SqliteStore {
             Self::write_entities(&mut tx, &entities, rules).await?;
         }
         Self::write_rejected(&mut tx, &unique).await?;
+        Self::write_duplicates(&mut tx, &duplicates).await?;
         Self::write_offsets(&mut tx, batch).await?;
         tx.commit()
             .await

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod events;
+pub mod hostile;
 pub mod shop;
 
 use std::time::{Duration, Instant};
@@ -338,4 +339,91 @@ pub fn create_topic(broker: &str, name: &str, partitions: u32) {
         .status()
         .expect("run tansu topic create");
     assert!(status.success(), "creating topic {name} failed");
+}
+
+/// Every offset below a partition's stored next offset that is not in exactly one of
+/// `events` (its first copy), `rejected_events` or `duplicate_events`: empty when every
+/// consumed record is accounted for (the records of these tests start at offset 0 with no gap).
+pub async fn unaccounted_offsets(pool: &PgPool) -> Vec<(String, i32, i64, i64)> {
+    sqlx::query_as(
+        "WITH wanted AS (
+           SELECT c.topic, c.partition, g.o FROM consumer_offsets c,
+             generate_series(0::bigint, c.next_offset - 1) AS g(o)),
+         found AS (
+           SELECT topic, partition, \"offset\" AS o FROM events
+           UNION ALL SELECT topic, partition, \"offset\" FROM rejected_events
+           UNION ALL SELECT topic, partition, \"offset\" FROM duplicate_events)
+         SELECT w.topic::text, w.partition, w.o, count(f.o)
+         FROM wanted w LEFT JOIN found f USING (topic, partition, o)
+         GROUP BY 1, 2, 3 HAVING count(f.o) <> 1 ORDER BY 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("the accounting query runs")
+}
+
+/// A TCP proxy on loopback that a test can cut (every connection closed, new ones refused)
+/// and restore: an outage of the server behind it without touching the server.
+pub struct Proxy {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Proxy {
+    pub async fn start(target: std::net::SocketAddr) -> Proxy {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let up = Arc::new(AtomicBool::new(true));
+        let generation = Arc::new(AtomicU64::new(0));
+        let (up2, generation2) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !up2.load(Ordering::Acquire) {
+                    drop(client);
+                    continue;
+                }
+                let born = generation2.load(Ordering::Acquire);
+                let generation = generation2.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let cut = async {
+                        while generation.load(Ordering::Acquire) == born {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        () = cut => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            up,
+            generation,
+        }
+    }
+
+    /// Closes every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::Release);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::Release);
+    }
 }

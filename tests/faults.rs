@@ -1,0 +1,404 @@
+//! The fault suite: nothing lost, nothing stalled. Each scenario runs the service on
+//! librdkafka's mock cluster (a real Kafka protocol peer) into a real PostgreSQL database,
+//! injects a fault, and checks that every record below the stored offsets is accounted for
+//! (in `events`, `rejected_events` or `duplicate_events`) and that the stream goes on.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use rdkafka::mocking::MockCluster;
+use support::events::*;
+use support::hostile::{corpus, created_with_data_extra, Expect};
+use support::*;
+
+/// A PostgreSQL trigger that refuses (as a data error, SQLSTATE 22023) every event whose data
+/// holds `"refuse": true`: a record the decoder accepts and the database does not.
+const REFUSING_TRIGGER: &str = "
+    CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.payload -> 'data' ->> 'refuse' = 'true' THEN
+        RAISE EXCEPTION 'value refused by the test trigger' USING ERRCODE = '22023';
+      END IF;
+      IF NEW.payload -> 'data' ->> 'stall' = 'true' AND EXISTS (SELECT 1 FROM stall_switch) THEN
+        RAISE EXCEPTION 'could not serialize (test trigger)' USING ERRCODE = '40001';
+      END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TABLE stall_switch (on_ boolean);
+    CREATE TRIGGER refuse_marked BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_marked();";
+
+async fn migrated_with_trigger(db: &TestDb) -> sqlx::PgPool {
+    let store = perfect_order::store::AnyStore::connect(&db.url, 2)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let pool = db.pool().await;
+    sqlx::raw_sql(REFUSING_TRIGGER)
+        .execute(&pool)
+        .await
+        .expect("install the trigger");
+    pool
+}
+
+fn orders(from: usize, to: usize) -> Vec<(String, Vec<u8>)> {
+    (from..to)
+        .flat_map(|i| {
+            let id = format!("A-{i}");
+            perfect_lifecycle(&id, t0())
+                .into_iter()
+                .map(move |e| keyed(&id, e))
+        })
+        .collect()
+}
+
+async fn end_offsets(pool: &sqlx::PgPool, total: i64) {
+    eventually(
+        "offsets at the partition ends",
+        Duration::from_secs(60),
+        || async { (committed_records(pool).await == total).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_database_refuses_is_isolated_kept_as_store_refused_and_the_stream_goes_on() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 2, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let pool = migrated_with_trigger(&db).await;
+    let mut records = orders(0, 30);
+    records.insert(
+        17,
+        (
+            "P-1".into(),
+            created_with_data_extra("P-1", r#""refuse":true"#),
+        ),
+    );
+    records.insert(
+        60,
+        (
+            "P-2".into(),
+            created_with_data_extra("P-2", r#""refuse":true"#),
+        ),
+    );
+    produce(&producer(&brokers), "orders", &records);
+
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &[]))
+        .await
+        .expect("service starts");
+    end_offsets(&pool, records.len() as i64).await;
+
+    let refused: Vec<(String, String)> =
+        sqlx::query_as("SELECT reason, detail FROM rejected_events ORDER BY \"offset\"")
+            .fetch_all(&pool)
+            .await
+            .expect("rejected");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(refused
+        .iter()
+        .all(|(reason, detail)| reason == "store_refused"
+            && detail.contains("refused by the test trigger")));
+    let fulfilled: i64 = sqlx::query_scalar("SELECT sum(fulfilled)::bigint FROM daily_kpi")
+        .fetch_one(&pool)
+        .await
+        .expect("kpi");
+    assert_eq!(
+        fulfilled, 30,
+        "every good order around the poison is folded"
+    );
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+    let (_, metrics) = http_get(service.http_addr, "/metrics").await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "perfect_order_rejected_events_total{reason=\"store_refused\"}"
+        ),
+        Some(2.0)
+    );
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_given_up_at_shutdown_keeps_later_batches_of_its_partitions_from_passing_it() {
+    // Arrange: one partition; a record the database keeps failing (a transient error) while
+    // the switch is on, then more records in later batches.
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let pool = migrated_with_trigger(&db).await;
+    sqlx::query("INSERT INTO stall_switch VALUES (true)")
+        .execute(&pool)
+        .await
+        .expect("switch on");
+    let p = producer(&brokers);
+    let first = orders(0, 2);
+    produce(&p, "orders", &first);
+    let stalled = vec![(
+        "S-1".to_owned(),
+        created_with_data_extra("S-1", r#""stall":true"#),
+    )];
+    let extra = [("PERFECT_ORDER__KAFKA__DRAIN_TIMEOUT", "2s")];
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &extra))
+        .await
+        .expect("service starts");
+    end_offsets(&pool, first.len() as i64).await;
+    produce(&p, "orders", &stalled);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let later = orders(2, 5);
+    produce(&p, "orders", &later);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // Act: shutdown while the stalled batch fails and later ones wait behind it; the fault
+    // clears afterwards, as a database outage would.
+    service.stop().await;
+    sqlx::query("DELETE FROM stall_switch")
+        .execute(&pool)
+        .await
+        .expect("switch off");
+
+    // Assert: the stored offset never passed the stalled record...
+    let stored: i64 = committed_records(&pool).await;
+    assert_eq!(
+        stored,
+        first.len() as i64,
+        "no offset passes the given-up batch"
+    );
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+    // ...and a restart reads it again with everything after it.
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &extra))
+        .await
+        .expect("service restarts");
+    let total = (first.len() + stalled.len() + later.len()) as i64;
+    end_offsets(&pool, total).await;
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+    let stored_events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .expect("events");
+    assert_eq!(stored_events, total);
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_while_a_batch_waits_on_a_lock_finishes_within_the_stated_bound_and_loses_nothing()
+{
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 2, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let pool = migrated_with_trigger(&db).await;
+    let extra = [("PERFECT_ORDER__KAFKA__DRAIN_TIMEOUT", "3s")];
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &extra))
+        .await
+        .expect("service starts");
+    let first = orders(0, 3);
+    produce(&producer(&brokers), "orders", &first);
+    end_offsets(&pool, first.len() as i64).await;
+
+    // A rebuild (or an operator) holds the events table; the next batch waits on it.
+    let mut holder = pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    let later = orders(3, 10);
+    produce(&producer(&brokers), "orders", &later);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let started = Instant::now();
+    service.stop().await;
+    let took = started.elapsed();
+    let bound = perfect_order::Service::shutdown_bound(Duration::from_secs(3));
+    assert!(
+        took <= bound,
+        "shutdown took {took:?}, the bound is {bound:?}"
+    );
+    holder.rollback().await.expect("release the lock");
+
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &extra))
+        .await
+        .expect("service restarts");
+    end_offsets(&pool, (first.len() + later.len()) as i64).await;
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_records_through_a_broker_each_end_in_exactly_one_table_and_the_stream_goes_on() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let max = 256 * 1024;
+    let hostile = corpus(max);
+    let p = producer(&brokers);
+    for h in &hostile {
+        let mut record = rdkafka::producer::BaseRecord::<String, Vec<u8>>::to("orders").key(&h.key);
+        if let Some(value) = &h.value {
+            record = record.payload(value);
+        }
+        if h.value.as_ref().is_some_and(Vec::is_empty) {
+            record = record.headers(rdkafka::message::OwnedHeaders::new().insert(
+                rdkafka::message::Header {
+                    key: "ce_type",
+                    value: Some("order.created"),
+                },
+            ));
+        }
+        rdkafka::producer::Producer::flush(&p, Duration::ZERO).ok();
+        p.send(record).map_err(|(e, _)| e).expect("send");
+    }
+    rdkafka::producer::Producer::flush(&p, Duration::from_secs(30)).expect("flushed");
+    let tail = orders(0, 3);
+    produce(&p, "orders", &tail);
+    let max_setting = max.to_string();
+    let extra = [(
+        "PERFECT_ORDER__DECODE__MAX_RECORD_BYTES",
+        max_setting.as_str(),
+    )];
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &extra))
+        .await
+        .expect("service starts");
+    let pool = db.pool().await;
+    end_offsets(&pool, (hostile.len() + tail.len()) as i64).await;
+
+    for (offset, h) in hostile.iter().enumerate() {
+        let place: Vec<(String,)> = sqlx::query_as(
+            "SELECT 'stored' FROM events WHERE \"offset\" = $1
+             UNION ALL SELECT reason FROM rejected_events WHERE \"offset\" = $1
+             UNION ALL SELECT 'duplicate' FROM duplicate_events WHERE \"offset\" = $1",
+        )
+        .bind(offset as i64)
+        .fetch_all(&pool)
+        .await
+        .expect("where");
+        let expected = match h.expect {
+            Expect::Stored => "stored",
+            Expect::Duplicate => "duplicate",
+            Expect::Rejected(reason) => reason,
+        };
+        assert_eq!(place, vec![(expected.to_owned(),)], "{}", h.name);
+    }
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+    let days: Vec<(String,)> = sqlx::query_as(
+        "SELECT day::text FROM daily_kpi WHERE day < '2000-01-01' OR day > '2200-01-01'",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("days");
+    assert!(days.is_empty(), "no implausible KPI day: {days:?}");
+    let fulfilled: i64 =
+        sqlx::query_scalar("SELECT COALESCE(sum(fulfilled), 0)::bigint FROM daily_kpi")
+            .fetch_one(&pool)
+            .await
+            .expect("kpi");
+    assert_eq!(fulfilled, 3, "the orders behind the poison are folded");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_answers_within_a_second_false_while_the_database_is_unreachable_then_resumes() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let server: std::net::SocketAddr = "127.0.0.1:5432".parse().expect("address");
+    let proxy = Proxy::start(server).await;
+    let through_proxy = db
+        .url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
+    assert_ne!(
+        through_proxy, db.url,
+        "TEST_PG_SERVER is 127.0.0.1:5432 for this test"
+    );
+    let service =
+        perfect_order::Service::start(settings(&brokers, &["orders"], &through_proxy, &[]))
+            .await
+            .expect("service starts");
+    eventually("ready", Duration::from_secs(30), || async {
+        (http_get(service.http_addr, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    let first = orders(0, 3);
+    produce(&producer(&brokers), "orders", &first);
+    end_offsets(&pool, first.len() as i64).await;
+
+    // Act: the database becomes unreachable mid-stream.
+    proxy.cut();
+    let later = orders(3, 8);
+    produce(&producer(&brokers), "orders", &later);
+    let asked = Instant::now();
+    let (status, body) = http_get(service.http_addr, "/readyz").await;
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "/readyz took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("database unreachable"), "{body}");
+    eventually(
+        "the database check gauge at 0",
+        Duration::from_secs(10),
+        || async {
+            let (_, text) = http_get(service.http_addr, "/metrics").await;
+            (metric(&text, "perfect_order_ready_check{check=\"database\"}") == Some(0.0))
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Assert: back to ready after the outage, and nothing lost.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.restore();
+    eventually("ready again", Duration::from_secs(30), || async {
+        (http_get(service.http_addr, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    end_offsets(&pool, (first.len() + later.len()) as i64).await;
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_false_while_no_broker_answers_and_true_when_it_is_back() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let extra = [("PERFECT_ORDER__KAFKA__BROKER_SILENCE", "2s")];
+    let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &extra))
+        .await
+        .expect("service starts");
+    eventually("ready", Duration::from_secs(30), || async {
+        (http_get(service.http_addr, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+
+    cluster.broker_down(1).expect("broker down");
+    let body = eventually(
+        "not ready without a broker",
+        Duration::from_secs(30),
+        || async {
+            let (status, body) = http_get(service.http_addr, "/readyz").await;
+            (status == 503).then_some(body)
+        },
+    )
+    .await;
+    assert!(body.contains("kafka.broker_silence"), "{body}");
+    let (_, text) = http_get(service.http_addr, "/metrics").await;
+    assert_eq!(
+        metric(&text, "perfect_order_ready_check{check=\"broker\"}"),
+        Some(0.0)
+    );
+
+    cluster.broker_up(1).expect("broker up");
+    eventually("ready again", Duration::from_secs(60), || async {
+        (http_get(service.http_addr, "/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    service.stop().await;
+}
