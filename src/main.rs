@@ -395,7 +395,14 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
 
 fn init_logging(settings: &Settings) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&settings.log_level)
-        .with_context(|| format!("log.level `{}` is not a valid filter", settings.log_level))?;
+        .with_context(|| format!("log.level `{}` is not a valid filter", settings.log_level))?
+        // The driver's URL parser logs the value of a parameter it does not know (an
+        // `sslpassword`, say): that line never reaches the logs.
+        .add_directive(
+            "sqlx_postgres::options=error"
+                .parse()
+                .context("the built-in log directive is valid")?,
+        );
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match settings.log_format {
         LogFormat::Text => builder.init(),

@@ -190,6 +190,123 @@ fn a_database_password_never_reaches_the_output() {
     assert!(!all.contains("supersecret"), "{all}");
 }
 
+/// Database URLs in every form the driver accepts a password in, and the secret each hides.
+fn secret_url_forms(host: &str, db: &str) -> Vec<(String, &'static str)> {
+    vec![
+        (
+            format!("postgres://postgres:s3cret%2Fone@{host}/{db}"),
+            "s3cret",
+        ),
+        (
+            format!("postgres://postgres@{host}/{db}?password=qsecret2&sslmode=disable"),
+            "qsecret2",
+        ),
+        (
+            format!("postgresql://postgres:un/enc3rd@{host}/{db}"),
+            "enc3rd",
+        ),
+        (format!("postgres://postgres:at@sign4@{host}/{db}"), "sign4"),
+        (
+            format!("postgres://postgres@{host}/{db}?sslpassword=keypass5"),
+            "keypass5",
+        ),
+    ]
+}
+
+#[test]
+fn a_database_password_in_any_url_form_never_reaches_text_or_json_logs_on_failure() {
+    // Each run waits for the pool's connect timeout: they run side by side.
+    let mut runs = Vec::new();
+    for format in ["text", "json"] {
+        for (url, secret) in secret_url_forms("127.0.0.1:1", "po") {
+            let child = binary()
+                .arg("migrate")
+                .env("PERFECT_ORDER__DATABASE__URL", &url)
+                .env("PERFECT_ORDER__LOG__LEVEL", "trace")
+                .env("PERFECT_ORDER__LOG__FORMAT", format)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("run migrate");
+            runs.push((format, url, secret, child));
+        }
+    }
+    for (format, url, secret, child) in runs {
+        let out = child.wait_with_output().expect("migrate ran");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "nothing listens on port 1: {url}");
+        assert!(!all.contains(secret), "{format} {url}: {all}");
+        assert!(
+            all.contains("***") || all.contains("invalid"),
+            "{format} {url}: {all}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_database_password_in_any_url_form_never_reaches_the_start_and_migrate_lines() {
+    // Trust authentication ignores the password, so each form connects for real.
+    let server = support::pg_server();
+    let host = server.trim_start_matches("postgres://postgres@").to_owned();
+    let cluster = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    for (i, format) in ["text", "json"].into_iter().enumerate() {
+        for (url, secret) in secret_url_forms(&host, "")
+            .into_iter()
+            .filter(|(_, secret)| ["s3cret", "qsecret2"].contains(secret))
+        {
+            let name = format!("po_test_{}", uuid::Uuid::new_v4().simple());
+            let url = url.replacen(&format!("{host}/"), &format!("{host}/{name}"), 1);
+            let _cleanup = support::TestDb {
+                name: name.clone(),
+                url: format!("{server}/{name}"),
+            };
+            let log = tempfile::NamedTempFile::new().expect("log file");
+            let mut child = binary()
+                .arg("run")
+                .env("PERFECT_ORDER__DATABASE__URL", &url)
+                .env("PERFECT_ORDER__KAFKA__BROKERS", cluster.bootstrap_servers())
+                .env("PERFECT_ORDER__KAFKA__TOPICS", "orders")
+                .env(
+                    "PERFECT_ORDER__KAFKA__GROUP_ID",
+                    format!("secrets-{i}-{name}"),
+                )
+                .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
+                .env("PERFECT_ORDER__LOG__LEVEL", "debug")
+                .env("PERFECT_ORDER__LOG__FORMAT", format)
+                .stdout(log.reopen().expect("log file"))
+                .stderr(log.reopen().expect("log file"))
+                .spawn()
+                .expect("run starts");
+            let all = support::eventually(
+                "the service to listen",
+                std::time::Duration::from_secs(60),
+                || async {
+                    let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+                    text.contains("HTTP server listening").then_some(text)
+                },
+            )
+            .await;
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(
+                all.contains("created the database"),
+                "{format} {url}: {all}"
+            );
+            assert!(all.contains("migrations applied"), "{format} {url}: {all}");
+            assert!(
+                all.contains("starting perfect-order"),
+                "{format} {url}: {all}"
+            );
+            assert!(!all.contains(secret), "{format} {url}: {all}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn migrate_creates_a_missing_database() {
     let name = format!("po_test_{}", uuid::Uuid::new_v4().simple());

@@ -402,3 +402,59 @@ async fn readiness_is_false_while_no_broker_answers_and_true_when_it_is_back() {
     .await;
     service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_and_metrics_stay_reachable_under_a_flood_of_slow_clients() {
+    use tokio::io::AsyncWriteExt;
+    // The service runs in its own process, with the open-file limit of an ordinary shell.
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    let db = TestDb::create().await;
+    let port = free_port();
+    let child = std::process::Command::new("bash")
+        .args(["-c", "ulimit -n 1024 && exec \"$0\" run"])
+        .arg(env!("CARGO_BIN_EXE_perfect-order"))
+        .env("PERFECT_ORDER__DATABASE__URL", &db.url)
+        .env("PERFECT_ORDER__KAFKA__BROKERS", cluster.bootstrap_servers())
+        .env("PERFECT_ORDER__KAFKA__TOPICS", "orders")
+        .env("PERFECT_ORDER__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("PERFECT_ORDER__LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run starts");
+    let _service = Killed(child);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    eventually("the service to listen", Duration::from_secs(60), || async {
+        tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
+    })
+    .await;
+
+    // Act: 1,100 clients open a connection and send half a request head, then stall.
+    let mut slow = Vec::new();
+    for _ in 0..1100 {
+        if let Ok(Ok(mut stream)) =
+            tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr)).await
+        {
+            let _ = stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                .await;
+            slow.push(stream);
+        }
+    }
+    assert!(
+        slow.len() >= 1000,
+        "the flood got through: {} connections",
+        slow.len()
+    );
+
+    // Assert: a probe is still answered, promptly.
+    for path in ["/healthz", "/metrics"] {
+        let answered = tokio::time::timeout(Duration::from_secs(3), http_get(addr, path)).await;
+        assert!(
+            matches!(answered, Ok((200, _))),
+            "{path} is unreachable under the flood"
+        );
+    }
+    drop(slow);
+}

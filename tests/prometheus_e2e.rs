@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{TimeDelta, TimeZone, Utc};
 use rdkafka::mocking::MockCluster;
 use serde_json::Value;
 use support::events::*;
@@ -108,6 +108,36 @@ fn dashboard_queries() -> (Queries, Queries) {
     (promql, sql)
 }
 
+/// A delivery instant on the shop day of `now` (Europe/Moscow, the default zone) that is not
+/// in the future by more than a minute: two hours before `now`, or a minute after the shop
+/// day began if that is later.
+fn delivered_today(now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    let rules = perfect_order::domain::Rules::default();
+    let day_start = rules
+        .timezone
+        .from_local_datetime(&rules.day_of(now).and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .expect("the shop day has a first instant")
+        .with_timezone(&Utc);
+    (now - TimeDelta::hours(2)).max(day_start + minutes(1))
+}
+
+#[test]
+fn test_deliveries_fall_on_the_shop_day_even_just_after_midnight() {
+    let rules = perfect_order::domain::Rules::default();
+    for local in [
+        "2026-12-02T00:00:30",
+        "2026-12-02T00:30:00",
+        "2026-12-02T02:59:00",
+        "2026-12-02T15:00:00",
+    ] {
+        let now = msk(local);
+        let delivered = delivered_today(now);
+        assert_eq!(rules.day_of(delivered), rules.day_of(now), "{local}");
+        assert!(delivered <= now + minutes(1), "{local}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sla_alert_fires_for_a_stuck_order_resolves_on_confirmation_and_every_dashboard_query_answers(
 ) {
@@ -117,12 +147,15 @@ async fn sla_alert_fires_for_a_stuck_order_resolves_on_confirmation_and_every_da
     let brokers = cluster.bootstrap_servers();
     let db = TestDb::create().await;
     let now = Utc::now();
+    // The deliveries fall on today's shop day whatever the hour the test runs at (just after
+    // midnight too): two hours ago, or a minute into the shop day if that is later.
+    let base = delivered_today(now) - TimeDelta::hours(3);
     let mut records: Vec<_> = Vec::new();
     for i in 0..6 {
         let id = format!("D-{i}");
-        let mut lifecycle = perfect_lifecycle(&id, now - TimeDelta::hours(5));
+        let mut lifecycle = perfect_lifecycle(&id, base);
         if i % 3 == 0 {
-            lifecycle[1] = confirmed(&id, now - TimeDelta::hours(5) + minutes(45));
+            lifecycle[1] = confirmed(&id, base + minutes(45));
         }
         records.extend(lifecycle.into_iter().map(|e| keyed(&id, e)));
     }

@@ -420,6 +420,82 @@ async fn any_record_the_decoder_accepts_is_stored_and_reads_back_as_the_same_eve
     }
 }
 
+/// The rolling windows read at chosen instants (not the wall clock): just after midnight, and
+/// on the 25-hour day a DST change makes (Europe/Berlin, 25 Oct 2026).
+async fn rolling_windows_follow_the_shop_day_just_after_midnight_and_across_a_dst_change(
+    kind: Kind,
+) {
+    let f = fixture(kind).await;
+    let rules = Rules {
+        timezone: chrono_tz::Europe::Berlin,
+        ..Rules::default()
+    };
+    f.store.write_settings(&rules).await.expect("settings");
+    let berlin = |local: &str| -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(local)
+            .expect("an RFC 3339 literal")
+            .with_timezone(&Utc)
+    };
+    // Delivered 23:50 on the 24th, 00:10 on the 25th, and 02:30 twice on the 25th (summer
+    // time, then the same wall-clock time again in winter time).
+    let deliveries = [
+        ("B-1", "2026-10-24T23:50:00+02:00"),
+        ("B-2", "2026-10-25T00:10:00+02:00"),
+        ("B-3", "2026-10-25T02:30:00+02:00"),
+        ("B-4", "2026-10-25T02:30:00+01:00"),
+    ];
+    let mut offsets = BTreeMap::new();
+    let mut deliver = |orders: &[(&str, &str)]| {
+        let mut values = Vec::new();
+        for (order, delivered_at) in orders {
+            let base = berlin(delivered_at) - TimeDelta::hours(3);
+            values.extend(keyed_all(order, perfect_lifecycle(order, base)));
+        }
+        batch(&values, &mut offsets)
+    };
+    let (before, after) = deliveries.split_at(2);
+    let first = deliver(before);
+    let second = deliver(after);
+    f.store.commit_batch(&first, &rules).await.expect("commit");
+
+    let window = |figures: &perfect_order::store::ShopFigures, label: &str| {
+        figures
+            .windows
+            .iter()
+            .find(|w| w.label == label)
+            .map(|w| w.fulfilled)
+    };
+    let just_after_midnight = f
+        .store
+        .shop_figures(&rules, berlin("2026-10-25T00:30:00+02:00"))
+        .await
+        .expect("figures");
+    assert_eq!(
+        window(&just_after_midnight, "1d"),
+        Some(1),
+        "today began 30 minutes ago"
+    );
+    assert_eq!(window(&just_after_midnight, "7d"), Some(2));
+    f.store.commit_batch(&second, &rules).await.expect("commit");
+    let end_of_the_long_day = f
+        .store
+        .shop_figures(&rules, berlin("2026-10-25T23:30:00+01:00"))
+        .await
+        .expect("figures");
+    assert_eq!(
+        window(&end_of_the_long_day, "1d"),
+        Some(3),
+        "all 25 hours are one day"
+    );
+    let next_morning = f
+        .store
+        .shop_figures(&rules, berlin("2026-10-26T00:05:00+01:00"))
+        .await
+        .expect("figures");
+    assert_eq!(window(&next_morning, "1d"), Some(0));
+    assert_eq!(window(&next_morning, "7d"), Some(4));
+}
+
 async fn offsets_only_move_forward_and_are_read_back_per_partition(kind: Kind) {
     let f = fixture(kind).await;
     let values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
@@ -1206,6 +1282,7 @@ suite!(
     a_late_claim_retracts_the_perfect_order_from_its_delivery_day,
     rejected_records_are_kept_with_their_reason_and_bytes,
     every_hostile_record_ends_in_exactly_one_table_and_the_batch_commits,
+    rolling_windows_follow_the_shop_day_just_after_midnight_and_across_a_dst_change,
     any_record_the_decoder_accepts_is_stored_and_reads_back_as_the_same_event,
     offsets_only_move_forward_and_are_read_back_per_partition,
     an_order_past_the_sla_is_on_the_late_list_and_in_the_gauges,
