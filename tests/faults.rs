@@ -458,3 +458,148 @@ async fn healthz_and_metrics_stay_reachable_under_a_flood_of_slow_clients() {
     }
     drop(slow);
 }
+
+/// The service binary in its own process on `brokers`, in consumer group `group`.
+fn binary_service(brokers: &str, db_url: &str, group: &str, log: &std::path::Path) -> Killed {
+    let log = std::fs::File::create(log).expect("log file");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+        .arg("run")
+        .env("PERFECT_ORDER__KAFKA__BROKERS", brokers)
+        .env("PERFECT_ORDER__KAFKA__TOPICS", "orders,claims")
+        .env("PERFECT_ORDER__KAFKA__GROUP_ID", group)
+        .env("PERFECT_ORDER__DATABASE__URL", db_url)
+        .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
+        .env("PERFECT_ORDER__BATCH__MAX_EVENTS", "200")
+        .env("PERFECT_ORDER__BATCH__MAX_WAIT", "100ms")
+        .env("PERFECT_ORDER__LOG__LEVEL", "warn")
+        .stdout(log.try_clone().expect("clone log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("start perfect-order");
+    Killed(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_sigkills_some_inside_an_open_batch_transaction_change_no_daily_kpi() {
+    use support::shop::{generate, Expected};
+    // Arrange: a generated shop (duplicates, late claims, junk) on two co-partitioned topics.
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 3, 1).expect("topic");
+    cluster.create_topic("claims", 3, 1).expect("topic");
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-09-01T00:00:00+03:00")
+        .expect("literal")
+        .with_timezone(&chrono::Utc);
+    let shop = generate(11, 3000, start);
+    let total = shop.records.len() as i64;
+    let logs = tempfile::tempdir().expect("temp dir");
+    let producing = {
+        let records = shop.records.clone();
+        let brokers = brokers.clone();
+        std::thread::spawn(move || {
+            let p = producer(&brokers);
+            for chunk in records.chunks(200) {
+                for topic in ["orders", "claims"] {
+                    let part: Vec<(String, Vec<u8>)> = chunk
+                        .iter()
+                        .filter(|r| r.topic == topic)
+                        .map(|r| (r.key.clone(), r.value.clone()))
+                        .collect();
+                    produce(&p, topic, &part);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
+    // Act: 20 runs, each killed with SIGKILL; every other kill waits until a batch transaction
+    // of the service is open. Each run joins a fresh group (the database's offsets are the
+    // truth), so no run waits for a dead member's session to expire.
+    let mut rng_state = 0x5eed_u64;
+    let mut next = |bound: u64| {
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        rng_state % bound
+    };
+    let mut inside = 0;
+    for run in 0..20 {
+        let log = logs.path().join(format!("run-{run}.log"));
+        let mut service = binary_service(&brokers, &db.url, &format!("kill-{run}"), &log);
+        tokio::time::sleep(Duration::from_millis(400 + next(900))).await;
+        if run % 2 == 1 {
+            let open = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    let open: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM pg_stat_activity
+                         WHERE datname = current_database() AND pid <> pg_backend_pid()
+                           AND xact_start IS NOT NULL AND state <> 'idle'",
+                    )
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or(0);
+                    if open > 0 {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+            .await;
+            inside += i32::from(open.is_ok());
+        }
+        service.0.kill().expect("SIGKILL");
+        let _ = service.0.wait();
+    }
+    producing.join().expect("producer");
+    assert!(
+        inside >= 3,
+        "only {inside} kills landed inside an open transaction"
+    );
+    let _last = binary_service(
+        &brokers,
+        &db.url,
+        "kill-final",
+        &logs.path().join("final.log"),
+    );
+    eventually(
+        "offsets at the partition ends",
+        Duration::from_secs(120),
+        || async { (committed_records(&pool).await == total).then_some(()) },
+    )
+    .await;
+
+    // Assert: every day equals the answer computed from the facts; each event once; every
+    // offset accounted for.
+    let rows: Vec<(chrono::NaiveDate, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, fulfilled, perfect, cancelled FROM daily_kpi
+         WHERE fulfilled <> 0 OR perfect <> 0 OR cancelled <> 0 ORDER BY day",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("daily_kpi");
+    let actual: std::collections::BTreeMap<chrono::NaiveDate, Expected> = rows
+        .into_iter()
+        .map(|(d, fulfilled, perfect, cancelled)| {
+            (
+                d,
+                Expected {
+                    fulfilled,
+                    perfect,
+                    cancelled,
+                },
+            )
+        })
+        .collect();
+    assert_eq!(actual, shop.expected);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .expect("events");
+    assert_eq!(
+        events as usize, shop.unique_events,
+        "each event stored once"
+    );
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+}
