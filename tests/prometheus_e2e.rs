@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use chrono::{TimeDelta, TimeZone, Utc};
+use chrono::{TimeDelta, Utc};
 use rdkafka::mocking::MockCluster;
 use serde_json::Value;
 use support::events::*;
@@ -108,18 +108,10 @@ fn dashboard_queries() -> (Queries, Queries) {
     (promql, sql)
 }
 
-/// A delivery instant on the shop day of `now` (Europe/Moscow, the default zone) that is not
-/// in the future by more than a minute: two hours before `now`, or a minute after the shop
-/// day began if that is later.
+/// A delivery instant on the shop day of `now` that is not in the future by more than a
+/// minute: two hours before `now`, or a minute after the shop day began if that is later.
 fn delivered_today(now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
-    let rules = perfect_order::domain::Rules::default();
-    let day_start = rules
-        .timezone
-        .from_local_datetime(&rules.day_of(now).and_time(chrono::NaiveTime::MIN))
-        .earliest()
-        .expect("the shop day has a first instant")
-        .with_timezone(&Utc);
-    (now - TimeDelta::hours(2)).max(day_start + minutes(1))
+    same_shop_day(now, now - TimeDelta::hours(2))
 }
 
 #[test]
@@ -171,7 +163,8 @@ async fn sla_alert_fires_for_a_stuck_order_resolves_on_confirmation_and_every_da
     ));
     records.push((
         "R-1".into(),
-        review_posted("R-1", 5, Some("K-1"), now - minutes(30)).into_bytes(),
+        // This month's smiley, also just after midnight on the 1st.
+        review_posted("R-1", 5, Some("K-1"), same_shop_day(now, now - minutes(30))).into_bytes(),
     ));
     records.push(keyed(
         "STUCK",

@@ -22,6 +22,8 @@ async fn v2_gauges_histograms_and_lists_follow_the_events_and_teams_past_the_cap
     let db = TestDb::create().await;
     let now = Utc::now();
     let ago = |minutes: i64| now - TimeDelta::minutes(minutes);
+    // The smileys count for this month's contest, also just after midnight on the 1st.
+    let smiley_at = |minutes: i64| same_shop_day(now, ago(minutes));
     let p = producer(&brokers);
     let entities: Vec<(String, Vec<u8>)> = vec![
         (
@@ -39,20 +41,23 @@ async fn v2_gauges_histograms_and_lists_follow_the_events_and_teams_past_the_cap
         // T-1: a yellow and a red smiley (index 0.5); T-2 and T-3 one yellow each.
         (
             "R-1".into(),
-            review_posted("R-1", 5, Some("D-1"), ago(3)).into_bytes(),
+            review_posted("R-1", 5, Some("D-1"), smiley_at(3)).into_bytes(),
         ),
         (
             "R-1".into(),
-            review_answered("R-1", ago(3) + TimeDelta::minutes(2)).into_bytes(),
+            review_answered("R-1", smiley_at(3) + TimeDelta::minutes(2)).into_bytes(),
         ),
-        ("D-1".into(), violation("D-1", "V-1", ago(2)).into_bytes()),
+        (
+            "D-1".into(),
+            violation("D-1", "V-1", smiley_at(2)).into_bytes(),
+        ),
         (
             "R-2".into(),
-            review_posted("R-2", 5, Some("D-2"), ago(3)).into_bytes(),
+            review_posted("R-2", 5, Some("D-2"), smiley_at(3)).into_bytes(),
         ),
         (
             "R-3".into(),
-            review_posted("R-3", 4, Some("D-3"), ago(3)).into_bytes(),
+            review_posted("R-3", 4, Some("D-3"), smiley_at(3)).into_bytes(),
         ),
         // A negative review nobody answered.
         (

@@ -235,3 +235,23 @@ pub fn created_by(
                "total": total, "currency": "RUB", "sales_channel": channel}),
     )
 }
+
+// ---- instants relative to the shop's calendar (tests must pass at any hour) --------------
+
+/// The first instant of the shop day (Europe/Moscow, the default zone) that holds `now`.
+pub fn shop_day_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let rules = perfect_order::domain::Rules::default();
+    rules
+        .timezone
+        .from_local_datetime(&rules.day_of(now).and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .expect("a shop day has a first instant")
+        .with_timezone(&Utc)
+}
+
+/// `at`, or a minute into the shop day of `now` if `at` falls on an earlier day: a fact a test
+/// means to count "today" (or "this month") stays there just after midnight too.
+pub fn same_shop_day(now: DateTime<Utc>, at: DateTime<Utc>) -> DateTime<Utc> {
+    at.max(shop_day_start(now) + minutes(1))
+}

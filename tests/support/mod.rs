@@ -241,9 +241,10 @@ pub fn console_scenario(stuck: &str) -> Vec<(String, Vec<u8>)> {
         "K-1".into(),
         rostered("K-1", "T-1", now - chrono::TimeDelta::days(2)).into_bytes(),
     ));
+    // This month's smiley (the contest is per month), also just after midnight on the 1st.
     records.push((
         "R-1".into(),
-        review_posted("R-1", 5, Some("K-1"), now - minutes(50)).into_bytes(),
+        review_posted("R-1", 5, Some("K-1"), same_shop_day(now, now - minutes(50))).into_bytes(),
     ));
     records.push((
         "R-2".into(),
