@@ -59,6 +59,19 @@ fn decoding(c: &mut Criterion) {
             }
         })
     });
+    // The edge of ingest: the storability screen, decode and the plausible time range.
+    let limits = perfect_order::domain::Limits {
+        max_record_bytes: 1 << 20,
+        earliest: chrono::DateTime::from_timestamp(946_684_800, 0).unwrap_or_default(),
+        latest: chrono::DateTime::from_timestamp(7_258_118_400, 0).unwrap_or_default(),
+    };
+    group.bench_function("decode_within_limits", |b| {
+        b.iter(|| {
+            for r in &records {
+                black_box(perfect_order::domain::decode_within(r, &limits).ok());
+            }
+        })
+    });
     group.finish();
 }
 

@@ -646,9 +646,11 @@ fn secret_ranges(url: &str) -> Vec<std::ops::Range<usize>> {
     let body = url.find("://").map_or(0, |i| i + 3);
     let rest = &url[body..];
     let query = rest.find('?').unwrap_or(rest.len());
-    // The user-info ends at the last `@` before the query; a password holding `?` puts its
-    // `@` after the first `?`.
-    let at = rest[..query].rfind('@').or_else(|| rest.find('@'));
+    // The user-info ends at the last `@` before the query. A password holding `?` puts its
+    // `@` after the first `?`; an `@` inside a query parameter has a `=` before it.
+    let at = rest[..query]
+        .rfind('@')
+        .or_else(|| rest.find('@').filter(|at| !rest[..*at].contains('=')));
     let mut host_from = 0;
     if let Some(at) = at {
         if let Some(colon) = rest[..at].find(':') {
@@ -928,6 +930,10 @@ mod tests {
             (
                 "postgres://app@db/po?options=-c%20a%3Db",
                 "postgres://app@db/po?options=-c%20a%3Db",
+            ),
+            (
+                "postgres://db/po?user=a@b&password=s3cret",
+                "postgres://db/po?user=a@b&password=***",
             ),
             ("sqlite://data/po.db", "sqlite://data/po.db"),
         ] {

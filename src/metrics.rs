@@ -64,6 +64,7 @@ pub struct Metrics {
     commit_samples: std::sync::Mutex<Vec<f32>>,
     batch_failures: IntCounter,
     last_commit: Gauge,
+    broker_answered: Gauge,
     kafka_errors: IntCounter,
     assigned_partitions: IntGauge,
     consumer_lag: IntGaugeVec,
@@ -150,6 +151,7 @@ impl Metrics {
             commit_samples: std::sync::Mutex::new(Vec::new()),
             batch_failures: reg!(IntCounter::new(name("batch_failures_total"), "Batch transactions that failed and were retried.")?),
             last_commit: reg!(Gauge::new(name("last_batch_commit_timestamp_seconds"), "Unix time of the last committed batch (0 before the first).")?),
+            broker_answered: reg!(Gauge::new(name("kafka_last_answer_timestamp_seconds"), "Unix time a Kafka broker last answered this instance (0 before the first): consumer_lag_records is as of then.")?),
             kafka_errors: reg!(IntCounter::new(name("kafka_errors_total"), "Errors reported by the Kafka consumer.")?),
             assigned_partitions: reg!(IntGauge::new(name("assigned_partitions"), "Partitions assigned to this instance.")?),
             consumer_lag: reg!(IntGaugeVec::new(
@@ -325,6 +327,13 @@ impl Metrics {
         warn!(error = %error, attempt, "batch commit failed; retrying");
     }
 
+    /// A batch the database refused for its data: counted as a failed attempt; it is split
+    /// next to find the refused records.
+    pub fn record_batch_refused(&self, error: &dyn std::fmt::Display, records: usize) {
+        self.batch_failures.inc();
+        warn!(error = %error, records, "the database refused the batch; splitting it to find the refused records");
+    }
+
     /// Records a Kafka consumer error.
     pub fn record_kafka_error(&self, error: &dyn std::fmt::Display) {
         self.kafka_errors.inc();
@@ -365,6 +374,12 @@ impl Metrics {
     }
 
     /// New high watermarks from librdkafka statistics.
+    /// A broker answered (its count of responses grew) at `at`.
+    pub fn record_broker_answered(&self, at: chrono::DateTime<chrono::Utc>) {
+        self.broker_answered
+            .set(at.timestamp_millis() as f64 / 1000.0);
+    }
+
     pub fn record_high_watermarks(&self, high: Vec<((String, i32), i64)>) {
         let mut lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
         for (k, v) in high {

@@ -364,11 +364,12 @@ async fn readiness_answers_within_a_second_false_while_the_database_is_unreachab
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_is_false_while_no_broker_answers_and_true_when_it_is_back() {
+async fn readiness_is_false_while_the_broker_is_frozen_or_down_and_the_stream_resumes_exactly() {
     let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("orders", 1, 1).expect("topic");
+    cluster.create_topic("orders", 2, 1).expect("topic");
     let brokers = cluster.bootstrap_servers();
     let db = TestDb::create().await;
+    let pool = db.pool().await;
     let extra = [("PERFECT_ORDER__KAFKA__BROKER_SILENCE", "2s")];
     let service = perfect_order::Service::start(settings(&brokers, &["orders"], &db.url, &extra))
         .await
@@ -377,29 +378,63 @@ async fn readiness_is_false_while_no_broker_answers_and_true_when_it_is_back() {
         (http_get(service.http_addr, "/readyz").await.0 == 200).then_some(())
     })
     .await;
+    let p = producer(&brokers);
+    let first = orders(0, 5);
+    produce(&p, "orders", &first);
+    let second = orders(5, 10);
+    produce(&p, "orders", &second);
+    let not_ready = |what: &'static str| {
+        let addr = service.http_addr;
+        async move {
+            let body = eventually(what, Duration::from_secs(30), || async {
+                let (status, body) = http_get(addr, "/readyz").await;
+                (status == 503).then_some(body)
+            })
+            .await;
+            assert!(body.contains("kafka.broker_silence"), "{body}");
+            let (_, text) = http_get(addr, "/metrics").await;
+            assert_eq!(
+                metric(&text, "perfect_order_ready_check{check=\"broker\"}"),
+                Some(0.0)
+            );
+            let answered = metric(&text, "perfect_order_kafka_last_answer_timestamp_seconds")
+                .expect("the last answer gauge");
+            let silent = chrono::Utc::now().timestamp_millis() as f64 / 1000.0 - answered;
+            assert!(
+                silent >= 1.5,
+                "the gauge shows the broker silent ({silent} s)"
+            );
+        }
+    };
 
+    // Act 1: the broker freezes (it answers nothing for a minute) mid-stream.
+    cluster
+        .broker_round_trip_time(1, Duration::from_secs(60))
+        .expect("freeze");
+    not_ready("not ready while the broker is frozen").await;
+    cluster
+        .broker_round_trip_time(1, Duration::ZERO)
+        .expect("thaw");
+
+    // Act 2: the broker goes down.
     cluster.broker_down(1).expect("broker down");
-    let body = eventually(
-        "not ready without a broker",
-        Duration::from_secs(30),
-        || async {
-            let (status, body) = http_get(service.http_addr, "/readyz").await;
-            (status == 503).then_some(body)
-        },
-    )
-    .await;
-    assert!(body.contains("kafka.broker_silence"), "{body}");
-    let (_, text) = http_get(service.http_addr, "/metrics").await;
-    assert_eq!(
-        metric(&text, "perfect_order_ready_check{check=\"broker\"}"),
-        Some(0.0)
-    );
-
+    not_ready("not ready without a broker").await;
     cluster.broker_up(1).expect("broker up");
-    eventually("ready again", Duration::from_secs(60), || async {
+
+    // Assert: ready again, and every record of the stream is there once.
+    eventually("ready again", Duration::from_secs(90), || async {
         (http_get(service.http_addr, "/readyz").await.0 == 200).then_some(())
     })
     .await;
+    let third = orders(10, 12);
+    produce(&p, "orders", &third);
+    end_offsets(&pool, (first.len() + second.len() + third.len()) as i64).await;
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+    let fulfilled: i64 = sqlx::query_scalar("SELECT sum(fulfilled)::bigint FROM daily_kpi")
+        .fetch_one(&pool)
+        .await
+        .expect("kpi");
+    assert_eq!(fulfilled, 12);
     service.stop().await;
 }
 
@@ -481,37 +516,17 @@ fn binary_service(brokers: &str, db_url: &str, group: &str, log: &std::path::Pat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_sigkills_some_inside_an_open_batch_transaction_change_no_daily_kpi() {
-    use support::shop::{generate, Expected};
     // Arrange: a generated shop (duplicates, late claims, junk) on two co-partitioned topics.
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("orders", 3, 1).expect("topic");
-    cluster.create_topic("claims", 3, 1).expect("topic");
+    let (cluster, shop) = shop_cluster(11, 3000, 3);
     let brokers = cluster.bootstrap_servers();
     let db = TestDb::create().await;
     let pool = db.pool().await;
-    let start = chrono::DateTime::parse_from_rfc3339("2026-09-01T00:00:00+03:00")
-        .expect("literal")
-        .with_timezone(&chrono::Utc);
-    let shop = generate(11, 3000, start);
     let total = shop.records.len() as i64;
     let logs = tempfile::tempdir().expect("temp dir");
     let producing = {
         let records = shop.records.clone();
         let brokers = brokers.clone();
-        std::thread::spawn(move || {
-            let p = producer(&brokers);
-            for chunk in records.chunks(200) {
-                for topic in ["orders", "claims"] {
-                    let part: Vec<(String, Vec<u8>)> = chunk
-                        .iter()
-                        .filter(|r| r.topic == topic)
-                        .map(|r| (r.key.clone(), r.value.clone()))
-                        .collect();
-                    produce(&p, topic, &part);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
+        std::thread::spawn(move || produce_shop(&brokers, &records, Duration::from_millis(20)))
     };
 
     // Act: 20 runs, each killed with SIGKILL; every other kill waits until a batch transaction
@@ -572,27 +587,7 @@ async fn twenty_sigkills_some_inside_an_open_batch_transaction_change_no_daily_k
 
     // Assert: every day equals the answer computed from the facts; each event once; every
     // offset accounted for.
-    let rows: Vec<(chrono::NaiveDate, i64, i64, i64)> = sqlx::query_as(
-        "SELECT day, fulfilled, perfect, cancelled FROM daily_kpi
-         WHERE fulfilled <> 0 OR perfect <> 0 OR cancelled <> 0 ORDER BY day",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("daily_kpi");
-    let actual: std::collections::BTreeMap<chrono::NaiveDate, Expected> = rows
-        .into_iter()
-        .map(|(d, fulfilled, perfect, cancelled)| {
-            (
-                d,
-                Expected {
-                    fulfilled,
-                    perfect,
-                    cancelled,
-                },
-            )
-        })
-        .collect();
-    assert_eq!(actual, shop.expected);
+    assert_eq!(daily_as_expected(&pool).await, shop.expected);
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&pool)
         .await
@@ -602,4 +597,193 @@ async fn twenty_sigkills_some_inside_an_open_batch_transaction_change_no_daily_k
         "each event stored once"
     );
     assert!(unaccounted_offsets(&pool).await.is_empty());
+}
+
+/// The daily KPI rows as the generated shop's answer has them.
+async fn daily_as_expected(
+    pool: &sqlx::PgPool,
+) -> std::collections::BTreeMap<chrono::NaiveDate, support::shop::Expected> {
+    let rows: Vec<(chrono::NaiveDate, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, fulfilled, perfect, cancelled FROM daily_kpi
+         WHERE fulfilled <> 0 OR perfect <> 0 OR cancelled <> 0 ORDER BY day",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("daily_kpi");
+    rows.into_iter()
+        .map(|(d, fulfilled, perfect, cancelled)| {
+            (
+                d,
+                support::shop::Expected {
+                    fulfilled,
+                    perfect,
+                    cancelled,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A generated shop (duplicates, late claims, junk) on `orders` and `claims` of a new mock
+/// cluster with `partitions` each.
+fn shop_cluster(
+    seed: u64,
+    orders: usize,
+    partitions: i32,
+) -> (
+    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    support::shop::Shop,
+) {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster
+        .create_topic("orders", partitions, 1)
+        .expect("topic");
+    cluster
+        .create_topic("claims", partitions, 1)
+        .expect("topic");
+    let start = chrono::DateTime::parse_from_rfc3339("2026-09-01T00:00:00+03:00")
+        .expect("literal")
+        .with_timezone(&chrono::Utc);
+    (cluster, support::shop::generate(seed, orders, start))
+}
+
+fn produce_shop(brokers: &str, records: &[support::shop::Produced], pause: Duration) {
+    let p = producer(brokers);
+    for chunk in records.chunks(200) {
+        for topic in ["orders", "claims"] {
+            let part: Vec<(String, Vec<u8>)> = chunk
+                .iter()
+                .filter(|r| r.topic == topic)
+                .map(|r| (r.key.clone(), r.value.clone()))
+                .collect();
+            produce(&p, topic, &part);
+        }
+        std::thread::sleep(pause);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_through_rebalances_and_a_restart_give_exact_daily_kpis() {
+    let (cluster, shop) = shop_cluster(23, 1500, 4);
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let total = shop.records.len() as i64;
+    let producing = {
+        let records = shop.records.clone();
+        let brokers = brokers.clone();
+        std::thread::spawn(move || produce_shop(&brokers, &records, Duration::from_millis(30)))
+    };
+    let group = [
+        ("PERFECT_ORDER__KAFKA__GROUP_ID", "two-instances"),
+        ("PERFECT_ORDER__BATCH__MAX_EVENTS", "200"),
+    ];
+    let topics = ["orders", "claims"];
+    let start = || perfect_order::Service::start(settings(&brokers, &topics, &db.url, &group));
+
+    // Act: A and B share the partitions; A stops (a rebalance); C joins (another); B restarts.
+    let a = start().await.expect("A starts");
+    let b = start().await.expect("B starts");
+    let progress = |share: i64| {
+        let pool = pool.clone();
+        async move {
+            eventually("progress", Duration::from_secs(120), || async {
+                (committed_records(&pool).await >= total * share / 10).then_some(())
+            })
+            .await
+        }
+    };
+    progress(2).await;
+    a.stop().await;
+    let c = start().await.expect("C starts");
+    progress(5).await;
+    b.stop().await;
+    let b = start().await.expect("B restarts");
+    producing.join().expect("producer");
+    end_offsets(&pool, total).await;
+
+    // Assert
+    assert_eq!(daily_as_expected(&pool).await, shop.expected);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .expect("events");
+    assert_eq!(
+        events as usize, shop.unique_events,
+        "each event stored once"
+    );
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+    c.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_backlog_exits_within_the_stated_bound_and_a_restart_finishes_exactly() {
+    let (cluster, shop) = shop_cluster(31, 3000, 3);
+    let brokers = cluster.bootstrap_servers();
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let total = shop.records.len() as i64;
+    produce_shop(&brokers, &shop.records, Duration::ZERO);
+    let logs = tempfile::tempdir().expect("temp dir");
+
+    // Act: the binary works through the backlog; SIGTERM mid-way.
+    let drain = Duration::from_secs(4);
+    let log = std::fs::File::create(logs.path().join("first.log")).expect("log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+        .arg("run")
+        .env("PERFECT_ORDER__KAFKA__BROKERS", &brokers)
+        .env("PERFECT_ORDER__KAFKA__TOPICS", "orders,claims")
+        .env("PERFECT_ORDER__KAFKA__GROUP_ID", "sigterm")
+        .env("PERFECT_ORDER__KAFKA__DRAIN_TIMEOUT", "4s")
+        .env("PERFECT_ORDER__DATABASE__URL", &db.url)
+        .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
+        .env("PERFECT_ORDER__BATCH__MAX_EVENTS", "500")
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("run starts");
+    eventually(
+        "a part of the backlog committed",
+        Duration::from_secs(60),
+        || async { (committed_records(&pool).await > 0).then_some(()) },
+    )
+    .await;
+    let signalled = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let exited = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("waited")
+        .expect("exit status");
+    let took = signalled.elapsed();
+    let bound = perfect_order::Service::shutdown_bound(drain);
+    assert!(exited.success(), "a clean exit on SIGTERM: {exited}");
+    assert!(
+        took <= bound,
+        "SIGTERM took {took:?}; the bound is {bound:?}"
+    );
+    let at_stop = committed_records(&pool).await;
+    assert!(
+        at_stop < total,
+        "the SIGTERM landed under backlog ({at_stop} of {total})"
+    );
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+
+    // Assert: a restart finishes the backlog with exact results.
+    let service = perfect_order::Service::start(settings(
+        &brokers,
+        &["orders", "claims"],
+        &db.url,
+        &[("PERFECT_ORDER__KAFKA__GROUP_ID", "sigterm-2")],
+    ))
+    .await
+    .expect("service restarts");
+    end_offsets(&pool, total).await;
+    assert_eq!(daily_as_expected(&pool).await, shop.expected);
+    assert!(unaccounted_offsets(&pool).await.is_empty());
+    service.stop().await;
 }

@@ -144,13 +144,16 @@ impl Readiness {
     }
 
     /// Notes the brokers' total count of responses; a count that grew means a broker
-    /// answered. (Requests go out all the time: fetches, heartbeats, metadata.)
-    pub fn note_broker_responses(&self, total: u64, now: chrono::DateTime<chrono::Utc>) {
+    /// answered (requests go out all the time: fetches, heartbeats, metadata). Answers
+    /// whether one did.
+    pub fn note_broker_responses(&self, total: u64, now: chrono::DateTime<chrono::Utc>) -> bool {
         let before = self.responses.swap(total, Ordering::AcqRel);
-        if total > before {
+        let answered = total > before;
+        if answered {
             self.broker_answered_ms
                 .store(now.timestamp_millis(), Ordering::Release);
         }
+        answered
     }
 
     /// Marks the consumer as having joined its group (tests and the first assignment).
@@ -227,8 +230,10 @@ impl ClientContext for IngestContext {
         }
         self.metrics.record_high_watermarks(high);
         let responses = statistics.brokers.values().map(|b| b.rx).sum();
-        self.readiness
-            .note_broker_responses(responses, chrono::Utc::now());
+        let now = chrono::Utc::now();
+        if self.readiness.note_broker_responses(responses, now) {
+            self.metrics.record_broker_answered(now);
+        }
     }
 }
 
@@ -760,8 +765,7 @@ impl<S: Store> Lane<S> {
         while let Some(piece) = pending.pop_front() {
             match self.commit_retrying(&piece).await? {
                 Ok(()) => {}
-                Err(refusal) if piece.len() > 1 => {
-                    debug!(records = piece.len(), error = %refusal, "the database refused the batch; splitting it");
+                Err(_) if piece.len() > 1 => {
                     let (first, second) = piece.bisect();
                     pending.push_front(second);
                     pending.push_front(first);
@@ -821,7 +825,10 @@ impl<S: Store> Lane<S> {
                         let _ = self.commits.send(next);
                         return Ok(Ok(()));
                     }
-                    Err(e) if e.is_refusal() => return Ok(Err(e)),
+                    Err(e) if e.is_refusal() => {
+                        self.metrics.record_batch_refused(&e, prepared.len());
+                        return Ok(Err(e));
+                    }
                     Err(e) => {
                         self.metrics.record_batch_failure(&e, attempt);
                         if self.stop.load(Ordering::Acquire) {
