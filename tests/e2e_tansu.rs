@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -18,26 +17,23 @@ use support::*;
 const SESSION_TIMEOUT_MS: u64 = 6000;
 
 fn service(broker: &str, db_url: &str, log: &std::path::Path) -> Killed {
-    let log = std::fs::File::create(log).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_perfect-order"))
-        .arg("run")
-        .env("PERFECT_ORDER__KAFKA__BROKERS", broker)
-        .env("PERFECT_ORDER__KAFKA__TOPICS", "orders,claims")
-        .env("PERFECT_ORDER__KAFKA__GROUP_ID", "e2e")
-        .env(
-            "PERFECT_ORDER__KAFKA__PROPERTIES__SESSION__TIMEOUT__MS",
-            "6000",
-        )
-        .env("PERFECT_ORDER__DATABASE__URL", db_url)
-        .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
-        .env("PERFECT_ORDER__BATCH__MAX_EVENTS", "300")
-        .env("PERFECT_ORDER__BATCH__MAX_WAIT", "200ms")
-        .env("PERFECT_ORDER__LOG__LEVEL", "info")
-        .stdout(log.try_clone().expect("clone log handle"))
-        .stderr(log)
-        .spawn()
-        .expect("start perfect-order");
-    Killed(child)
+    run_binary(
+        log,
+        &[
+            ("PERFECT_ORDER__KAFKA__BROKERS", broker),
+            ("PERFECT_ORDER__KAFKA__TOPICS", "orders,claims"),
+            ("PERFECT_ORDER__KAFKA__GROUP_ID", "e2e"),
+            (
+                "PERFECT_ORDER__KAFKA__PROPERTIES__SESSION__TIMEOUT__MS",
+                "6000",
+            ),
+            ("PERFECT_ORDER__DATABASE__URL", db_url),
+            ("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0"),
+            ("PERFECT_ORDER__BATCH__MAX_EVENTS", "300"),
+            ("PERFECT_ORDER__BATCH__MAX_WAIT", "200ms"),
+            ("PERFECT_ORDER__LOG__LEVEL", "info"),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

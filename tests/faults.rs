@@ -494,24 +494,27 @@ async fn healthz_and_metrics_stay_reachable_under_a_flood_of_slow_clients() {
     drop(slow);
 }
 
-/// The service binary in its own process on `brokers`, in consumer group `group`.
-fn binary_service(brokers: &str, db_url: &str, group: &str, log: &std::path::Path) -> Killed {
-    let log = std::fs::File::create(log).expect("log file");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_perfect-order"))
-        .arg("run")
-        .env("PERFECT_ORDER__KAFKA__BROKERS", brokers)
-        .env("PERFECT_ORDER__KAFKA__TOPICS", "orders,claims")
-        .env("PERFECT_ORDER__KAFKA__GROUP_ID", group)
-        .env("PERFECT_ORDER__DATABASE__URL", db_url)
-        .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
-        .env("PERFECT_ORDER__BATCH__MAX_EVENTS", "200")
-        .env("PERFECT_ORDER__BATCH__MAX_WAIT", "100ms")
-        .env("PERFECT_ORDER__LOG__LEVEL", "warn")
-        .stdout(log.try_clone().expect("clone log handle"))
-        .stderr(log)
-        .spawn()
-        .expect("start perfect-order");
-    Killed(child)
+/// The service binary in its own process on `brokers` (topics `orders` and `claims`), in
+/// consumer group `group`, with small batches and `extra` settings.
+fn binary_service(
+    brokers: &str,
+    db_url: &str,
+    group: &str,
+    log: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Killed {
+    let mut env = vec![
+        ("PERFECT_ORDER__KAFKA__BROKERS", brokers),
+        ("PERFECT_ORDER__KAFKA__TOPICS", "orders,claims"),
+        ("PERFECT_ORDER__KAFKA__GROUP_ID", group),
+        ("PERFECT_ORDER__DATABASE__URL", db_url),
+        ("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0"),
+        ("PERFECT_ORDER__BATCH__MAX_EVENTS", "200"),
+        ("PERFECT_ORDER__BATCH__MAX_WAIT", "100ms"),
+        ("PERFECT_ORDER__LOG__LEVEL", "warn"),
+    ];
+    env.extend_from_slice(extra);
+    run_binary(log, &env)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -542,7 +545,7 @@ async fn twenty_sigkills_some_inside_an_open_batch_transaction_change_no_daily_k
     let mut inside = 0;
     for run in 0..20 {
         let log = logs.path().join(format!("run-{run}.log"));
-        let mut service = binary_service(&brokers, &db.url, &format!("kill-{run}"), &log);
+        let mut service = binary_service(&brokers, &db.url, &format!("kill-{run}"), &log, &[]);
         tokio::time::sleep(Duration::from_millis(400 + next(900))).await;
         if run % 2 == 1 {
             let open = tokio::time::timeout(Duration::from_secs(5), async {
@@ -577,13 +580,9 @@ async fn twenty_sigkills_some_inside_an_open_batch_transaction_change_no_daily_k
         &db.url,
         "kill-final",
         &logs.path().join("final.log"),
+        &[],
     );
-    eventually(
-        "offsets at the partition ends",
-        Duration::from_secs(120),
-        || async { (committed_records(&pool).await == total).then_some(()) },
-    )
-    .await;
+    end_offsets(&pool, total).await;
 
     // Assert: every day equals the answer computed from the facts; each event once; every
     // offset accounted for.
@@ -729,20 +728,17 @@ async fn sigterm_under_backlog_exits_within_the_stated_bound_and_a_restart_finis
 
     // Act: the binary works through the backlog; SIGTERM mid-way.
     let drain = Duration::from_secs(4);
-    let log = std::fs::File::create(logs.path().join("first.log")).expect("log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_perfect-order"))
-        .arg("run")
-        .env("PERFECT_ORDER__KAFKA__BROKERS", &brokers)
-        .env("PERFECT_ORDER__KAFKA__TOPICS", "orders,claims")
-        .env("PERFECT_ORDER__KAFKA__GROUP_ID", "sigterm")
-        .env("PERFECT_ORDER__KAFKA__DRAIN_TIMEOUT", "4s")
-        .env("PERFECT_ORDER__DATABASE__URL", &db.url)
-        .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
-        .env("PERFECT_ORDER__BATCH__MAX_EVENTS", "500")
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("run starts");
+    let mut service = binary_service(
+        &brokers,
+        &db.url,
+        "sigterm",
+        &logs.path().join("first.log"),
+        &[
+            ("PERFECT_ORDER__KAFKA__DRAIN_TIMEOUT", "4s"),
+            ("PERFECT_ORDER__BATCH__MAX_EVENTS", "500"),
+            ("PERFECT_ORDER__BATCH__MAX_WAIT", "500ms"),
+        ],
+    );
     eventually(
         "a part of the backlog committed",
         Duration::from_secs(60),
@@ -751,14 +747,18 @@ async fn sigterm_under_backlog_exits_within_the_stated_bound_and_a_restart_finis
     .await;
     let signalled = Instant::now();
     let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &service.0.id().to_string()])
         .status()
         .expect("kill -TERM");
     assert!(status.success());
-    let exited = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("waited")
-        .expect("exit status");
+    let exited = tokio::task::spawn_blocking(move || {
+        let status = service.0.wait();
+        (service, status)
+    })
+    .await
+    .expect("waited")
+    .1
+    .expect("exit status");
     let took = signalled.elapsed();
     let bound = perfect_order::Service::shutdown_bound(drain);
     assert!(exited.success(), "a clean exit on SIGTERM: {exited}");

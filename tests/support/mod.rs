@@ -210,6 +210,20 @@ impl Drop for Killed {
     }
 }
 
+/// `perfect-order run` in a process of its own with `env` (`PERFECT_ORDER__*` pairs), its
+/// output in `log`; killed when the guard goes.
+pub fn run_binary(log: &std::path::Path, env: &[(&str, &str)]) -> Killed {
+    let log = std::fs::File::create(log).expect("log file");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+        .arg("run")
+        .envs(env.iter().copied())
+        .stdout(log.try_clone().expect("clone log handle"))
+        .stderr(log)
+        .spawn()
+        .expect("start perfect-order");
+    Killed(child)
+}
+
 /// A free loopback port for a server a test starts.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
