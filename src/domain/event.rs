@@ -10,8 +10,6 @@ use serde::de::{self, DeserializeOwned};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use super::storable::Limits;
-
 /// Identity of an event: the same `source` + `id` seen twice is one event (producers retry).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EventKey {
@@ -605,7 +603,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    pub(crate) fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+    fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
         Rejection {
             reason,
             detail: detail.into(),
@@ -661,31 +659,6 @@ fn data<T: DeserializeOwned>(raw: Option<&RawValue>, type_name: &str) -> Result<
         };
         Rejection::new(reason, format!("{type_name} data: {msg}"))
     })
-}
-
-/// Decodes one Kafka record value at the edge of ingest: the storability screen (size, depth,
-/// characters and numbers both stores can hold), then [`decode`], then the plausible time
-/// range. Whatever this accepts, both stores can store.
-pub fn decode_within(bytes: &[u8], limits: &Limits) -> Result<Decoded, Rejection> {
-    super::storable::screen(bytes, limits.max_record_bytes)?;
-    let decoded = decode(bytes)?;
-    match &decoded {
-        Decoded::Known(event) => limits.check_times(event)?,
-        Decoded::Unknown { time, .. } => {
-            if *time < limits.earliest || *time > limits.latest {
-                return Err(Rejection::new(
-                    RejectReason::BadTime,
-                    format!(
-                        "time {} is outside the plausible range {} .. {} (decode.earliest_time, decode.max_future)",
-                        time.to_rfc3339(),
-                        limits.earliest.to_rfc3339(),
-                        limits.latest.to_rfc3339()
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(decoded)
 }
 
 /// Decodes one Kafka record value. Pure; the hot path of ingest (`benches/domain.rs`, `decode`).

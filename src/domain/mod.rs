@@ -7,9 +7,7 @@ pub mod order;
 pub mod storable;
 
 pub use entities::EntityBatch;
-pub use event::{
-    decode, decode_within, Category, Decoded, Event, EventKey, EventKind, RejectReason, Rejection,
-};
+pub use event::{decode, Category, Decoded, Event, EventKey, EventKind, RejectReason, Rejection};
 pub use kpi::{fold_batch, BatchOutcome, ChangedOrder, DayCounts, KpiDelta};
 pub use order::{Assessment, Change, OrderProjection, Rules, Verdict};
-pub use storable::Limits;
+pub use storable::{decode_within, Limits};

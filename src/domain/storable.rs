@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::event::{EventKind, RejectReason, Rejection};
+use super::event::{decode, Decoded, EventKind, RejectReason, Rejection};
 use super::Event;
 
 /// Deepest nesting of arrays and objects accepted (the contract needs 4).
@@ -40,45 +40,56 @@ impl Limits {
         }
     }
 
+    /// Rejects an instant outside the plausible range, naming it `what`.
+    fn check_instant(&self, what: &str, t: DateTime<Utc>) -> Result<(), Rejection> {
+        if self.earliest <= t && t <= self.latest {
+            return Ok(());
+        }
+        refuse(
+            RejectReason::BadTime,
+            format!(
+                "{what} {} is outside the plausible range {} .. {} (decode.earliest_time, decode.max_future)",
+                t.to_rfc3339(),
+                self.earliest.to_rfc3339(),
+                self.latest.to_rfc3339()
+            ),
+        )
+    }
+
     /// Rejects an event whose time, or any instant or date its data names, is outside the
     /// plausible range: a year-1 or year-9999 event would create KPI days no one can read,
     /// and a spend over millennia would spread over thousands of months.
     pub fn check_times(&self, event: &Event) -> Result<(), Rejection> {
-        let outside = |what: &str, t: DateTime<Utc>| {
-            (t < self.earliest || t > self.latest).then(|| Rejection {
-                reason: RejectReason::BadTime,
-                detail: format!(
-                    "{what} {} is outside the plausible range {} .. {} (decode.earliest_time, decode.max_future)",
-                    t.to_rfc3339(),
-                    self.earliest.to_rfc3339(),
-                    self.latest.to_rfc3339()
-                ),
-            })
-        };
+        self.check_instant("time", event.time)?;
         let date = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
-        // At most three instants: the event time and two the data names.
-        let (a, b) = match &event.kind {
-            EventKind::OrderCreated(d) => match &d.promised_delivery {
-                Some(w) => (
-                    Some(("promised_delivery.from", w.from.to_utc())),
-                    Some(("promised_delivery.to", w.to.to_utc())),
-                ),
-                None => (None, None),
-            },
-            EventKind::MarketingSpend(d) => {
-                (Some(("from", date(d.from))), Some(("to", date(d.to))))
+        match &event.kind {
+            EventKind::OrderCreated(d) => {
+                if let Some(w) = &d.promised_delivery {
+                    self.check_instant("promised_delivery.from", w.from.to_utc())?;
+                    self.check_instant("promised_delivery.to", w.to.to_utc())?;
+                }
             }
-            _ => (None, None),
-        };
-        match std::iter::once(("time", event.time))
-            .chain(a)
-            .chain(b)
-            .find_map(|(what, t)| outside(what, t))
-        {
-            Some(rejection) => Err(rejection),
-            None => Ok(()),
+            EventKind::MarketingSpend(d) => {
+                self.check_instant("from", date(d.from))?;
+                self.check_instant("to", date(d.to))?;
+            }
+            _ => {}
         }
+        Ok(())
     }
+}
+
+/// Decodes one Kafka record value at the edge of ingest: the storability screen (size, depth,
+/// characters and numbers both stores can hold), then [`decode`], then the plausible time
+/// range. Whatever this accepts, both stores can store.
+pub fn decode_within(bytes: &[u8], limits: &Limits) -> Result<Decoded, Rejection> {
+    screen(bytes, limits.max_record_bytes)?;
+    let decoded = decode(bytes)?;
+    match &decoded {
+        Decoded::Known(event) => limits.check_times(event)?,
+        Decoded::Unknown { time, .. } => limits.check_instant("time", *time)?,
+    }
+    Ok(decoded)
 }
 
 fn refuse<T>(reason: RejectReason, detail: String) -> Result<T, Rejection> {
@@ -301,6 +312,66 @@ mod tests {
     #[test]
     fn bytes_that_are_not_utf8_are_not_json() {
         assert_eq!(reason(b"{\"a\":\"\xff\"}"), Some(RejectReason::NotJson));
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_record_bytes: 1 << 20,
+            earliest: DateTime::parse_from_rfc3339("2000-01-01T00:00:00Z")
+                .map(|t| t.to_utc())
+                .unwrap_or_default(),
+            latest: DateTime::parse_from_rfc3339("2126-12-01T00:00:00Z")
+                .map(|t| t.to_utc())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn event(type_name: &str, time: &str, data: &str) -> String {
+        format!(
+            r#"{{"specversion":"1.0","id":"e","source":"/s","type":"{type_name}","time":"{time}","data":{data}}}"#
+        )
+    }
+
+    fn decoded_reason(raw: &str) -> Option<RejectReason> {
+        decode_within(raw.as_bytes(), &limits())
+            .err()
+            .map(|r| r.reason)
+    }
+
+    #[test]
+    fn instants_outside_the_plausible_range_are_bad_times_wherever_the_event_names_them() {
+        let now = "2026-10-01T10:00:00+03:00";
+        let cancelled = r#"{"order_id":"A"}"#;
+        assert_eq!(
+            decoded_reason(&event("order.cancelled", now, cancelled)),
+            None
+        );
+        for time in [
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "1999-12-31T23:59:59Z",
+        ] {
+            assert_eq!(
+                decoded_reason(&event("order.cancelled", time, cancelled)),
+                Some(RejectReason::BadTime),
+                "{time}"
+            );
+            assert_eq!(
+                decoded_reason(&event("x.unknown", time, "{}")),
+                Some(RejectReason::BadTime),
+                "{time}"
+            );
+        }
+        let promised = r#"{"order_id":"A","customer_id":"C","items":[],"promised_delivery":{"from":"2026-10-01T14:00:00+03:00","to":"9999-01-01T00:00:00Z"}}"#;
+        assert_eq!(
+            decoded_reason(&event("order.created", now, promised)),
+            Some(RejectReason::BadTime)
+        );
+        let spend = r#"{"spend_id":"S","amount":"1","currency":"RUB","from":"0001-01-01","to":"2026-10-01"}"#;
+        assert_eq!(
+            decoded_reason(&event("marketing.spend", now, spend)),
+            Some(RejectReason::BadTime)
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub mod postgres;
 mod rows;
 pub mod service;
 pub mod sqlite;
+pub mod url;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -129,8 +130,8 @@ impl Error {
     /// URL and in the driver's message.
     pub fn connect(url: &str, source: sqlx::Error) -> Error {
         Error::Connect {
-            url: crate::config::redact_url(url),
-            detail: crate::config::redact_secrets_of(url, &source.to_string()),
+            url: url::redact_url(url),
+            detail: url::redact_secrets_of(url, &source.to_string()),
         }
     }
 }
@@ -455,7 +456,7 @@ impl AnyStore {
                 SqliteStore::connect(url, max_connections).await?,
             )),
             None => Err(Error::UnknownScheme {
-                url: crate::config::redact_url(url),
+                url: url::redact_url(url),
             }),
         }
     }
