@@ -253,6 +253,19 @@ fn kubernetes_base_is_complete_and_probed() {
         container["readinessProbe"]["httpGet"]["path"].as_str(),
         Some("/readyz")
     );
+    // SIGTERM ends within the stated bound; Kubernetes must not kill the pod before it.
+    let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("terminationGracePeriodSeconds");
+    let drain = perfect_order::config::Settings::load_from(None, Vec::<(String, String)>::new())
+        .expect("default settings")
+        .kafka
+        .drain_timeout;
+    let bound = perfect_order::Service::shutdown_bound(drain);
+    assert!(
+        grace as f64 > bound.as_secs_f64(),
+        "terminationGracePeriodSeconds {grace} must exceed the shutdown bound {bound:?}"
+    );
     for k in ["requests", "limits"] {
         assert!(
             container["resources"][k]["memory"].as_str().is_some(),

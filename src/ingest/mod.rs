@@ -632,10 +632,7 @@ async fn batch_loop(
     decode: crate::config::DecodeSettings,
     lanes: Vec<mpsc::Sender<Stage>>,
 ) {
-    let stages = Lanes {
-        lanes,
-        decode: decode.clone(),
-    };
+    let stages = Lanes { lanes, decode };
     let mut records: Vec<Record> = Vec::new();
     let mut deadline: Option<tokio::time::Instant> = None;
     loop {
