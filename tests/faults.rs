@@ -787,3 +787,45 @@ async fn sigterm_under_backlog_exits_within_the_stated_bound_and_a_restart_finis
     assert!(unaccounted_offsets(&pool).await.is_empty());
     service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_finish_its_request_head_in_time_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).expect("topic");
+    let db = TestDb::create().await;
+    let extra = [("PERFECT_ORDER__HTTP__HEADER_TIMEOUT", "1s")];
+    let service = perfect_order::Service::start(settings(
+        &cluster.bootstrap_servers(),
+        &["orders"],
+        &db.url,
+        &extra,
+    ))
+    .await
+    .expect("service starts");
+    let mut slow = tokio::net::TcpStream::connect(service.http_addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("half a head");
+
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "the server closes the connection: {read:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    let answer = String::from_utf8_lossy(&buf);
+    assert!(
+        buf.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "no answer but a timeout: {answer}"
+    );
+    service.stop().await;
+}

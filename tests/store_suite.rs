@@ -496,6 +496,73 @@ async fn rolling_windows_follow_the_shop_day_just_after_midnight_and_across_a_ds
     assert_eq!(window(&next_morning, "7d"), Some(4));
 }
 
+/// A refusal of the data (the batch is split to find the record) is told from a failure that
+/// may pass (the batch is retried as it is), on both stores.
+async fn a_value_the_database_refuses_is_told_from_a_failure_that_may_pass(kind: Kind) {
+    let f = fixture(kind).await;
+    let trigger = match &f.store {
+        AnyStore::Postgres(s) => sqlx::raw_sql(
+            "CREATE FUNCTION refuse_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                   IF NEW.payload -> 'data' ->> 'refuse' = 'true' THEN
+                     RAISE EXCEPTION 'refused' USING ERRCODE = '22023';
+                   END IF;
+                   IF NEW.payload -> 'data' ->> 'conflict' = 'true' THEN
+                     RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001';
+                   END IF;
+                   RETURN NEW;
+                 END $$;
+                 CREATE TRIGGER refuse_marked BEFORE INSERT ON events
+                   FOR EACH ROW EXECUTE FUNCTION refuse_marked();",
+        )
+        .execute(s.pool())
+        .await
+        .map(|_| ()),
+        AnyStore::Sqlite(s) => sqlx::raw_sql(
+            "CREATE TRIGGER refuse_marked BEFORE INSERT ON events
+                 WHEN json_extract(NEW.payload, '$.data.refuse') = 1
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .execute(s.pool())
+        .await
+        .map(|_| ()),
+    };
+    trigger.expect("install the trigger");
+    let marked = |field: &str| {
+        vec![(
+            "M-1".to_owned(),
+            support::hostile::created_with_data_extra("M-1", &format!("\"{field}\":true")),
+        )]
+    };
+
+    let refused = f
+        .store
+        .commit_batch(
+            &batch(&marked("refuse"), &mut BTreeMap::new()),
+            &Rules::default(),
+        )
+        .await
+        .expect_err("the database refuses the marked record");
+    assert!(refused.is_refusal(), "{refused}");
+
+    if matches!(kind, Kind::Postgres) {
+        let conflict = f
+            .store
+            .commit_batch(
+                &batch(&marked("conflict"), &mut BTreeMap::new()),
+                &Rules::default(),
+            )
+            .await
+            .expect_err("a serialization failure");
+        assert!(!conflict.is_refusal(), "{conflict}");
+    }
+    assert_eq!(
+        count(&f.store, "events").await,
+        0,
+        "nothing of a failed batch is stored"
+    );
+}
+
 async fn offsets_only_move_forward_and_are_read_back_per_partition(kind: Kind) {
     let f = fixture(kind).await;
     let values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
@@ -1282,6 +1349,7 @@ suite!(
     a_late_claim_retracts_the_perfect_order_from_its_delivery_day,
     rejected_records_are_kept_with_their_reason_and_bytes,
     every_hostile_record_ends_in_exactly_one_table_and_the_batch_commits,
+    a_value_the_database_refuses_is_told_from_a_failure_that_may_pass,
     rolling_windows_follow_the_shop_day_just_after_midnight_and_across_a_dst_change,
     any_record_the_decoder_accepts_is_stored_and_reads_back_as_the_same_event,
     offsets_only_move_forward_and_are_read_back_per_partition,
