@@ -63,7 +63,10 @@ pub async fn migrate(settings: &Settings) -> Result<AnyStore, Error> {
 }
 
 /// How long the HTTP server and the gauge timer get to stop after ingest has stopped.
-const BACKGROUND_STOP: std::time::Duration = std::time::Duration::from_secs(2);
+const BACKGROUND_STOP: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// How long the binary's async runtime gets to wind down after [`Service::stop`].
+pub const RUNTIME_STOP: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A running service: consumer, committer, HTTP server and the shop-wide gauge timer.
 pub struct Service {
@@ -149,10 +152,11 @@ impl Service {
         info!("stopped");
     }
 
-    /// The longest shutdown can take: `kafka.drain_timeout` for the batch in flight, then
-    /// closing the consumer, the HTTP connections and the gauge timer.
+    /// The longest shutdown of the process can take (`kafka.drain_timeout` + 5 s): the drain
+    /// timeout for the batch in flight, then closing the consumer, the HTTP connections and
+    /// the gauge timer, then the async runtime.
     pub fn shutdown_bound(drain_timeout: std::time::Duration) -> std::time::Duration {
-        drain_timeout + ingest::SHUTDOWN_GRACE + BACKGROUND_STOP
+        drain_timeout + ingest::SHUTDOWN_GRACE + BACKGROUND_STOP + RUNTIME_STOP
     }
 }
 

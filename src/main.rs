@@ -448,7 +448,7 @@ fn main() -> anyhow::Result<()> {
     let result = runtime.block_on(serve(cli));
     // Shutdown is bounded (see `Service::shutdown_bound`): a consumer that could not leave its
     // group (a frozen broker) is not waited for.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    runtime.shutdown_timeout(perfect_order::RUNTIME_STOP);
     result
 }
 
