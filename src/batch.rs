@@ -152,19 +152,12 @@ pub fn prepare_record(record: Record, limits: &Limits) -> Entry {
 /// Decodes a batch of records within `limits` and notes the next offset of every partition
 /// in it.
 pub fn prepare(records: Vec<Record>, limits: &Limits) -> PreparedBatch {
-    let mut batch = PreparedBatch {
-        entries: Vec::with_capacity(records.len()),
-        next_offsets: BTreeMap::new(),
-    };
-    for record in records {
-        let next = batch
-            .next_offsets
-            .entry((record.topic.clone(), record.partition))
-            .or_insert(0);
-        *next = (*next).max(record.offset + 1);
-        batch.entries.push(prepare_record(record, limits));
-    }
-    batch
+    PreparedBatch::of_entries(
+        records
+            .into_iter()
+            .map(|record| prepare_record(record, limits))
+            .collect(),
+    )
 }
 
 impl PreparedBatch {
@@ -223,7 +216,6 @@ impl PreparedBatch {
     pub fn refused(self, message: &str) -> PreparedBatch {
         let detail: String = format!("the database refused to store it: {message}")
             .chars()
-            .filter(|c| *c != '\0')
             .take(2000)
             .collect();
         let entries = self
