@@ -470,10 +470,15 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             }
             let started = std::time::Instant::now();
             let report = store
-                .rebuild(&settings.rules, 20_000, |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                })
+                .rebuild(
+                    &settings.rules,
+                    &settings.decode.limits(chrono::Utc::now()),
+                    20_000,
+                    |done, total| {
+                        bar.set_length(total);
+                        bar.set_position(done);
+                    },
+                )
                 .await?;
             bar.finish_and_clear();
             let secs = started.elapsed().as_secs_f64();

@@ -78,7 +78,18 @@ async fn rebuild_reproduces_ingest_and_follows_a_new_delivery_tolerance() {
     let store = PgStore::connect(&db.url, 2).await.expect("store");
 
     // Act + Assert: the same rules, in chunks of 3 events (orders span chunks), give the same tables.
-    let report = store.rebuild(&rules, 3, |_, _| {}).await.expect("rebuild");
+    let report = store
+        .rebuild(
+            &rules,
+            &perfect_order::config::Settings::load_from(None, Vec::<(String, String)>::new())
+                .expect("default settings")
+                .decode
+                .limits(chrono::Utc::now()),
+            3,
+            |_, _| {},
+        )
+        .await
+        .expect("rebuild");
     assert_eq!(
         (report.events, report.orders, report.undecodable),
         (15, 4, 0)

@@ -563,6 +563,45 @@ async fn a_value_the_database_refuses_is_told_from_a_failure_that_may_pass(kind:
     );
 }
 
+/// An event an older version stored (it took any event time) is skipped by a rebuild, which
+/// folds what ingest takes today: no KPI day in year 1 survives it.
+async fn rebuild_skips_a_stored_event_outside_the_plausible_range(kind: Kind) {
+    let f = fixture(kind).await;
+    let mut values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
+    let ancient = chrono::DateTime::parse_from_rfc3339("0001-01-02T10:00:00+03:00")
+        .expect("literal")
+        .with_timezone(&Utc);
+    values.extend(keyed_all("OLD", perfect_lifecycle("OLD", ancient)));
+    let mut offsets = BTreeMap::new();
+    let as_before = prepare(
+        records(&values, &mut offsets),
+        &perfect_order::domain::Limits::unbounded(),
+    );
+    f.store
+        .commit_batch(&as_before, &Rules::default())
+        .await
+        .expect("commit as a version without bounds did");
+    assert_eq!(
+        daily(&f.store).await.len(),
+        2,
+        "the old version made a day in year 1"
+    );
+
+    let report = f
+        .store
+        .rebuild(&Rules::default(), &limits(), 100, |_, _| {})
+        .await
+        .expect("rebuild");
+
+    assert_eq!(
+        report.undecodable, 4,
+        "the four year-1 events are skipped and counted"
+    );
+    let days = daily(&f.store).await;
+    assert_eq!(days.len(), 1, "{days:?}");
+    assert_eq!(days[0].0, day("2026-10-01"));
+}
+
 async fn offsets_only_move_forward_and_are_read_back_per_partition(kind: Kind) {
     let f = fixture(kind).await;
     let values = keyed_all("A-1", perfect_lifecycle("A-1", t0()));
@@ -735,7 +774,7 @@ async fn rebuild_reproduces_the_committed_tables_and_follows_a_rule_change(kind:
 
     let report = f
         .store
-        .rebuild(&Rules::default(), 3, |_, _| {})
+        .rebuild(&Rules::default(), &limits(), 3, |_, _| {})
         .await
         .expect("rebuild");
     assert_eq!((report.events, report.orders), (8, 2));
@@ -746,7 +785,7 @@ async fn rebuild_reproduces_the_committed_tables_and_follows_a_rule_change(kind:
         ..Rules::default()
     };
     f.store
-        .rebuild(&tolerant, 1000, |_, _| {})
+        .rebuild(&tolerant, &limits(), 1000, |_, _| {})
         .await
         .expect("rebuild");
     assert_eq!(
@@ -1279,7 +1318,7 @@ async fn rebuild_refolds_the_v2_tables_also_from_events_stored_as_unknown_types(
     assert_eq!(ingested.0.len(), 1, "{ingested:?}");
     let report = f
         .store
-        .rebuild(&Rules::default(), 2, |_, _| {})
+        .rebuild(&Rules::default(), &limits(), 2, |_, _| {})
         .await
         .expect("rebuild");
     assert_eq!(report.v2_events, 8, "every stored v2 event refolded");
@@ -1308,7 +1347,7 @@ async fn rebuild_refolds_the_v2_tables_also_from_events_stored_as_unknown_types(
     }
     assert_ne!(snapshot(&f.store).await, ingested);
     f.store
-        .rebuild(&Rules::default(), 1000, |_, _| {})
+        .rebuild(&Rules::default(), &limits(), 1000, |_, _| {})
         .await
         .expect("rebuild");
     assert_eq!(snapshot(&f.store).await, ingested);
@@ -1350,6 +1389,7 @@ suite!(
     rejected_records_are_kept_with_their_reason_and_bytes,
     every_hostile_record_ends_in_exactly_one_table_and_the_batch_commits,
     a_value_the_database_refuses_is_told_from_a_failure_that_may_pass,
+    rebuild_skips_a_stored_event_outside_the_plausible_range,
     rolling_windows_follow_the_shop_day_just_after_midnight_and_across_a_dst_change,
     any_record_the_decoder_accepts_is_stored_and_reads_back_as_the_same_event,
     offsets_only_move_forward_and_are_read_back_per_partition,
@@ -1392,7 +1432,7 @@ async fn a_cached_projection_overwritten_by_another_instance_is_read_again() {
         .await
         .expect("B: confirmed");
     // A rebuild rewrites every row (a rule change), then A goes on.
-    b.rebuild(&Rules::default(), 100, |_, _| {})
+    b.rebuild(&Rules::default(), &limits(), 100, |_, _| {})
         .await
         .expect("rebuild");
     for i in 2..4 {

@@ -482,10 +482,11 @@ impl AnyStore {
     pub async fn rebuild(
         &self,
         rules: &Rules,
+        limits: &crate::domain::Limits,
         chunk: i64,
         progress: impl Fn(u64, u64),
     ) -> Result<RebuildReport, Error> {
-        each!(self, s => s.rebuild(rules, chunk, progress).await)
+        each!(self, s => s.rebuild(rules, limits, chunk, progress).await)
     }
 
     /// The time of the newest stored event.

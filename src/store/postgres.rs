@@ -555,6 +555,7 @@ impl PgStore {
     pub async fn rebuild(
         &self,
         rules: &Rules,
+        limits: &crate::domain::Limits,
         chunk: i64,
         progress: impl Fn(u64, u64),
     ) -> Result<RebuildReport, Error> {
@@ -588,7 +589,7 @@ impl PgStore {
         // Rebuilt rows get a version no instance has cached (the rebuild's time in ms, above
         // any count of updates), so every cached projection is read again after a rebuild.
         let rebuilt_version = Utc::now().timestamp_millis();
-        let mut regroup = rows::Regroup::default();
+        let mut regroup = rows::Regroup::new(*limits);
         loop {
             let rows = sqlx::query(&format!("FETCH {chunk} FROM rebuild_events"))
                 .fetch_all(&mut *tx)

@@ -445,15 +445,26 @@ pub(crate) fn kpi_rows(outcome: &BatchOutcome) -> Vec<KpiRow> {
 }
 
 /// Regroups the event store, read ordered by order, into chunks of whole orders for a
-/// rebuild: the events of the last order of a chunk wait for the next one.
-#[derive(Default)]
+/// rebuild: the events of the last order of a chunk wait for the next one. Stored events are
+/// decoded within the decoder's bounds in force, so a rebuild folds what ingest would take
+/// today (an event an older version stored, such as one dated year 1, is skipped and counted).
 pub(crate) struct Regroup {
+    limits: crate::domain::Limits,
     carry: Vec<Event>,
     carry_order: Option<String>,
     pub report: super::RebuildReport,
 }
 
 impl Regroup {
+    pub fn new(limits: crate::domain::Limits) -> Regroup {
+        Regroup {
+            limits,
+            carry: Vec::new(),
+            carry_order: None,
+            report: super::RebuildReport::default(),
+        }
+    }
+
     /// Takes one stored event; events of finished orders move to `ready`.
     pub fn push(&mut self, order_id: String, payload: &str, ready: &mut Vec<Event>) {
         self.report.events += 1;
@@ -464,7 +475,7 @@ impl Regroup {
             ready.append(&mut self.carry);
             self.carry_order = Some(order_id);
         }
-        match crate::domain::decode(payload.as_bytes()) {
+        match crate::domain::decode_within(payload.as_bytes(), &self.limits) {
             Ok(crate::domain::Decoded::Known(event)) => self.carry.push(event),
             _ => self.report.undecodable += 1,
         }
@@ -473,7 +484,7 @@ impl Regroup {
     /// Decodes a stored event of a v2 type for the rebuild's entity pass.
     pub fn decode_v2(&mut self, payload: &str) -> Option<Event> {
         self.report.v2_events += 1;
-        match crate::domain::decode(payload.as_bytes()) {
+        match crate::domain::decode_within(payload.as_bytes(), &self.limits) {
             Ok(crate::domain::Decoded::Known(event)) if event.kind.order_id().is_none() => {
                 Some(event)
             }

@@ -468,6 +468,7 @@ impl SqliteStore {
     pub async fn rebuild(
         &self,
         rules: &Rules,
+        limits: &crate::domain::Limits,
         chunk: i64,
         progress: impl Fn(u64, u64),
     ) -> Result<RebuildReport, Error> {
@@ -488,7 +489,7 @@ impl SqliteStore {
                 .await
                 .map_err(step("empty orders, claims and daily_kpi"))?;
         }
-        let mut regroup = rows::Regroup::default();
+        let mut regroup = rows::Regroup::new(*limits);
         let mut after = (String::new(), String::new(), String::new());
         loop {
             let rows = sqlx::query(
