@@ -56,17 +56,7 @@ async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
     let records = shop.records.clone();
     let producer_broker = broker.clone();
     let producing = std::thread::spawn(move || {
-        let p = producer(&producer_broker);
-        for chunk in records.chunks(200) {
-            for topic in ["orders", "claims"] {
-                let part: Vec<(String, Vec<u8>)> = chunk
-                    .iter()
-                    .filter(|r| r.topic == topic)
-                    .map(|r| (r.key.clone(), r.value.clone()))
-                    .collect();
-                produce(&p, topic, &part);
-            }
-        }
+        support::shop::produce_all(&producer_broker, &records, Duration::ZERO)
     });
     let mut first = service(&broker, &db.url, &logs.path().join("first.log"));
     eventually(

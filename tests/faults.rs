@@ -529,7 +529,9 @@ async fn twenty_sigkills_some_inside_an_open_batch_transaction_change_no_daily_k
     let producing = {
         let records = shop.records.clone();
         let brokers = brokers.clone();
-        std::thread::spawn(move || produce_shop(&brokers, &records, Duration::from_millis(20)))
+        std::thread::spawn(move || {
+            support::shop::produce_all(&brokers, &records, Duration::from_millis(20))
+        })
     };
 
     // Act: 20 runs, each killed with SIGKILL; every other kill waits until a batch transaction
@@ -584,18 +586,8 @@ async fn twenty_sigkills_some_inside_an_open_batch_transaction_change_no_daily_k
     );
     end_offsets(&pool, total).await;
 
-    // Assert: every day equals the answer computed from the facts; each event once; every
-    // offset accounted for.
-    assert_eq!(daily_as_expected(&pool).await, shop.expected);
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&pool)
-        .await
-        .expect("events");
-    assert_eq!(
-        events as usize, shop.unique_events,
-        "each event stored once"
-    );
-    assert!(unaccounted_offsets(&pool).await.is_empty());
+    // Assert
+    assert_exact(&pool, &shop).await;
 }
 
 /// The daily KPI rows as the generated shop's answer has them.
@@ -623,6 +615,21 @@ async fn daily_as_expected(
         .collect()
 }
 
+/// Every day's KPIs equal the answer computed from the generated facts, each event is stored
+/// once, and every offset below the stored ones is accounted for.
+async fn assert_exact(pool: &sqlx::PgPool, shop: &support::shop::Shop) {
+    assert_eq!(daily_as_expected(pool).await, shop.expected);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .expect("events");
+    assert_eq!(
+        events as usize, shop.unique_events,
+        "each event stored once"
+    );
+    assert!(unaccounted_offsets(pool).await.is_empty());
+}
+
 /// A generated shop (duplicates, late claims, junk) on `orders` and `claims` of a new mock
 /// cluster with `partitions` each.
 fn shop_cluster(
@@ -646,21 +653,6 @@ fn shop_cluster(
     (cluster, support::shop::generate(seed, orders, start))
 }
 
-fn produce_shop(brokers: &str, records: &[support::shop::Produced], pause: Duration) {
-    let p = producer(brokers);
-    for chunk in records.chunks(200) {
-        for topic in ["orders", "claims"] {
-            let part: Vec<(String, Vec<u8>)> = chunk
-                .iter()
-                .filter(|r| r.topic == topic)
-                .map(|r| (r.key.clone(), r.value.clone()))
-                .collect();
-            produce(&p, topic, &part);
-        }
-        std::thread::sleep(pause);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_through_rebalances_and_a_restart_give_exact_daily_kpis() {
     let (cluster, shop) = shop_cluster(23, 1500, 4);
@@ -671,7 +663,9 @@ async fn two_instances_through_rebalances_and_a_restart_give_exact_daily_kpis() 
     let producing = {
         let records = shop.records.clone();
         let brokers = brokers.clone();
-        std::thread::spawn(move || produce_shop(&brokers, &records, Duration::from_millis(30)))
+        std::thread::spawn(move || {
+            support::shop::produce_all(&brokers, &records, Duration::from_millis(30))
+        })
     };
     let group = [
         ("PERFECT_ORDER__KAFKA__GROUP_ID", "two-instances"),
@@ -702,16 +696,7 @@ async fn two_instances_through_rebalances_and_a_restart_give_exact_daily_kpis() 
     end_offsets(&pool, total).await;
 
     // Assert
-    assert_eq!(daily_as_expected(&pool).await, shop.expected);
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&pool)
-        .await
-        .expect("events");
-    assert_eq!(
-        events as usize, shop.unique_events,
-        "each event stored once"
-    );
-    assert!(unaccounted_offsets(&pool).await.is_empty());
+    assert_exact(&pool, &shop).await;
     c.stop().await;
     b.stop().await;
 }
@@ -723,7 +708,7 @@ async fn sigterm_under_backlog_exits_within_the_stated_bound_and_a_restart_finis
     let db = TestDb::create().await;
     let pool = db.pool().await;
     let total = shop.records.len() as i64;
-    produce_shop(&brokers, &shop.records, Duration::ZERO);
+    support::shop::produce_all(&brokers, &shop.records, Duration::ZERO);
     let logs = tempfile::tempdir().expect("temp dir");
 
     // Act: the binary works through the backlog; SIGTERM mid-way.
@@ -783,8 +768,7 @@ async fn sigterm_under_backlog_exits_within_the_stated_bound_and_a_restart_finis
     .await
     .expect("service restarts");
     end_offsets(&pool, total).await;
-    assert_eq!(daily_as_expected(&pool).await, shop.expected);
-    assert!(unaccounted_offsets(&pool).await.is_empty());
+    assert_exact(&pool, &shop).await;
     service.stop().await;
 }
 

@@ -232,3 +232,20 @@ pub fn generate(seed: u64, orders: usize, start: DateTime<Utc>) -> Shop {
         unique_events,
     }
 }
+
+/// Produces `records` to their topics in chunks of 200 (one flush per topic and chunk), pausing
+/// `pause` between chunks, as a shop streams while the service runs.
+pub fn produce_all(brokers: &str, records: &[Produced], pause: std::time::Duration) {
+    let p = super::producer(brokers);
+    for chunk in records.chunks(200) {
+        for topic in ["orders", "claims"] {
+            let part: Vec<(String, Vec<u8>)> = chunk
+                .iter()
+                .filter(|r| r.topic == topic)
+                .map(|r| (r.key.clone(), r.value.clone()))
+                .collect();
+            super::produce(&p, topic, &part);
+        }
+        std::thread::sleep(pause);
+    }
+}
