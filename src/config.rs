@@ -658,10 +658,17 @@ impl std::fmt::Debug for Settings {
             .field("kafka.topics", &self.kafka.topics)
             .field("kafka.entity_topics", &self.kafka.entity_topics)
             .field("kafka.properties", &props)
+            .field("kafka.drain_timeout", &self.kafka.drain_timeout)
+            .field("kafka.broker_silence", &self.kafka.broker_silence)
             .field("database.url", &self.database_url_redacted())
             .field("batch", &self.batch)
             .field("rules", &self.rules)
             .field("http.listen", &self.http_listen)
+            .field("http.header_timeout", &self.http_guards.header_timeout)
+            .field("http.max_connections", &self.http_guards.max_connections)
+            .field("decode.max_record_bytes", &self.decode.max_record_bytes)
+            .field("decode.earliest_time", &self.decode.earliest_time)
+            .field("decode.max_future", &self.decode.max_future)
             .field("watch.team_labels", &self.team_labels)
             .finish()
     }
@@ -762,6 +769,66 @@ mod tests {
             !format!("{s:?}").contains("hunter2"),
             "secrets stay out of logs"
         );
+    }
+
+    #[test]
+    fn the_robustness_settings_are_read_checked_and_named_in_the_start_up_line() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PERFECT_ORDER__DECODE__MAX_RECORD_BYTES", "65536"),
+                (
+                    "PERFECT_ORDER__DECODE__EARLIEST_TIME",
+                    "2010-01-01T00:00:00Z",
+                ),
+                ("PERFECT_ORDER__DECODE__MAX_FUTURE", "365d"),
+                ("PERFECT_ORDER__KAFKA__BROKER_SILENCE", "1m"),
+                ("PERFECT_ORDER__HTTP__HEADER_TIMEOUT", "5s"),
+                ("PERFECT_ORDER__HTTP__MAX_CONNECTIONS", "64"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.decode.max_record_bytes, 65536);
+        assert_eq!(s.decode.max_future, Duration::from_secs(365 * 86400));
+        assert_eq!(s.kafka.broker_silence, Duration::from_secs(60));
+        assert_eq!(s.http_guards.max_connections, 64);
+        let now = chrono::Utc::now();
+        let limits = s.decode.limits(now);
+        assert_eq!(limits.earliest.to_rfc3339(), "2010-01-01T00:00:00+00:00");
+        assert_eq!(limits.latest - now, TimeDelta::days(365));
+        let shown = format!("{s:?}");
+        for key in [
+            "decode.max_record_bytes",
+            "kafka.broker_silence",
+            "http.header_timeout",
+        ] {
+            assert!(shown.contains(key), "{key} in {shown}");
+        }
+        for (key, value, named) in [
+            (
+                "PERFECT_ORDER__DECODE__MAX_RECORD_BYTES",
+                "10",
+                "decode.max_record_bytes:",
+            ),
+            (
+                "PERFECT_ORDER__DECODE__EARLIEST_TIME",
+                "last year",
+                "decode.earliest_time:",
+            ),
+            (
+                "PERFECT_ORDER__KAFKA__BROKER_SILENCE",
+                "1s",
+                "kafka.broker_silence:",
+            ),
+            (
+                "PERFECT_ORDER__HTTP__MAX_CONNECTIONS",
+                "2",
+                "http.max_connections:",
+            ),
+        ] {
+            let e = error_of(&[(key, value)]);
+            assert!(e.starts_with(named), "{e}");
+        }
     }
 
     #[test]
