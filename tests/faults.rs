@@ -223,6 +223,11 @@ async fn shutdown_while_a_batch_waits_on_a_lock_finishes_within_the_stated_bound
         .expect("service restarts");
     end_offsets(&pool, (first.len() + later.len()) as i64).await;
     assert!(unaccounted_offsets(&pool).await.is_empty());
+    let fulfilled: i64 = sqlx::query_scalar("SELECT sum(fulfilled)::bigint FROM daily_kpi")
+        .fetch_one(&pool)
+        .await
+        .expect("kpi");
+    assert_eq!(fulfilled, 10, "every order once");
     service.stop().await;
 }
 
@@ -301,11 +306,12 @@ async fn hostile_records_through_a_broker_each_end_in_exactly_one_table_and_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_answers_within_a_second_false_while_the_database_is_unreachable_then_resumes() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("orders", 1, 1).expect("topic");
+    // Arrange: a generated shop streams in while the service writes through a TCP proxy.
+    let (cluster, shop) = shop_cluster(41, 1500, 3);
     let brokers = cluster.bootstrap_servers();
     let db = TestDb::create().await;
     let pool = db.pool().await;
+    let total = shop.records.len() as i64;
     let server: std::net::SocketAddr = "127.0.0.1:5432".parse().expect("address");
     let proxy = Proxy::start(server).await;
     let through_proxy = db
@@ -315,22 +321,32 @@ async fn readiness_answers_within_a_second_false_while_the_database_is_unreachab
         through_proxy, db.url,
         "TEST_PG_SERVER is 127.0.0.1:5432 for this test"
     );
-    let service =
-        perfect_order::Service::start(settings(&brokers, &["orders"], &through_proxy, &[]))
-            .await
-            .expect("service starts");
+    let topics = ["orders", "claims"];
+    let service = perfect_order::Service::start(settings(&brokers, &topics, &through_proxy, &[]))
+        .await
+        .expect("service starts");
     eventually("ready", Duration::from_secs(30), || async {
         (http_get(service.http_addr, "/readyz").await.0 == 200).then_some(())
     })
     .await;
-    let first = orders(0, 3);
-    produce(&producer(&brokers), "orders", &first);
-    end_offsets(&pool, first.len() as i64).await;
+    let producing = {
+        let records = shop.records.clone();
+        let brokers = brokers.clone();
+        std::thread::spawn(move || {
+            support::shop::produce_all(&brokers, &records, Duration::from_millis(30))
+        })
+    };
+    eventually(
+        "a part of the stream committed",
+        Duration::from_secs(60),
+        || async { (committed_records(&pool).await > total / 5).then_some(()) },
+    )
+    .await;
 
-    // Act: the database becomes unreachable mid-stream.
+    // Act: the database becomes unreachable mid-stream, for a few seconds (the proxy closes
+    // its open connections within 20 ms).
     proxy.cut();
-    let later = orders(3, 8);
-    produce(&producer(&brokers), "orders", &later);
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let asked = Instant::now();
     let (status, body) = http_get(service.http_addr, "/readyz").await;
     assert!(
@@ -350,16 +366,23 @@ async fn readiness_answers_within_a_second_false_while_the_database_is_unreachab
         },
     )
     .await;
-
-    // Assert: back to ready after the outage, and nothing lost.
+    let during = committed_records(&pool).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        committed_records(&pool).await,
+        during,
+        "nothing commits while the database is unreachable"
+    );
     proxy.restore();
+
+    // Assert: ready again, and every day exact after the outage.
     eventually("ready again", Duration::from_secs(30), || async {
         (http_get(service.http_addr, "/readyz").await.0 == 200).then_some(())
     })
     .await;
-    end_offsets(&pool, (first.len() + later.len()) as i64).await;
-    assert!(unaccounted_offsets(&pool).await.is_empty());
+    producing.join().expect("producer");
+    end_offsets(&pool, total).await;
+    assert_exact(&pool, &shop).await;
     service.stop().await;
 }
 
