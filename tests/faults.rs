@@ -458,7 +458,24 @@ async fn readiness_is_false_while_the_broker_is_frozen_or_down_and_the_stream_re
         .await
         .expect("kpi");
     assert_eq!(fulfilled, 12);
+
+    // A shutdown while the broker is frozen (leaving the group cannot complete) still ends
+    // within the stated bound.
+    cluster
+        .broker_round_trip_time(1, Duration::from_secs(60))
+        .expect("freeze");
+    let started = Instant::now();
     service.stop().await;
+    let bound = perfect_order::Service::shutdown_bound(Duration::from_secs(10));
+    assert!(
+        started.elapsed() <= bound,
+        "shutdown with a frozen broker took {:?}; the bound is {bound:?}",
+        started.elapsed()
+    );
+    // The consumer left behind finishes closing once the broker answers again.
+    cluster
+        .broker_round_trip_time(1, Duration::ZERO)
+        .expect("thaw");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
