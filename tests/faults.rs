@@ -704,12 +704,22 @@ async fn two_instances_through_rebalances_and_a_restart_give_exact_daily_kpis() 
         let records = shop.records.clone();
         let brokers = brokers.clone();
         std::thread::spawn(move || {
-            support::shop::produce_all(&brokers, &records, Duration::from_millis(30))
+            support::shop::produce_all(&brokers, &records, Duration::from_millis(150))
         })
     };
+    // A short session, so that a member that leaves in the middle of a rebalance is expired
+    // in seconds (the mock cluster then waits for its session, as Kafka does).
     let group = [
         ("PERFECT_ORDER__KAFKA__GROUP_ID", "two-instances"),
         ("PERFECT_ORDER__BATCH__MAX_EVENTS", "200"),
+        (
+            "PERFECT_ORDER__KAFKA__PROPERTIES__SESSION__TIMEOUT__MS",
+            "6000",
+        ),
+        (
+            "PERFECT_ORDER__KAFKA__PROPERTIES__HEARTBEAT__INTERVAL__MS",
+            "500",
+        ),
     ];
     let topics = ["orders", "claims"];
     let start = || perfect_order::Service::start(settings(&brokers, &topics, &db.url, &group));
