@@ -780,6 +780,11 @@ async fn sigterm_under_backlog_exits_within_the_stated_bound_and_a_restart_finis
         || async { (committed_records(&pool).await > 0).then_some(()) },
     )
     .await;
+    let before = committed_records(&pool).await;
+    assert!(
+        before < total,
+        "the SIGTERM lands under backlog ({before} of {total})"
+    );
     let signalled = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &service.0.id().to_string()])
@@ -800,11 +805,6 @@ async fn sigterm_under_backlog_exits_within_the_stated_bound_and_a_restart_finis
     assert!(
         took <= bound,
         "SIGTERM took {took:?}; the bound is {bound:?}"
-    );
-    let at_stop = committed_records(&pool).await;
-    assert!(
-        at_stop < total,
-        "the SIGTERM landed under backlog ({at_stop} of {total})"
     );
     assert!(unaccounted_offsets(&pool).await.is_empty());
 
