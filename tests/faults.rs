@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::mocking::MockCluster;
 use support::events::*;
-use support::hostile::{corpus, created_with_data_extra, Expect};
+use support::hostile::{corpus, created_with_data_extra, places_sql};
 use support::*;
 
 /// A PostgreSQL trigger that refuses (as a data error, SQLSTATE 22023) every event whose data
@@ -271,21 +271,11 @@ async fn hostile_records_through_a_broker_each_end_in_exactly_one_table_and_the_
     end_offsets(&pool, (hostile.len() + tail.len()) as i64).await;
 
     for (offset, h) in hostile.iter().enumerate() {
-        let place: Vec<(String,)> = sqlx::query_as(
-            "SELECT 'stored' FROM events WHERE \"offset\" = $1
-             UNION ALL SELECT reason FROM rejected_events WHERE \"offset\" = $1
-             UNION ALL SELECT 'duplicate' FROM duplicate_events WHERE \"offset\" = $1",
-        )
-        .bind(offset as i64)
-        .fetch_all(&pool)
-        .await
-        .expect("where");
-        let expected = match h.expect {
-            Expect::Stored => "stored",
-            Expect::Duplicate => "duplicate",
-            Expect::Rejected(reason) => reason,
-        };
-        assert_eq!(place, vec![(expected.to_owned(),)], "{}", h.name);
+        let place: Vec<(String,)> = sqlx::query_as(&places_sql(offset as i64))
+            .fetch_all(&pool)
+            .await
+            .expect("where");
+        assert_eq!(place, vec![(h.expect.place().to_owned(),)], "{}", h.name);
     }
     assert!(unaccounted_offsets(&pool).await.is_empty());
     let days: Vec<(String,)> = sqlx::query_as(

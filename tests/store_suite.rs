@@ -276,19 +276,14 @@ async fn rejected_records_are_kept_with_their_reason_and_bytes(kind: Kind) {
 
 /// Where the record at `offset` of `orders`/0 ended: `stored`, `duplicate` or its reason.
 async fn where_is(store: &AnyStore, offset: i64) -> Vec<String> {
-    let sql = format!(
-        "SELECT 'stored' FROM events WHERE topic = 'orders' AND partition = 0 AND \"offset\" = {offset}
-         UNION ALL SELECT reason FROM rejected_events WHERE topic = 'orders' AND partition = 0 AND \"offset\" = {offset}
-         UNION ALL SELECT 'duplicate' FROM duplicate_events WHERE topic = 'orders' AND partition = 0 AND \"offset\" = {offset}"
-    );
-    query_as!(store, (String,), &sql)
+    query_as!(store, (String,), &support::hostile::places_sql(offset))
         .into_iter()
         .map(|(place,)| place)
         .collect()
 }
 
 async fn every_hostile_record_ends_in_exactly_one_table_and_the_batch_commits(kind: Kind) {
-    use support::hostile::{corpus, Expect};
+    use support::hostile::corpus;
     let f = fixture(kind).await;
     let limits = limits();
     let hostile = corpus(limits.max_record_bytes);
@@ -311,14 +306,9 @@ async fn every_hostile_record_ends_in_exactly_one_table_and_the_batch_commits(ki
         .expect("a batch of hostile records commits");
 
     for (offset, h) in hostile.iter().enumerate() {
-        let expected = match h.expect {
-            Expect::Stored => "stored",
-            Expect::Duplicate => "duplicate",
-            Expect::Rejected(reason) => reason,
-        };
         assert_eq!(
             where_is(&f.store, offset as i64).await,
-            vec![expected.to_owned()],
+            vec![h.expect.place().to_owned()],
             "{}",
             h.name
         );
@@ -458,42 +448,40 @@ async fn rolling_windows_follow_the_shop_day_just_after_midnight_and_across_a_ds
     let second = deliver(after);
     f.store.commit_batch(&first, &rules).await.expect("commit");
 
-    let window = |figures: &perfect_order::store::ShopFigures, label: &str| {
-        figures
-            .windows
-            .iter()
-            .find(|w| w.label == label)
-            .map(|w| w.fulfilled)
+    // Fulfilled orders in the 1-day and 7-day windows read at `at`.
+    let fulfilled_at = |local: &'static str| {
+        let store = f.store.clone();
+        let rules = rules.clone();
+        async move {
+            let figures = store
+                .shop_figures(&rules, berlin(local))
+                .await
+                .expect("figures");
+            let window = |label: &str| {
+                figures
+                    .windows
+                    .iter()
+                    .find(|w| w.label == label)
+                    .map(|w| w.fulfilled)
+            };
+            (window("1d"), window("7d"))
+        }
     };
-    let just_after_midnight = f
-        .store
-        .shop_figures(&rules, berlin("2026-10-25T00:30:00+02:00"))
-        .await
-        .expect("figures");
     assert_eq!(
-        window(&just_after_midnight, "1d"),
-        Some(1),
+        fulfilled_at("2026-10-25T00:30:00+02:00").await,
+        (Some(1), Some(2)),
         "today began 30 minutes ago"
     );
-    assert_eq!(window(&just_after_midnight, "7d"), Some(2));
     f.store.commit_batch(&second, &rules).await.expect("commit");
-    let end_of_the_long_day = f
-        .store
-        .shop_figures(&rules, berlin("2026-10-25T23:30:00+01:00"))
-        .await
-        .expect("figures");
     assert_eq!(
-        window(&end_of_the_long_day, "1d"),
+        fulfilled_at("2026-10-25T23:30:00+01:00").await.0,
         Some(3),
         "all 25 hours are one day"
     );
-    let next_morning = f
-        .store
-        .shop_figures(&rules, berlin("2026-10-26T00:05:00+01:00"))
-        .await
-        .expect("figures");
-    assert_eq!(window(&next_morning, "1d"), Some(0));
-    assert_eq!(window(&next_morning, "7d"), Some(4));
+    assert_eq!(
+        fulfilled_at("2026-10-26T00:05:00+01:00").await,
+        (Some(0), Some(4))
+    );
 }
 
 /// A refusal of the data (the batch is split to find the record) is told from a failure that

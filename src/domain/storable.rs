@@ -145,6 +145,10 @@ pub fn screen(bytes: &[u8], max_record_bytes: usize) -> Result<(), Rejection> {
     Ok(())
 }
 
+fn lone_surrogate(unit: u32, at: usize) -> String {
+    format!("a lone UTF-16 surrogate \\u{unit:04x} at byte {at}, which is not a character")
+}
+
 fn hex4(text: &[u8], at: usize) -> Option<u32> {
     let digits = text.get(at..at + 4)?;
     let s = std::str::from_utf8(digits).ok()?;
@@ -159,50 +163,44 @@ fn string_end(text: &[u8], mut i: usize) -> Result<usize, Rejection> {
             Some(n) => i += n,
             None => return Ok(text.len()),
         }
-        match text[i] {
-            b'"' => return Ok(i + 1),
-            b'\\' => match text.get(i + 1) {
-                Some(b'u') => {
-                    let Some(unit) = hex4(text, i + 2) else {
-                        // Malformed: the decoder reports it.
-                        return Ok(text.len());
-                    };
-                    match unit {
-                        0 => {
-                            return refuse(
-                                RejectReason::BadValue,
-                                format!(
-                                    "contains the \\u0000 character at byte {i}, which cannot be stored"
-                                ),
-                            )
-                        }
-                        0xD800..=0xDBFF => {
-                            let low = (text.get(i + 6..i + 8) == Some(b"\\u"))
-                                .then(|| hex4(text, i + 8))
-                                .flatten();
-                            if !matches!(low, Some(0xDC00..=0xDFFF)) {
-                                return refuse(
-                                    RejectReason::BadValue,
-                                    format!("a lone UTF-16 surrogate \\u{unit:04x} at byte {i}, which is not a character"),
-                                );
-                            }
-                            i += 12;
-                        }
-                        0xDC00..=0xDFFF => {
-                            return refuse(
-                                RejectReason::BadValue,
-                                format!("a lone UTF-16 surrogate \\u{unit:04x} at byte {i}, which is not a character"),
-                            )
-                        }
-                        _ => i += 6,
+        if text[i] == b'"' {
+            return Ok(i + 1);
+        }
+        // A backslash: an escape.
+        match text.get(i + 1) {
+            Some(b'u') => {
+                let Some(unit) = hex4(text, i + 2) else {
+                    // Malformed: the decoder reports it.
+                    return Ok(text.len());
+                };
+                match unit {
+                    0 => {
+                        return refuse(
+                            RejectReason::BadValue,
+                            format!(
+                                "contains the \\u0000 character at byte {i}, which cannot be stored"
+                            ),
+                        )
                     }
+                    0xD800..=0xDBFF => {
+                        let low = (text.get(i + 6..i + 8) == Some(b"\\u"))
+                            .then(|| hex4(text, i + 8))
+                            .flatten();
+                        if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                            return refuse(RejectReason::BadValue, lone_surrogate(unit, i));
+                        }
+                        i += 12;
+                    }
+                    0xDC00..=0xDFFF => {
+                        return refuse(RejectReason::BadValue, lone_surrogate(unit, i))
+                    }
+                    _ => i += 6,
                 }
-                // Any other escape (including `\\`) is two bytes: a backslash followed by
-                // `u0000` is text, not a NUL.
-                Some(_) => i += 2,
-                None => return Ok(text.len()),
-            },
-            _ => i += 1,
+            }
+            // Any other escape (including `\\`) is two bytes: a backslash followed by `u0000`
+            // is text, not a NUL.
+            Some(_) => i += 2,
+            None => return Ok(text.len()),
         }
     }
     Ok(text.len())

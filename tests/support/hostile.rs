@@ -15,6 +15,29 @@ pub enum Expect {
     Duplicate,
 }
 
+impl Expect {
+    /// The place [`places_sql`] answers for a record that ended as expected.
+    pub fn place(self) -> &'static str {
+        match self {
+            Expect::Stored => "stored",
+            Expect::Duplicate => "duplicate",
+            Expect::Rejected(reason) => reason,
+        }
+    }
+}
+
+/// Where the record at `offset` of `orders`/0 ended, one row per place (the same SQL on both
+/// stores): `stored`, `duplicate` or its rejection reason. Exactly one row when it is
+/// accounted for.
+pub fn places_sql(offset: i64) -> String {
+    let at = format!("topic = 'orders' AND partition = 0 AND \"offset\" = {offset}");
+    format!(
+        "SELECT 'stored' FROM events WHERE {at}
+         UNION ALL SELECT reason FROM rejected_events WHERE {at}
+         UNION ALL SELECT 'duplicate' FROM duplicate_events WHERE {at}"
+    )
+}
+
 /// One hostile record: a name for messages, its key and value, and where it must end.
 pub struct Hostile {
     pub name: &'static str,
