@@ -12,6 +12,10 @@
 //!   synchronous Kafka offset commit.
 //!
 //! Each child prints one `RESULT {json}` line; the parent takes medians over the runs.
+//!
+//! The harness is a module of the binary, not of the library: it drives the product through
+//! its public API (`Service`, the simulator, the stores) and measures commit times from the
+//! service's own `batch committed` log events ([`CommitTimes`]).
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write as _};
@@ -24,7 +28,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use crate::simulate::{sink, Generator, Shop, SimRecord};
+use perfect_order::simulate::{mock_partitions_for, sink, Generator, Shop, SimRecord};
 
 /// The harness's knobs (the `bench` command line).
 #[derive(Debug, Clone)]
@@ -206,11 +210,6 @@ fn start_broker(kind: BrokerKind, topic: &str, partitions: i32) -> anyhow::Resul
     }
 }
 
-/// librdkafka's mock cluster keeps at most 5 MiB per partition (`rdkafka_mock.c`,
-/// `max_size`) and drops the oldest records beyond: the stream must be spread over enough
-/// partitions to be held whole.
-const MOCK_PARTITION_BYTES: u64 = 5 * 1024 * 1024;
-
 /// Partitions the topic needs: the plan's, or more on the mock cluster to hold the stream
 /// (with a third of headroom for record overhead).
 fn partitions_for(plan: &Plan, kind: BrokerKind) -> anyhow::Result<i32> {
@@ -221,13 +220,6 @@ fn partitions_for(plan: &Plan, kind: BrokerKind) -> anyhow::Result<i32> {
         .map(|r| (r.value.len() + r.key.len() + 64) as u64)
         .sum();
     Ok(mock_partitions_for(bytes, plan.partitions))
-}
-
-/// Partitions (at least `at_least`) that hold `bytes` of records on the mock cluster, with a
-/// third of headroom for record overhead. The demo sizes its topic with it too.
-pub fn mock_partitions_for(bytes: u64, at_least: i32) -> i32 {
-    let needed = (bytes * 4 / 3).div_ceil(MOCK_PARTITION_BYTES);
-    at_least.max(i32::try_from(needed).unwrap_or(i32::MAX))
 }
 
 /// Produces the stream into `topic`, keyed by order; tansu gets one record per batch (its
@@ -604,17 +596,20 @@ pub fn child_consume(args: &ChildArgs) -> anyhow::Result<()> {
 /// The run's fresh database (`--database`), created and migrated: the settings and the store.
 async fn fresh_database(
     args: &ChildArgs,
-) -> anyhow::Result<(crate::config::Settings, crate::store::PgStore)> {
+) -> anyhow::Result<(
+    perfect_order::config::Settings,
+    perfect_order::store::PgStore,
+)> {
     let settings = settings_for(args, &[])?;
-    match crate::migrate(&settings).await? {
-        crate::store::AnyStore::Postgres(pg) => Ok((settings, pg)),
-        crate::store::AnyStore::Sqlite(_) => bail!("--database must be a postgres:// URL"),
+    match perfect_order::migrate(&settings).await? {
+        perfect_order::store::AnyStore::Postgres(pg) => Ok((settings, pg)),
+        perfect_order::store::AnyStore::Sqlite(_) => bail!("--database must be a postgres:// URL"),
     }
 }
 
 /// `bench-child copy`: COPY the stream's unique valid events into the event store.
 pub async fn child_copy(args: &ChildArgs) -> anyhow::Result<()> {
-    use crate::domain::{decode, Decoded};
+    use perfect_order::domain::{decode, Decoded};
     let (_, pg) = fresh_database(args).await?;
     // The rows, prepared before the clock starts (CSV, as COPY reads it).
     let mut csv = Vec::with_capacity(args.events as usize * 600);
@@ -669,7 +664,7 @@ pub async fn child_copy(args: &ChildArgs) -> anyhow::Result<()> {
 fn settings_for(
     args: &ChildArgs,
     extra: &[(&str, &str)],
-) -> anyhow::Result<crate::config::Settings> {
+) -> anyhow::Result<perfect_order::config::Settings> {
     // PERFECT_ORDER__* of the environment tune the service under test (batch.lanes, ...);
     // where it reads and writes is the harness's.
     let mut env: Vec<(String, String)> = std::env::vars()
@@ -690,7 +685,7 @@ fn settings_for(
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
-    Ok(crate::config::Settings::load_from(None, env)?)
+    Ok(perfect_order::config::Settings::load_from(None, env)?)
 }
 
 /// `bench-child e2e`: perfect-order drains the topic into a fresh database. The clock starts
@@ -699,7 +694,7 @@ fn settings_for(
 pub async fn child_e2e(args: &ChildArgs) -> anyhow::Result<()> {
     let (settings, pg) = fresh_database(args).await?;
     let pool = pg.pool().clone();
-    let service = crate::Service::start(settings).await?;
+    let service = perfect_order::Service::start(settings).await?;
     let committed = || async {
         sqlx::query_scalar::<_, Option<i64>>(
             "SELECT sum(next_offset)::bigint FROM consumer_offsets",
@@ -724,7 +719,7 @@ pub async fn child_e2e(args: &ChildArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let end = Instant::now();
-    let p99 = service.metrics.commit_quantile(0.99);
+    let p99 = commit_times().quantile(0.99);
     service.stop().await;
     let (t0, at_first) = first.context("nothing was committed")?;
     report(&Measured {
@@ -737,7 +732,7 @@ pub async fn child_e2e(args: &ChildArgs) -> anyhow::Result<()> {
 
 /// `bench-child naive`: the consumer most teams write first.
 pub async fn child_naive(args: &ChildArgs) -> anyhow::Result<()> {
-    use crate::domain::{decode, Decoded, EventKind};
+    use perfect_order::domain::{decode, Decoded, EventKind};
     let (_, pg) = fresh_database(args).await?;
     let pool = pg.pool().clone();
     sqlx::query(
@@ -806,8 +801,8 @@ pub async fn child_naive(args: &ChildArgs) -> anyhow::Result<()> {
 /// the simulated shop held in the projection cache. Prints the peak RSS and the RSS the empty
 /// process had, so the cache's share is their difference.
 pub fn child_cache(args: &ChildArgs) -> anyhow::Result<()> {
-    use crate::domain::{decode, Decoded, Verdict};
-    use crate::store::cache::ProjectionCache;
+    use perfect_order::domain::{decode, Decoded, Verdict};
+    use perfect_order::store::cache::ProjectionCache;
     let before = peak_rss();
     let orders = args.events as usize;
     let mut cache = ProjectionCache::new(orders);
@@ -824,7 +819,7 @@ pub fn child_cache(args: &ChildArgs) -> anyhow::Result<()> {
         let mut projection = match taken.remove(&id) {
             Some((_, p)) => p,
             None if cache.len() >= orders => continue,
-            None => crate::domain::OrderProjection::new(&id),
+            None => perfect_order::domain::OrderProjection::new(&id),
         };
         projection.apply_owned(event);
         // Measured as if every order were unfinished: the worst case for the cache.
@@ -845,4 +840,83 @@ pub fn child_cache(args: &ChildArgs) -> anyhow::Result<()> {
         peak_rss_bytes: peak,
         p99_commit_seconds: None,
     })
+}
+
+/// The commit time of every batch the service logged (`batch committed`, `commit_ms`), for
+/// the harness's exact p99: a logging layer of the benchmark's own, so the product keeps no
+/// benchmark-only samples.
+#[derive(Clone, Default)]
+pub struct CommitTimes(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+/// The commit times of this process (the `e2e` child installs the layer that fills them).
+pub fn commit_times() -> &'static CommitTimes {
+    static TIMES: std::sync::OnceLock<CommitTimes> = std::sync::OnceLock::new();
+    TIMES.get_or_init(CommitTimes::default)
+}
+
+impl CommitTimes {
+    /// The `q` quantile (nearest rank) of the commit times so far, in seconds.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let mut ms = self.0.lock().ok()?.clone();
+        if ms.is_empty() {
+            return None;
+        }
+        ms.sort_unstable();
+        let rank = ((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len());
+        Some(ms[rank - 1] as f64 / 1000.0)
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CommitTimes {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Fields {
+            committed: bool,
+            commit_ms: Option<u64>,
+        }
+        impl tracing::field::Visit for Fields {
+            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+                if field.name() == "commit_ms" {
+                    self.commit_ms = Some(value);
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.committed = format!("{value:?}") == "batch committed";
+                }
+            }
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if let (true, Some(ms)) = (fields.committed, fields.commit_ms) {
+            if let Ok(mut times) = self.0.lock() {
+                times.push(ms);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    #[test]
+    fn commit_times_are_read_from_the_services_batch_committed_events() {
+        let times = CommitTimes::default();
+        let subscriber = tracing_subscriber::registry().with(times.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            for ms in [30_u64, 10, 20] {
+                tracing::info!(records = 5_u64, commit_ms = ms, "batch committed");
+            }
+            tracing::info!(commit_ms = 999_u64, "something else");
+        });
+        assert_eq!(times.quantile(0.5), Some(0.02));
+        assert_eq!(times.quantile(0.99), Some(0.03));
+    }
+
+    #[test]
+    fn no_commit_times_give_no_quantile() {
+        assert_eq!(CommitTimes::default().quantile(0.99), None);
+    }
 }

@@ -416,8 +416,37 @@ impl Settings {
         Self::validate(raw)
     }
 
+    /// Checks every section and builds the settings; each error names its key.
     fn validate(raw: RawSettings) -> Result<Settings, Error> {
-        let k = raw.kafka;
+        let kafka = Self::validate_kafka(raw.kafka)?;
+        let database = Self::validate_database(raw.database)?;
+        let batch = Self::validate_batch(raw.batch, &database.url)?;
+        let rules = Self::validate_rules(raw.rules)?;
+        let (http_listen, http_guards) = Self::validate_http(&raw.http)?;
+        if raw.log.level.trim().is_empty() {
+            return Err(invalid(
+                "log.level",
+                "is empty (e.g. info, debug, perfect_order=debug)",
+            ));
+        }
+        let decode = Self::validate_decode(raw.decode)?;
+        Ok(Settings {
+            decode,
+            http_guards,
+            kafka,
+            database,
+            batch,
+            rules,
+            http_listen,
+            watch_interval: positive("watch.interval", &raw.watch.interval)?,
+            team_labels: raw.watch.team_labels,
+            log_format: raw.log.format,
+            log_level: raw.log.level,
+        })
+    }
+
+    /// `kafka.*`: brokers, group, topics, client properties and the timing settings.
+    fn validate_kafka(k: RawKafka) -> Result<KafkaSettings, Error> {
         if k.brokers.trim().is_empty() {
             return Err(invalid(
                 "kafka.brokers",
@@ -483,8 +512,11 @@ impl Settings {
                 ),
             ));
         }
+        Ok(kafka)
+    }
 
-        let d = raw.database;
+    /// `database.*`: a URL of a known store and a pool size.
+    fn validate_database(d: RawDatabase) -> Result<DatabaseSettings, Error> {
         if crate::store::Backend::of(&d.url).is_none() {
             return Err(invalid(
                 "database.url",
@@ -495,25 +527,35 @@ impl Settings {
         if d.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
+        Ok(DatabaseSettings {
+            url: d.url,
+            max_connections: d.max_connections,
+            migrate_on_start: d.migrate_on_start,
+        })
+    }
 
-        if raw.batch.max_events == 0 {
+    /// `batch.*`; SQLite, with its one writer, gets one commit lane.
+    fn validate_batch(b: RawBatch, url: &str) -> Result<BatchSettings, Error> {
+        if b.max_events == 0 {
             return Err(invalid("batch.max_events", "must be at least 1"));
         }
-        if !(1..=64).contains(&raw.batch.lanes) {
+        if !(1..=64).contains(&b.lanes) {
             return Err(invalid("batch.lanes", "must be between 1 and 64"));
         }
-        let batch = BatchSettings {
-            max_events: raw.batch.max_events,
-            max_wait: positive("batch.max_wait", &raw.batch.max_wait)?,
-            projection_cache: raw.batch.projection_cache,
-            lanes: if crate::store::Backend::of(&d.url) == Some(crate::store::Backend::Sqlite) {
+        Ok(BatchSettings {
+            max_events: b.max_events,
+            max_wait: positive("batch.max_wait", &b.max_wait)?,
+            projection_cache: b.projection_cache,
+            lanes: if crate::store::Backend::of(url) == Some(crate::store::Backend::Sqlite) {
                 1
             } else {
-                raw.batch.lanes
+                b.lanes
             },
-        };
+        })
+    }
 
-        let r = raw.rules;
+    /// `rules.*`: the numbers of the perfect-order rules and the shop's time zone.
+    fn validate_rules(r: RawRules) -> Result<Rules, Error> {
         let timezone: Tz = r.timezone.trim().parse().map_err(|_| {
             invalid(
                 "rules.timezone",
@@ -523,7 +565,7 @@ impl Settings {
                 ),
             )
         })?;
-        let rules = Rules {
+        Ok(Rules {
             confirmation_sla: delta(
                 "rules.confirmation_sla",
                 positive("rules.confirmation_sla", &r.confirmation_sla)?,
@@ -559,31 +601,36 @@ impl Settings {
             } else {
                 r.team_size
             },
-        };
+        })
+    }
 
-        let http_listen: SocketAddr = raw.http.listen.trim().parse().map_err(|_| {
+    /// `http.*`: the listen address and the guards against slow or too many clients.
+    fn validate_http(h: &RawHttp) -> Result<(SocketAddr, HttpGuards), Error> {
+        let http_listen: SocketAddr = h.listen.trim().parse().map_err(|_| {
             invalid(
                 "http.listen",
-                format!(
-                    "`{}` is not an address such as 127.0.0.1:9187",
-                    raw.http.listen
-                ),
+                format!("`{}` is not an address such as 127.0.0.1:9187", h.listen),
             )
         })?;
-        if raw.log.level.trim().is_empty() {
-            return Err(invalid(
-                "log.level",
-                "is empty (e.g. info, debug, perfect_order=debug)",
-            ));
+        if h.max_connections < 8 {
+            return Err(invalid("http.max_connections", "must be at least 8"));
         }
-        let dec = raw.decode;
+        let http_guards = HttpGuards {
+            header_timeout: positive("http.header_timeout", &h.header_timeout)?,
+            max_connections: h.max_connections,
+        };
+        Ok((http_listen, http_guards))
+    }
+
+    /// `decode.*`: the decoder's bounds.
+    fn validate_decode(dec: RawDecode) -> Result<DecodeSettings, Error> {
         if dec.max_record_bytes < 1024 {
             return Err(invalid(
                 "decode.max_record_bytes",
                 "must be at least 1024 (a contract event is a few hundred bytes)",
             ));
         }
-        let decode = DecodeSettings {
+        Ok(DecodeSettings {
             max_record_bytes: dec.max_record_bytes,
             earliest_time: chrono::DateTime::parse_from_rfc3339(dec.earliest_time.trim())
                 .map_err(|e| {
@@ -597,30 +644,6 @@ impl Settings {
                 })?
                 .to_utc(),
             max_future: positive("decode.max_future", &dec.max_future)?,
-        };
-        if raw.http.max_connections < 8 {
-            return Err(invalid("http.max_connections", "must be at least 8"));
-        }
-        let http_guards = HttpGuards {
-            header_timeout: positive("http.header_timeout", &raw.http.header_timeout)?,
-            max_connections: raw.http.max_connections,
-        };
-        Ok(Settings {
-            decode,
-            http_guards,
-            kafka,
-            database: DatabaseSettings {
-                url: d.url,
-                max_connections: d.max_connections,
-                migrate_on_start: d.migrate_on_start,
-            },
-            batch,
-            rules,
-            http_listen,
-            watch_interval: positive("watch.interval", &raw.watch.interval)?,
-            team_labels: raw.watch.team_labels,
-            log_format: raw.log.format,
-            log_level: raw.log.level,
         })
     }
 

@@ -4,7 +4,6 @@
 //! else starts here ([`Service::start`]) so tests run the same code as the binary.
 
 pub mod batch;
-pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -88,9 +87,7 @@ impl Service {
             AnyStore::connect(&settings.database.url, settings.database.max_connections).await?
         };
         store.write_settings(&settings.rules).await?;
-        if let AnyStore::Postgres(pg) = &store {
-            pg.set_cache_capacity(settings.batch.projection_cache);
-        }
+        store.set_cache_capacity(settings.batch.projection_cache);
         let metrics = Metrics::new(settings.team_labels)?;
         let readiness = Arc::new(Readiness::new(settings.kafka.broker_silence));
         let (stop, stop_rx) = watch::channel(false);

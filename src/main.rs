@@ -1,5 +1,9 @@
 //! The `perfect-order` command line: load settings, set up logging, run.
 
+// The benchmark harness is part of the binary, not of the library: the product does not
+// depend on it.
+mod bench;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -70,7 +74,7 @@ enum Command {
         #[arg(value_parser = ["broker", "consume", "copy", "e2e", "naive", "cache"])]
         mode: String,
         #[command(flatten)]
-        args: perfect_order::bench::ChildArgs,
+        args: bench::ChildArgs,
     },
 }
 
@@ -86,8 +90,8 @@ struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Brokers to run on (repeat for several): the mock cluster in its own process, tansu.
-    #[arg(long = "broker", value_enum, default_values_t = [perfect_order::bench::BrokerKind::Mock])]
-    brokers: Vec<perfect_order::bench::BrokerKind>,
+    #[arg(long = "broker", value_enum, default_values_t = [bench::BrokerKind::Mock])]
+    brokers: Vec<bench::BrokerKind>,
     /// Events the naive consumer handles per run (it is slow; its rate is per-event cost).
     #[arg(long, default_value_t = 20_000)]
     naive_events: u64,
@@ -142,7 +146,7 @@ async fn demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
     // history is produced faster than it is consumed, so the topic gets enough partitions to
     // hold all of it (about 6 records of 500 bytes per order).
     let history_bytes = args.days * 1440.0 * args.orders_per_minute * 6.0 * 500.0;
-    let partitions = perfect_order::bench::mock_partitions_for(history_bytes as u64, 3).min(512);
+    let partitions = perfect_order::simulate::mock_partitions_for(history_bytes as u64, 3).min(512);
     cluster
         .create_topic(&topic, partitions, 1)
         .with_context(|| format!("cannot create topic {topic} on the embedded broker"))?;
@@ -393,7 +397,9 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(settings: &Settings) -> anyhow::Result<()> {
+/// Installs the logger; `commit_times` adds the benchmark's layer that keeps each batch's
+/// commit time (`bench-child e2e`).
+fn init_logging(settings: &Settings, commit_times: bool) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&settings.log_level)
         .with_context(|| format!("log.level `{}` is not a valid filter", settings.log_level))?
         // The driver's URL parser logs the value of a parameter it does not know (an
@@ -403,11 +409,28 @@ fn init_logging(settings: &Settings) -> anyhow::Result<()> {
                 .parse()
                 .context("the built-in log directive is valid")?,
         );
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match settings.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    let fmt = match settings.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(
+            commit_times
+                .then(|| bench::commit_times().clone())
+                .with_filter(
+                    tracing_subscriber::filter::Targets::new()
+                        .with_target("perfect_order::metrics", tracing::Level::INFO),
+                ),
+        )
+        .try_init()
+        .context("cannot install the logger")?;
     Ok(())
 }
 
@@ -434,9 +457,9 @@ fn main() -> anyhow::Result<()> {
             if mode == "broker" || mode == "consume" || mode == "cache" =>
         {
             return match mode.as_str() {
-                "broker" => perfect_order::bench::child_broker(&args),
-                "consume" => perfect_order::bench::child_consume(&args),
-                _ => perfect_order::bench::child_cache(&args),
+                "broker" => bench::child_broker(&args),
+                "consume" => bench::child_consume(&args),
+                _ => bench::child_cache(&args),
             };
         }
         _ => {}
@@ -454,7 +477,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
-    init_logging(&settings)?;
+    let e2e = matches!(&cli.command, Command::BenchChild { mode, .. } if mode == "e2e");
+    init_logging(&settings, e2e)?;
     match cli.command {
         Command::Migrate => {
             perfect_order::migrate(&settings).await?;
@@ -527,7 +551,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Simulate(_) => unreachable!("handled before the runtime starts"),
         Command::Bench(args) => {
-            let plan = perfect_order::bench::Plan {
+            let plan = bench::Plan {
                 events: args.events,
                 partitions: args.partitions,
                 runs: args.runs.max(1),
@@ -544,13 +568,13 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
                 std::thread::available_parallelism().map_or(0, |n| n.get()),
                 chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
             );
-            let results = perfect_order::bench::run(&plan).await?;
-            print!("{}", perfect_order::bench::render(&plan, &results));
+            let results = bench::run(&plan).await?;
+            print!("{}", bench::render(&plan, &results));
         }
         Command::BenchChild { mode, args } => match mode.as_str() {
-            "copy" => perfect_order::bench::child_copy(&args).await?,
-            "e2e" => perfect_order::bench::child_e2e(&args).await?,
-            "naive" => perfect_order::bench::child_naive(&args).await?,
+            "copy" => bench::child_copy(&args).await?,
+            "e2e" => bench::child_e2e(&args).await?,
+            "naive" => bench::child_naive(&args).await?,
             other => anyhow::bail!("unknown bench mode {other}"),
         },
         Command::Demo(args) => demo(args, settings).await?,

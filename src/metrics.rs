@@ -48,9 +48,6 @@ const CLAIM_BUCKETS: [f64; 12] = [
 ];
 
 /// All metrics of the service.
-/// Batch commit times kept for [`Metrics::commit_quantile`] (a few MB at most).
-const MAX_COMMIT_SAMPLES: usize = 1_000_000;
-
 pub struct Metrics {
     registry: Registry,
     events_consumed: IntCounterVec,
@@ -60,8 +57,6 @@ pub struct Metrics {
     fenced: IntCounter,
     batch_events: Histogram,
     batch_commit_seconds: Histogram,
-    /// Every batch commit time (bounded), for exact percentiles in the benchmark harness.
-    commit_samples: std::sync::Mutex<Vec<f32>>,
     batch_failures: IntCounter,
     last_commit: Gauge,
     broker_answered: Gauge,
@@ -148,7 +143,6 @@ impl Metrics {
             fenced: reg!(IntCounter::new(name("fenced_records_total"), "Records skipped because their offset was already committed (replay after a crash or rebalance).")?),
             batch_events: reg!(hist("batch_records", "Records per committed batch.", prometheus::exponential_buckets(1.0, 4.0, 9)?)?),
             batch_commit_seconds: reg!(hist("batch_commit_seconds", "Time to commit one batch transaction.", prometheus::exponential_buckets(0.001, 2.0, 14)?)?),
-            commit_samples: std::sync::Mutex::new(Vec::new()),
             batch_failures: reg!(IntCounter::new(name("batch_failures_total"), "Batch transactions that failed and were retried.")?),
             last_commit: reg!(Gauge::new(name("last_batch_commit_timestamp_seconds"), "Unix time of the last committed batch (0 before the first).")?),
             broker_answered: reg!(Gauge::new(name("kafka_last_answer_timestamp_seconds"), "Unix time a Kafka broker last answered this instance (0 before the first): consumer_lag_records is as of then.")?),
@@ -246,17 +240,6 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 
-    /// The `q` quantile (nearest rank) of the batch commit times so far, in seconds.
-    pub fn commit_quantile(&self, q: f64) -> Option<f64> {
-        let mut samples = self.commit_samples.lock().ok()?.clone();
-        if samples.is_empty() {
-            return None;
-        }
-        samples.sort_by(f32::total_cmp);
-        let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
-        Some(f64::from(samples[rank - 1]))
-    }
-
     /// Records a committed batch: counters, histograms, lag, and one log line.
     pub fn record_batch(&self, report: &BatchReport, took: Duration) {
         for (t, n) in &report.consumed {
@@ -272,11 +255,6 @@ impl Metrics {
         self.fenced.inc_by(report.fenced as u64);
         self.batch_events.observe(report.records as f64);
         self.batch_commit_seconds.observe(took.as_secs_f64());
-        if let Ok(mut samples) = self.commit_samples.lock() {
-            if samples.len() < MAX_COMMIT_SAMPLES {
-                samples.push(took.as_secs_f32());
-            }
-        }
         self.last_commit.set(unix_now());
         for v in &report.confirmation_seconds {
             self.confirmation_seconds.observe(*v);

@@ -2,67 +2,9 @@
 
 use std::fmt::Write;
 
-/// One month of `po_monthly` with the claims of `claims_monthly`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MonthRow {
-    pub month: chrono::NaiveDate,
-    pub fulfilled: i64,
-    pub perfect: i64,
-    pub po_rate: Option<f64>,
-    pub deviations: [i64; 4],
-    pub cancelled: i64,
-    /// Claims filed in the month per category (quality, completeness, delivery, service).
-    pub claims: [i64; 4],
-    /// The view's change against the previous calendar month (null without one).
-    pub claims_change: [Option<f64>; 4],
-}
+use crate::store::service::{MonthRow, ServiceMonths};
 
 const CATEGORIES: [&str; 4] = ["quality", "completeness", "delivery", "service"];
-
-/// The monthly table from `po_monthly` and `claims_monthly`: the same SQL on both stores
-/// (`claims_monthly` has one row per month and category, so `max` picks it).
-pub(crate) const MONTHLY_QUERY: &str = "WITH claims AS (
-         SELECT month,
-                COALESCE(max(claims) FILTER (WHERE category = 'quality'), 0) AS q,
-                COALESCE(max(claims) FILTER (WHERE category = 'completeness'), 0) AS c,
-                COALESCE(max(claims) FILTER (WHERE category = 'delivery'), 0) AS d,
-                COALESCE(max(claims) FILTER (WHERE category = 'service'), 0) AS s,
-                max(change) FILTER (WHERE category = 'quality') AS qx,
-                max(change) FILTER (WHERE category = 'completeness') AS cx,
-                max(change) FILTER (WHERE category = 'delivery') AS dx,
-                max(change) FILTER (WHERE category = 'service') AS sx
-         FROM claims_monthly GROUP BY month
-     ), recent AS (
-         SELECT month FROM (SELECT month FROM po_monthly UNION SELECT month FROM claims) m
-         ORDER BY month DESC LIMIT $1
-     )
-     SELECT r.month, COALESCE(p.fulfilled, 0), COALESCE(p.perfect, 0), p.po_rate,
-            COALESCE(p.deviation_quality, 0), COALESCE(p.deviation_completeness, 0),
-            COALESCE(p.deviation_delivery, 0), COALESCE(p.deviation_service, 0),
-            COALESCE(p.cancelled, 0),
-            COALESCE(c.q, 0), COALESCE(c.c, 0), COALESCE(c.d, 0), COALESCE(c.s, 0),
-            c.qx, c.cx, c.dx, c.sx
-     FROM recent r LEFT JOIN po_monthly p USING (month) LEFT JOIN claims c USING (month)
-     ORDER BY r.month";
-
-/// Builds a [`MonthRow`] from a row of the stores' monthly query (same columns on both).
-#[macro_export]
-#[doc(hidden)]
-macro_rules! month_row {
-    ($r:expr) => {{
-        let r = $r;
-        $crate::report::MonthRow {
-            month: r.get(0),
-            fulfilled: r.get(1),
-            perfect: r.get(2),
-            po_rate: r.get(3),
-            deviations: [r.get(4), r.get(5), r.get(6), r.get(7)],
-            cancelled: r.get(8),
-            claims: [r.get(9), r.get(10), r.get(11), r.get(12)],
-            claims_change: [r.get(13), r.get(14), r.get(15), r.get(16)],
-        }
-    }};
-}
 
 fn change(change: Option<f64>) -> String {
     change.map_or("—".into(), |c| format!("{:+.0}%", c * 100.0))
@@ -195,11 +137,26 @@ fn table(out: &mut String, title: &str, empty: &str, columns: &[&str], rows: Vec
 }
 
 /// Renders the contract-v2 monthly views (the seeds' other KPIs), one table each.
-pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
+pub fn render_service(m: &ServiceMonths) -> String {
     let mut out = String::new();
-    let ym = |d: &chrono::NaiveDate| d.format("%Y-%m").to_string();
+    claims_journal_table(&mut out, m);
+    team_ranking_table(&mut out, m);
+    reviews_table(&mut out, m);
+    repeat_customers_table(&mut out, m);
+    acquisition_table(&mut out, m);
+    leads_table(&mut out, m);
+    out
+}
+
+/// A month as `YYYY-MM`.
+fn year_month(d: &chrono::NaiveDate) -> String {
+    d.format("%Y-%m").to_string()
+}
+
+/// The claims journal.
+fn claims_journal_table(out: &mut String, m: &ServiceMonths) {
     table(
-        &mut out,
+        out,
         "Claims journal (claims_journal_monthly)",
         "no claims",
         &[
@@ -218,7 +175,7 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             .iter()
             .map(|r| {
                 vec![
-                    ym(&r.month),
+                    year_month(&r.month),
                     r.category.clone(),
                     r.filed.to_string(),
                     r.resolved.to_string(),
@@ -232,8 +189,12 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             })
             .collect(),
     );
+}
+
+/// The friendly-driver contest.
+fn team_ranking_table(out: &mut String, m: &ServiceMonths) {
     table(
-        &mut out,
+        out,
         "Friendly-driver contest (team_ranking_monthly)",
         "no smileys",
         &[
@@ -249,7 +210,7 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
                     (false, false) => "",
                 };
                 vec![
-                    ym(&r.month),
+                    year_month(&r.month),
                     r.rank.to_string(),
                     r.team_id.clone(),
                     r.yellow.to_string(),
@@ -262,8 +223,12 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             })
             .collect(),
     );
+}
+
+/// Review response.
+fn reviews_table(out: &mut String, m: &ServiceMonths) {
     table(
-        &mut out,
+        out,
         "Review response (review_response_monthly)",
         "no reviews",
         &[
@@ -280,7 +245,7 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             .iter()
             .map(|r| {
                 vec![
-                    ym(&r.month),
+                    year_month(&r.month),
                     r.reviews.to_string(),
                     r.answered.to_string(),
                     share(Some(r.within_sla_share)),
@@ -292,8 +257,12 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             })
             .collect(),
     );
+}
+
+/// Repeat customers, with order to dispatch.
+fn repeat_customers_table(out: &mut String, m: &ServiceMonths) {
     table(
-        &mut out,
+        out,
         "Repeat customers and order to dispatch (repeat_customers_monthly, order_dispatch_monthly)",
         "no orders",
         &[
@@ -311,7 +280,7 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             .map(|r| {
                 let d = m.dispatch.iter().find(|d| d.month == r.month);
                 vec![
-                    ym(&r.month),
+                    year_month(&r.month),
                     r.customers.to_string(),
                     r.returning_customers.to_string(),
                     share(Some(r.returning_customer_share)),
@@ -323,8 +292,12 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             })
             .collect(),
     );
+}
+
+/// CAC against the average order value.
+fn acquisition_table(out: &mut String, m: &ServiceMonths) {
     table(
-        &mut out,
+        out,
         "CAC vs average order value (acquisition_monthly)",
         "no spend and no orders",
         &[
@@ -342,7 +315,7 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             .iter()
             .map(|r| {
                 vec![
-                    ym(&r.month),
+                    year_month(&r.month),
                     r.channel.clone(),
                     format!("{:.2}", r.spend),
                     r.new_customers.to_string(),
@@ -355,8 +328,12 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             })
             .collect(),
     );
+}
+
+/// The lead base at each month end.
+fn leads_table(out: &mut String, m: &ServiceMonths) {
     table(
-        &mut out,
+        out,
         "Lead base at month end (lead_base_monthly)",
         "no leads",
         &[
@@ -374,7 +351,7 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             .iter()
             .map(|r| {
                 vec![
-                    ym(&r.month),
+                    year_month(&r.month),
                     r.leads.to_string(),
                     r.new_leads.to_string(),
                     r.hot.to_string(),
@@ -388,7 +365,6 @@ pub fn render_service(m: &crate::store::service::ServiceMonths) -> String {
             })
             .collect(),
     );
-    out
 }
 
 #[cfg(test)]

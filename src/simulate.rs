@@ -606,7 +606,8 @@ pub mod sink {
         },
     }
 
-    pub(crate) fn bar(len: Option<u64>, what: &str) -> ProgressBar {
+    /// A progress bar (a spinner without a known length) for producing or reading `what`.
+    pub fn bar(len: Option<u64>, what: &str) -> ProgressBar {
         let bar = match len {
             Some(n) => ProgressBar::new(n),
             None => ProgressBar::new_spinner(),
@@ -666,7 +667,8 @@ pub mod sink {
         })
     }
 
-    pub(crate) fn send(
+    /// Sends one record, waiting for room in the producer's queue.
+    pub fn send(
         producer: &BaseProducer,
         topic: &str,
         key: &str,
@@ -700,7 +702,8 @@ pub mod sink {
         }
     }
 
-    pub(crate) fn flush(producer: &BaseProducer, topic: &str) -> Result<(), Error> {
+    /// Waits until every queued record of `topic` is acknowledged.
+    pub fn flush(producer: &BaseProducer, topic: &str) -> Result<(), Error> {
         producer
             .flush(Duration::from_secs(60))
             .map_err(|source| Error::Produce {
@@ -822,4 +825,16 @@ pub mod sink {
         progress.finish_with_message(format!("replayed {n} records from {}", path.display()));
         Ok(n)
     }
+}
+
+/// librdkafka's mock cluster keeps at most 5 MiB per partition (`rdkafka_mock.c`,
+/// `max_size`) and drops the oldest records beyond: the stream must be spread over enough
+/// partitions to be held whole.
+const MOCK_PARTITION_BYTES: u64 = 5 * 1024 * 1024;
+
+/// Partitions (at least `at_least`) that hold `bytes` of records on the mock cluster, with a
+/// third of headroom for record overhead. The demo sizes its topic with it too.
+pub fn mock_partitions_for(bytes: u64, at_least: i32) -> i32 {
+    let needed = (bytes * 4 / 3).div_ceil(MOCK_PARTITION_BYTES);
+    at_least.max(i32::try_from(needed).unwrap_or(i32::MAX))
 }

@@ -10,36 +10,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{
     ClaimStage, ClaimUpdated, CourierRostered, CourierViolation, Event, EventKey, EventKind,
     LeadCaptured, LeadChanged, MarketingSpend, ReviewAnswered, ReviewPosted, Temperature,
 };
-use super::order::{keep_earliest, Fact};
-
-/// Keeps the latest fact by `(time, key)`; says whether the slot changed.
-fn keep_latest<T>(slot: &mut Option<Fact<T>>, at: DateTime<Utc>, key: EventKey, data: T) -> bool {
-    let replace = match slot {
-        None => true,
-        Some(current) => (at, &key) > (current.at, &current.key),
-    };
-    if replace {
-        *slot = Some(Fact { at, key, data });
-    }
-    replace
-}
-
-/// Whole seconds from `from` to `to`, rounded down (the unit of every v2 percentile).
-pub fn whole_seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
-    (to - from).num_milliseconds().div_euclid(1000)
-}
-
-/// The first day of the month `day` falls in.
-pub fn month_of(day: NaiveDate) -> NaiveDate {
-    day.with_day(1).unwrap_or(day)
-}
+use super::fact::{first_of_month, keep_earliest, keep_latest, whole_seconds, Fact};
 
 /// A review: when it was posted (with its rating and whom it names) and when it was answered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,7 +154,7 @@ pub fn spread(from: NaiveDate, to: NaiveDate) -> (Vec<(NaiveDate, i64)>, i64) {
     let mut out: Vec<(NaiveDate, i64)> = Vec::new();
     let mut day = from;
     while day <= to {
-        let month = month_of(day);
+        let month = first_of_month(day);
         let next_month = month
             .checked_add_months(chrono::Months::new(1))
             .unwrap_or(NaiveDate::MAX);

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{NaiveDate, TimeDelta};
 
 use super::event::{Category, Event, EventKind};
-use super::order::{Assessment, Change, OrderProjection, Rules, Verdict};
+use super::order::{Assessment, Change, OrderProjection, Verdict};
+use super::rules::Rules;
 
 /// The counters of one shop-zone day; also used as signed deltas.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -218,7 +219,7 @@ pub fn fold_batch(
         };
         let claim_complete = |p: &OrderProjection, id: &str| {
             p.claims.get(id).and_then(|c| {
-                Some(super::entities::whole_seconds(
+                Some(super::fact::whole_seconds(
                     c.filed.as_ref()?.at,
                     c.resolved.as_ref()?.at,
                 ))

@@ -1,13 +1,18 @@
 //! The pure core: no IO, no async, no clock. Everything here is a function of its arguments.
 
+pub mod contract;
 pub mod entities;
-pub mod event;
+pub mod fact;
 pub mod kpi;
 pub mod order;
+pub mod rules;
 pub mod storable;
 
+/// The contract under its older name: `domain::event::…` paths stay valid.
+pub use contract as event;
 pub use entities::EntityBatch;
 pub use event::{decode, Category, Decoded, Event, EventKey, EventKind, RejectReason, Rejection};
 pub use kpi::{fold_batch, BatchOutcome, ChangedOrder, DayCounts, KpiDelta};
-pub use order::{Assessment, Change, OrderProjection, Rules, Verdict};
+pub use order::{Assessment, Change, OrderProjection, Verdict};
+pub use rules::Rules;
 pub use storable::{decode_within, Limits};

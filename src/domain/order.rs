@@ -7,89 +7,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::event::{
-    Category, ClaimFiled, ClaimResolved, Event, EventKey, EventKind, ItemCount, OrderCancelled,
+    Category, ClaimFiled, ClaimResolved, Event, EventKind, ItemCount, OrderCancelled,
     OrderConfirmed, OrderCreated, OrderDelivered, OrderShipped,
 };
-
-/// The configurable numbers of the perfect-order rules (domain.md, "Perfect-order rules").
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rules {
-    /// Confirmation later than this after creation is a service deviation.
-    pub confirmation_sla: TimeDelta,
-    /// Delivery later than `promised_delivery.to` plus this is a delivery deviation.
-    pub delivery_tolerance: TimeDelta,
-    /// Claims filed up to this long after delivery change the verdict; it is final after it.
-    pub claim_window: TimeDelta,
-    /// Orders created longer ago than this are ignored by the live SLA watch.
-    pub pending_horizon: TimeDelta,
-    /// The shop's time zone: days and months are calendar days and months in it.
-    pub timezone: Tz,
-    /// A review with at least this rating naming a courier is a yellow smiley (contract v2).
-    pub smiley_min_rating: u8,
-    /// A review answered within this long after posting (inclusive) meets the answer SLA.
-    pub review_answer_sla: TimeDelta,
-    /// The size of a courier team in the friendly-driver contest; other sizes are flagged.
-    pub team_size: u32,
-}
-
-impl Default for Rules {
-    fn default() -> Self {
-        Rules {
-            confirmation_sla: TimeDelta::minutes(30),
-            delivery_tolerance: TimeDelta::zero(),
-            claim_window: TimeDelta::days(14),
-            pending_horizon: TimeDelta::hours(24),
-            timezone: chrono_tz::Europe::Moscow,
-            smiley_min_rating: 4,
-            review_answer_sla: TimeDelta::hours(24),
-            team_size: 10,
-        }
-    }
-}
-
-impl Rules {
-    /// The shop-zone calendar day of an instant: the bucket of every daily KPI.
-    pub fn day_of(&self, at: DateTime<Utc>) -> NaiveDate {
-        at.with_timezone(&self.timezone).date_naive()
-    }
-
-    /// The first day of the shop-zone calendar month of an instant: the bucket of every
-    /// monthly v2 KPI.
-    pub fn month_of(&self, at: DateTime<Utc>) -> NaiveDate {
-        super::entities::month_of(self.day_of(at))
-    }
-}
-
-/// One fact of an order: the payload plus what identifies and orders it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fact<T> {
-    pub at: DateTime<Utc>,
-    pub key: EventKey,
-    pub data: T,
-}
-
-/// Keeps the earliest fact by `(time, key)`: the merge that makes the fold order-independent.
-/// Takes the fact by value, so keeping it moves it rather than copying it.
-/// Keeps the earliest fact by (time, key); says whether the slot changed.
-pub(crate) fn keep_earliest<T>(
-    slot: &mut Option<Fact<T>>,
-    at: DateTime<Utc>,
-    key: EventKey,
-    data: T,
-) -> bool {
-    let replace = match slot {
-        None => true,
-        Some(current) => (at, &key) < (current.at, &current.key),
-    };
-    if replace {
-        *slot = Some(Fact { at, key, data });
-    }
-    replace
-}
+use super::fact::{keep_earliest, Fact};
+use super::rules::Rules;
 
 /// What applying one event changed in a projection (so a fold needs no copy of the old one).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,13 +236,9 @@ impl OrderProjection {
                 deviations.set(Category::Completeness);
             }
         }
-        if let Some(d) = delivered {
-            let deadline = d.at + rules.claim_window;
-            for filed in self.claims.values().filter_map(|c| c.filed.as_ref()) {
-                // A claim filed after the window is journalled but cannot change a final verdict.
-                if filed.at <= deadline {
-                    deviations.set(filed.data.category);
-                }
+        for filed in self.claims.values().filter_map(|c| c.filed.as_ref()) {
+            if rules.claim_counts_for_verdict(delivered.map(|d| d.at), filed.at) {
+                deviations.set(filed.data.category);
             }
         }
 
@@ -338,7 +259,7 @@ impl OrderProjection {
             delivered_day: delivered.filter(|_| fulfilled).map(|d| rules.day_of(d.at)),
             cancelled_day: self.cancelled.as_ref().map(|c| rules.day_of(c.at)),
             created_day: created.map(|c| rules.day_of(c.at)),
-            final_at: delivered.map(|d| d.at + rules.claim_window),
+            final_at: delivered.map(|d| rules.final_at(d.at)),
             confirmation_latency,
             confirmed_to_shipped,
             delivery_lateness,

@@ -49,6 +49,13 @@ pub enum Error {
     MissingTopic(String),
     #[error("kafka.topics are not co-partitioned: {0}; every order-scoped topic must have the same partition count and be keyed by order id; topics of contract-v2 entity events keyed by their own ids (reviews, couriers, spend, leads) go in kafka.entity_topics instead")]
     NotCoPartitioned(String),
+    #[error("cannot start the {what}: {source} (the machine is out of threads or memory)")]
+    Spawn {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the task that checks the topics and subscribes ended abnormally: {0}")]
+    SubscribeTask(String),
     #[error("cannot subscribe to {topics:?}: {source}")]
     Subscribe {
         topics: Vec<String>,
@@ -427,7 +434,7 @@ impl Ingest {
             Ok::<_, Error>(consumer)
         })
         .await
-        .map_err(|e| Error::Create(KafkaError::Subscription(e.to_string())))??;
+        .map_err(|e| Error::SubscribeTask(e.to_string()))??;
         info!(topics = ?settings.kafka.topics, entity_topics = ?settings.kafka.entity_topics, group = %settings.kafka.group_id, "subscribed");
 
         let (commits_tx, commits_rx) = std_mpsc::channel::<Vec<((String, i32), i64)>>();
@@ -437,7 +444,10 @@ impl Ingest {
         let poll_thread = std::thread::Builder::new()
             .name("kafka-poll".into())
             .spawn(move || poll_loop(consumer, items_tx, commits_rx, poll_shutdown, poll_metrics))
-            .map_err(|e| Error::Create(KafkaError::Subscription(e.to_string())))?;
+            .map_err(|source| Error::Spawn {
+                what: "Kafka poll thread (kafka-poll)",
+                source,
+            })?;
         let (abandon, abandon_rx) = watch::channel(None);
         let mut lanes = Vec::with_capacity(settings.batch.lanes);
         let mut committers = Vec::with_capacity(settings.batch.lanes);

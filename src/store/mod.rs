@@ -29,25 +29,39 @@ macro_rules! same_sql_reads {
         pub async fn monthly_report(
             &self,
             months: i64,
-        ) -> Result<Vec<crate::report::MonthRow>, super::Error> {
+        ) -> Result<Vec<super::service::MonthRow>, super::Error> {
             use sqlx::Row;
-            let rows = sqlx::query(crate::report::MONTHLY_QUERY)
+            let rows = sqlx::query(super::service::MONTHLY_QUERY)
                 .bind(months)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(super::step("read po_monthly and claims_monthly"))?;
-            Ok(rows.into_iter().map(|r| crate::month_row!(r)).collect())
+            Ok(rows
+                .into_iter()
+                .map(|r| super::service::MonthRow {
+                    month: r.get(0),
+                    fulfilled: r.get(1),
+                    perfect: r.get(2),
+                    po_rate: r.get(3),
+                    deviations: [r.get(4), r.get(5), r.get(6), r.get(7)],
+                    cancelled: r.get(8),
+                    claims: [r.get(9), r.get(10), r.get(11), r.get(12)],
+                    claims_change: [r.get(13), r.get(14), r.get(15), r.get(16)],
+                })
+                .collect())
         }
     };
 }
 use same_sql_reads;
 
 pub mod cache;
-pub(crate) mod entities;
+mod commit;
 pub mod postgres;
+mod rebuild;
 mod rows;
 pub mod service;
 pub mod sqlite;
+mod tables;
 pub mod url;
 
 pub use postgres::PgStore;
@@ -67,8 +81,13 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{what} failed: {source}")]
     Query {
-        what: &'static str,
+        what: std::borrow::Cow<'static, str>,
         source: sqlx::Error,
+    },
+    #[error("cannot encode the state of order {order_id} for table orders: {source}")]
+    EncodeState {
+        order_id: String,
+        source: serde_json::Error,
     },
     #[error("cannot encode the rows for table {table}: {source}")]
     Encode {
@@ -119,7 +138,7 @@ impl Error {
                 source: sqlx::Error::Encode(_) | sqlx::Error::InvalidArgument(_),
                 ..
             } => true,
-            Error::Encode { .. } | Error::CorruptState { .. } => true,
+            Error::Encode { .. } | Error::EncodeState { .. } | Error::CorruptState { .. } => true,
             _ => false,
         }
     }
@@ -137,7 +156,8 @@ impl Error {
 }
 
 /// Attaches the step name to a sqlx error.
-pub fn step(what: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+pub fn step(what: impl Into<std::borrow::Cow<'static, str>>) -> impl FnOnce(sqlx::Error) -> Error {
+    let what = what.into();
     move |source| Error::Query { what, source }
 }
 
@@ -473,6 +493,12 @@ impl AnyStore {
         each!(self, s => s.migrate().await)
     }
 
+    /// Keeps up to `orders` unfinished order projections in memory between batches
+    /// (`batch.projection_cache`; 0 turns the cache off).
+    pub fn set_cache_capacity(&self, orders: usize) {
+        each!(self, s => s.set_cache_capacity(orders))
+    }
+
     /// Writes the rule settings the SQL views read.
     pub async fn write_settings(&self, rules: &Rules) -> Result<(), Error> {
         each!(self, s => s.write_settings(rules).await)
@@ -495,7 +521,7 @@ impl AnyStore {
     }
 
     /// The last `months` months of the monthly views, oldest first (`perfect-order report`).
-    pub async fn monthly_report(&self, months: i64) -> Result<Vec<crate::report::MonthRow>, Error> {
+    pub async fn monthly_report(&self, months: i64) -> Result<Vec<service::MonthRow>, Error> {
         each!(self, s => s.monthly_report(months).await)
     }
 }

@@ -1,32 +1,29 @@
 //! The PostgreSQL store: the production default.
 //!
-//! Exactly-once per batch rests on three things, all inside one transaction:
-//! 1. an advisory lock per partition number, so two instances never fold the same orders at
-//!    once (order-scoped topics are co-partitioned, so an order lives on one partition number);
-//! 2. fencing: records below the stored next offset are skipped, so a batch replayed after a
-//!    crash or a rebalance race applies nothing twice;
-//! 3. the event store's `(source, id)` key: only events new to the store are folded.
+//! Its part of the batch transaction ([`super::commit`]): an advisory lock per partition
+//! number (several instances may share the database), rows as one typed array per column
+//! (`UNNEST`), several tables in one statement (data-modifying CTEs), and a server-side cursor
+//! for a rebuild's read of the event store.
 
 use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, Utc};
-use std::str::FromStr;
-
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::postgres::{PgConnection, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Row};
 
 use super::cache::ProjectionCache;
-use super::entities;
+use super::commit::{self, Database, Stored, StoredEvent, StoredReviews, Tx};
 use super::rows::seconds;
+use super::tables::{Kind, RowSource, Table, Values, Write};
 use super::{
-    rows, step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder,
-    RebuildReport, ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES, WINDOWS,
+    step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder, RebuildReport,
+    ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES, WINDOWS,
 };
-use crate::batch::{Entry, PreparedBatch};
-use crate::domain::{
-    fold_batch, BatchOutcome, Category, EntityBatch, Event, EventKey, OrderProjection, Rules,
-};
+use crate::batch::PreparedBatch;
+use crate::domain::event::V2_TYPES;
+use crate::domain::{Category, EventKey, Rules};
 
 /// First key of the advisory locks this service takes (the second is the partition number).
 const LOCK_NAMESPACE: i32 = 0x504f; // "PO"
@@ -39,37 +36,6 @@ macro_rules! awaiting_confirmation {
         "confirmed_at IS NULL AND cancelled_at IS NULL AND created_at IS NOT NULL
          AND created_at > $1 - make_interval(secs => $2)"
     };
-}
-
-/// Wall time per step of a batch, for the debug log (where a batch's time goes).
-struct Laps {
-    last: std::time::Instant,
-    steps: Vec<(&'static str, std::time::Duration)>,
-}
-
-impl Laps {
-    fn start() -> Laps {
-        Laps {
-            last: std::time::Instant::now(),
-            steps: Vec::with_capacity(8),
-        }
-    }
-
-    fn mark(&mut self, step: &'static str) {
-        let now = std::time::Instant::now();
-        self.steps.push((step, now - self.last));
-        self.last = now;
-    }
-}
-
-impl std::fmt::Display for Laps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, (step, took)) in self.steps.iter().enumerate() {
-            let sep = if i == 0 { "" } else { " " };
-            write!(f, "{sep}{step}={:.1}", took.as_secs_f64() * 1000.0)?;
-        }
-        Ok(())
-    }
 }
 
 /// PostgreSQL-backed [`Store`].
@@ -145,421 +111,147 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
 
-    async fn fence(
-        tx: &mut Transaction<'_, Postgres>,
-        batch: &PreparedBatch,
-    ) -> Result<HashMap<(String, i32), i64>, Error> {
-        // One statement, in partition order (so that two instances never deadlock).
+/// How PostgreSQL takes a batch's rows: one typed array per column, opened by `UNNEST`.
+struct Unnest;
+
+fn array_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text => "text[]",
+        Kind::Int4 => "int4[]",
+        Kind::Int8 => "int8[]",
+        Kind::Float8 => "float8[]",
+        Kind::Bool => "bool[]",
+        Kind::Time => "timestamptz[]",
+        Kind::Date => "date[]",
+        Kind::Bytes => "bytea[]",
+    }
+}
+
+impl RowSource for Unnest {
+    fn from(&self, table: &Table, first: usize) -> String {
+        let arrays: Vec<String> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("${}::{}", first + i, array_type(c.kind)))
+            .collect();
+        let names: Vec<String> = table
+            .columns
+            .iter()
+            .map(|c| format!("\"{}\"", c.name))
+            .collect();
+        format!(
+            "FROM UNNEST({}) AS x({})",
+            arrays.join(", "),
+            names.join(", ")
+        )
+    }
+
+    fn value(&self, table: &Table, i: usize) -> String {
+        let c = &table.columns[i];
+        match c.cast {
+            Some(cast) => format!("x.\"{}\"::{cast}", c.name),
+            None => format!("x.\"{}\"", c.name),
+        }
+    }
+
+    fn now(&self) -> &'static str {
+        "now()"
+    }
+
+    fn greatest(&self) -> &'static str {
+        "GREATEST"
+    }
+
+    fn parameters(&self, table: &Table) -> usize {
+        table.columns.len()
+    }
+}
+
+/// The statement for `writes`: one table's insert, or several as data-modifying CTEs (one
+/// round trip), parameters in order.
+fn statement(writes: &[Write<'_>]) -> String {
+    if let [one] = writes {
+        return one.table.insert_sql(&Unnest, 1);
+    }
+    let mut first = 1;
+    let parts: Vec<String> = writes
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let sql = w.table.insert_sql(&Unnest, first);
+            first += Unnest.parameters(w.table);
+            format!("w{i} AS ({sql})")
+        })
+        .collect();
+    format!("WITH {} SELECT 1", parts.join(",\n"))
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+fn bind<'q>(mut query: PgQuery<'q>, writes: &'q [Write<'q>]) -> PgQuery<'q> {
+    for column in writes.iter().flat_map(|w| &w.columns) {
+        query = match column {
+            Values::Text(v) => query.bind(v),
+            Values::Int4(v) => query.bind(v),
+            Values::Int8(v) => query.bind(v),
+            Values::Float8(v) => query.bind(v),
+            Values::Bool(v) => query.bind(v),
+            Values::Time(v) => query.bind(v),
+            Values::Date(v) => query.bind(v),
+            Values::Bytes(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+/// The step name of a write, for its error: the tables it writes.
+fn what(writes: &[Write<'_>]) -> std::borrow::Cow<'static, str> {
+    match writes {
+        [one] => one.what().into(),
+        _ => {
+            let names: Vec<&str> = writes.iter().map(|w| w.table.name).collect();
+            format!("write rows into {} (one statement)", names.join(", ")).into()
+        }
+    }
+}
+
+/// How far a rebuild's cursor has got: whether it is open.
+#[derive(Default)]
+pub(crate) struct Cursor {
+    open: bool,
+}
+
+impl Database for PgStore {
+    type Db = Postgres;
+    type Scan = Cursor;
+
+    fn cache(&self) -> &Mutex<ProjectionCache> {
+        &self.cache
+    }
+
+    async fn begin_batch(&self, partitions: &[i32]) -> Result<Tx<Self>, Error> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(step("begin the batch transaction"))?;
+        // An advisory lock per partition number, in one statement, in partition order (so
+        // that two instances never deadlock).
         sqlx::query(
             "SELECT pg_advisory_xact_lock($1, p) FROM (SELECT unnest($2::int[]) AS p ORDER BY 1) x",
         )
         .bind(LOCK_NAMESPACE)
-        .bind(batch.partition_numbers())
-        .execute(&mut **tx)
+        .bind(partitions)
+        .execute(&mut *tx)
         .await
         .map_err(step("lock partitions"))?;
-        let keys: Vec<(&str, i32)> = batch
-            .next_offsets
-            .keys()
-            .map(|(t, p)| (t.as_ref(), *p))
-            .collect();
-        read_offsets(&mut **tx, &keys).await
+        Ok(tx)
     }
 
-    async fn insert_events(
-        tx: &mut Transaction<'_, Postgres>,
-        entries: &[&Entry],
-    ) -> Result<HashSet<EventKey>, Error> {
-        let rows = rows::event_rows(entries);
-        if rows.is_empty() {
-            return Ok(HashSet::new());
-        }
-        macro_rules! col {
-            ($f:ident) => {
-                rows.iter().map(|r| r.$f).collect::<Vec<_>>()
-            };
-        }
-        let rows = sqlx::query(
-            "INSERT INTO events (source, id, type, time, order_id, topic, partition, \"offset\", payload)
-             SELECT s, i, t, tm, o, tp, p, off, pl::jsonb
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::int[], $8::bigint[], $9::text[])
-               AS x(s, i, t, tm, o, tp, p, off, pl)
-             ON CONFLICT (source, id) DO NOTHING
-             RETURNING source, id",
-        )
-        .bind(col!(source))
-        .bind(col!(id))
-        .bind(col!(type_name))
-        .bind(col!(time))
-        .bind(col!(order_id))
-        .bind(col!(topic))
-        .bind(col!(partition))
-        .bind(col!(offset))
-        .bind(col!(payload))
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(step("insert into events"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| EventKey {
-                source: r.get(0),
-                id: r.get(1),
-            })
-            .collect())
-    }
-
-    /// The stored projections of `order_ids` with their versions. A cached projection whose
-    /// version is still the stored one is used as is (its state is not read); any other is
-    /// read and parsed.
-    async fn load_projections(
-        tx: &mut Transaction<'_, Postgres>,
-        order_ids: &[String],
-        mut cached: HashMap<String, (i64, OrderProjection)>,
-    ) -> Result<HashMap<String, OrderProjection>, Error> {
-        let versions: Vec<i64> = order_ids
-            .iter()
-            .map(|id| cached.get(id).map_or(-1, |(v, _)| *v))
-            .collect();
-        let rows = sqlx::query(
-            "SELECT o.order_id, CASE WHEN o.version = k.v THEN NULL ELSE o.state::text END
-             FROM orders o JOIN UNNEST($1::text[], $2::bigint[]) AS k(id, v) ON o.order_id = k.id",
-        )
-        .bind(order_ids)
-        .bind(&versions)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(step("read orders"))?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let order_id: String = row.get(0);
-            let state: Option<&str> = row.get(1);
-            let projection = match state {
-                None => match cached.remove(&order_id) {
-                    Some((_, p)) => p,
-                    None => continue,
-                },
-                Some(state) => {
-                    serde_json::from_str(state).map_err(|source| Error::CorruptState {
-                        order_id: order_id.clone(),
-                        source,
-                    })?
-                }
-            };
-            out.insert(order_id, projection);
-        }
-        // A cached order whose row is gone (a rebuild is rewriting the table): its facts are
-        // still facts, all from the event store.
-        for (order_id, (_, projection)) in cached {
-            out.entry(order_id).or_insert(projection);
-        }
-        Ok(out)
-    }
-
-    /// Upserts the changed orders; returns the version each row now has. A new row starts at
-    /// `first_version`.
-    async fn write_orders(
-        tx: &mut Transaction<'_, Postgres>,
-        outcome: &BatchOutcome,
-        rules: &Rules,
-        first_version: i64,
-    ) -> Result<HashMap<String, i64>, Error> {
-        let rows = rows::order_rows(outcome, rules)?;
-        if rows.is_empty() {
-            return Ok(HashMap::new());
-        }
-        macro_rules! col {
-            ($f:ident) => {
-                rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
-            };
-        }
-        let versions = sqlx::query(
-            "INSERT INTO orders (order_id, customer_id, verdict, created_at, confirmed_at, shipped_at,
-               delivered_at, cancelled_at, promised_to, courier_id, confirmation_channel, created_day,
-               delivered_day, confirmation_seconds, confirmed_to_shipped_seconds, delivery_lateness_seconds,
-               items_ordered, items_delivered, deviation_quality, deviation_completeness, deviation_delivery,
-               deviation_service, final_at, state, sales_channel, total, shipped_day, updated_at, version)
-             SELECT a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19,
-                    a20, a21, a22, a23, a24::jsonb, a25, a26::numeric, a27, now(), $28
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
-               $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[],
-               $11::text[], $12::date[], $13::date[], $14::float8[], $15::float8[], $16::float8[],
-               $17::bigint[], $18::bigint[], $19::bool[], $20::bool[], $21::bool[], $22::bool[],
-               $23::timestamptz[], $24::text[], $25::text[], $26::text[], $27::date[])
-               AS x(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18,
-                    a19, a20, a21, a22, a23, a24, a25, a26, a27)
-             ON CONFLICT (order_id) DO UPDATE SET customer_id = excluded.customer_id,
-               verdict = excluded.verdict, created_at = excluded.created_at,
-               confirmed_at = excluded.confirmed_at, shipped_at = excluded.shipped_at,
-               delivered_at = excluded.delivered_at, cancelled_at = excluded.cancelled_at,
-               promised_to = excluded.promised_to, courier_id = excluded.courier_id,
-               confirmation_channel = excluded.confirmation_channel, created_day = excluded.created_day,
-               delivered_day = excluded.delivered_day, confirmation_seconds = excluded.confirmation_seconds,
-               confirmed_to_shipped_seconds = excluded.confirmed_to_shipped_seconds,
-               delivery_lateness_seconds = excluded.delivery_lateness_seconds,
-               items_ordered = excluded.items_ordered, items_delivered = excluded.items_delivered,
-               deviation_quality = excluded.deviation_quality,
-               deviation_completeness = excluded.deviation_completeness,
-               deviation_delivery = excluded.deviation_delivery,
-               deviation_service = excluded.deviation_service, final_at = excluded.final_at,
-               state = excluded.state, sales_channel = excluded.sales_channel,
-               total = excluded.total, shipped_day = excluded.shipped_day,
-               updated_at = now(), version = orders.version + 1
-             RETURNING order_id, version",
-        )
-        .bind(col!(order_id)).bind(col!(customer_id)).bind(col!(verdict)).bind(col!(created_at))
-        .bind(col!(confirmed_at)).bind(col!(shipped_at)).bind(col!(delivered_at))
-        .bind(col!(cancelled_at)).bind(col!(promised_to)).bind(col!(courier_id))
-        .bind(col!(confirmation_channel)).bind(col!(created_day)).bind(col!(delivered_day))
-        .bind(col!(confirmation_seconds)).bind(col!(confirmed_to_shipped_seconds))
-        .bind(col!(delivery_lateness_seconds)).bind(col!(items_ordered)).bind(col!(items_delivered))
-        .bind(col!(deviation_quality)).bind(col!(deviation_completeness))
-        .bind(col!(deviation_delivery)).bind(col!(deviation_service)).bind(col!(final_at))
-        .bind(col!(state))
-        .bind(col!(sales_channel))
-        .bind(col!(total))
-        .bind(col!(shipped_day))
-        .bind(first_version)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(step("upsert into orders"))?
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-        Ok(versions)
-    }
-
-    async fn write_claims(
-        tx: &mut Transaction<'_, Postgres>,
-        outcome: &BatchOutcome,
-        rules: &Rules,
-    ) -> Result<(), Error> {
-        let rows = rows::claim_rows(outcome, rules);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        macro_rules! col {
-            ($f:ident) => {
-                rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
-            };
-        }
-        sqlx::query(
-            "INSERT INTO claims (claim_id, order_id, category, description, filed_at, filed_day,
-               resolved_at, resolution, counts_for_verdict, resolved_day, improvement, updated_at)
-             SELECT *, now() FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
-               $5::timestamptz[], $6::date[], $7::timestamptz[], $8::text[], $9::bool[],
-               $10::date[], $11::text[])
-             ON CONFLICT (claim_id) DO UPDATE SET order_id = excluded.order_id,
-               category = excluded.category, description = excluded.description,
-               filed_at = excluded.filed_at, filed_day = excluded.filed_day,
-               resolved_at = excluded.resolved_at, resolution = excluded.resolution,
-               counts_for_verdict = excluded.counts_for_verdict,
-               resolved_day = excluded.resolved_day, improvement = excluded.improvement,
-               updated_at = now()",
-        )
-        .bind(col!(claim_id))
-        .bind(col!(order_id))
-        .bind(col!(category))
-        .bind(col!(description))
-        .bind(col!(filed_at))
-        .bind(col!(filed_day))
-        .bind(col!(resolved_at))
-        .bind(col!(resolution))
-        .bind(col!(counts_for_verdict))
-        .bind(col!(resolved_day))
-        .bind(col!(improvement))
-        .execute(&mut **tx)
-        .await
-        .map_err(step("upsert into claims"))?;
-        Ok(())
-    }
-
-    async fn write_kpi(
-        tx: &mut Transaction<'_, Postgres>,
-        outcome: &BatchOutcome,
-    ) -> Result<(), Error> {
-        let rows = rows::kpi_rows(outcome);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        macro_rules! col {
-            ($f:ident) => {
-                rows.iter().map(|r| r.$f).collect::<Vec<_>>()
-            };
-        }
-        sqlx::query(
-            "INSERT INTO daily_kpi (day, fulfilled, perfect, deviation_quality, deviation_completeness,
-               deviation_delivery, deviation_service, cancelled, updated_at)
-             SELECT *, now() FROM UNNEST($1::date[], $2::bigint[], $3::bigint[], $4::bigint[],
-               $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
-             ON CONFLICT (day) DO UPDATE SET
-               fulfilled = daily_kpi.fulfilled + excluded.fulfilled,
-               perfect = daily_kpi.perfect + excluded.perfect,
-               deviation_quality = daily_kpi.deviation_quality + excluded.deviation_quality,
-               deviation_completeness = daily_kpi.deviation_completeness + excluded.deviation_completeness,
-               deviation_delivery = daily_kpi.deviation_delivery + excluded.deviation_delivery,
-               deviation_service = daily_kpi.deviation_service + excluded.deviation_service,
-               cancelled = daily_kpi.cancelled + excluded.cancelled,
-               updated_at = now()",
-        )
-        .bind(col!(day))
-        .bind(col!(fulfilled))
-        .bind(col!(perfect))
-        .bind(col!(deviation_quality))
-        .bind(col!(deviation_completeness))
-        .bind(col!(deviation_delivery))
-        .bind(col!(deviation_service))
-        .bind(col!(cancelled))
-        .execute(&mut **tx)
-        .await
-        .map_err(step("apply deltas to daily_kpi"))?;
-        Ok(())
-    }
-
-    /// `(posted_at, answered_at)` of the stored reviews the batch touches.
-    async fn stored_reviews(
-        tx: &mut Transaction<'_, Postgres>,
-        entities: &EntityBatch,
-    ) -> Result<entities::StoredReviews, Error> {
-        if entities.reviews.is_empty() {
-            return Ok(Default::default());
-        }
-        let ids: Vec<&str> = entities.reviews.keys().map(String::as_str).collect();
-        let rows = sqlx::query(
-            "SELECT review_id, posted_at, answered_at FROM reviews WHERE review_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(step("read reviews"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get(0), (r.get(1), r.get(2))))
-            .collect())
-    }
-
-    /// Merges the v2 entities of a batch (see `store::entities`).
-    async fn write_entities(
-        tx: &mut Transaction<'_, Postgres>,
-        batch: &EntityBatch,
-        rules: &Rules,
-    ) -> Result<(), Error> {
-        let writes = entities::writes(batch, rules)?;
-        let mut query = sqlx::query(entities::postgres_sql());
-        for w in &writes {
-            query = query.bind(w.rows.as_deref().unwrap_or("[]"));
-        }
-        query
-            .execute(&mut **tx)
-            .await
-            .map_err(step("merge the batch into the v2 tables"))?;
-        Ok(())
-    }
-
-    async fn write_rejected(
-        tx: &mut Transaction<'_, Postgres>,
-        entries: &[&Entry],
-    ) -> Result<(), Error> {
-        let rows = rows::rejected_rows(entries);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        macro_rules! col {
-            ($f:ident) => {
-                rows.iter().map(|r| r.$f.clone()).collect::<Vec<_>>()
-            };
-        }
-        sqlx::query(
-            "INSERT INTO rejected_events (topic, partition, \"offset\", reason, detail, key, raw)
-             SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[],
-               $6::bytea[], $7::bytea[])
-             ON CONFLICT (topic, partition, \"offset\") DO NOTHING",
-        )
-        .bind(col!(topic))
-        .bind(col!(partition))
-        .bind(col!(offset))
-        .bind(col!(reason))
-        .bind(col!(detail))
-        .bind(col!(key))
-        .bind(col!(raw))
-        .execute(&mut **tx)
-        .await
-        .map_err(step("insert into rejected_events"))?;
-        Ok(())
-    }
-
-    async fn write_duplicates(
-        tx: &mut Transaction<'_, Postgres>,
-        entries: &[&Entry],
-    ) -> Result<(), Error> {
-        let rows = rows::duplicate_rows(entries);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        macro_rules! col {
-            ($f:ident) => {
-                rows.iter().map(|r| r.$f).collect::<Vec<_>>()
-            };
-        }
-        sqlx::query(
-            "INSERT INTO duplicate_events (topic, partition, \"offset\", source, id)
-             SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[])
-             ON CONFLICT (topic, partition, \"offset\") DO NOTHING",
-        )
-        .bind(col!(topic))
-        .bind(col!(partition))
-        .bind(col!(offset))
-        .bind(col!(source))
-        .bind(col!(id))
-        .execute(&mut **tx)
-        .await
-        .map_err(step("insert into duplicate_events"))?;
-        Ok(())
-    }
-
-    async fn write_offsets(
-        tx: &mut Transaction<'_, Postgres>,
-        batch: &PreparedBatch,
-    ) -> Result<(), Error> {
-        let mut topics = Vec::new();
-        let mut partitions = Vec::new();
-        let mut offsets = Vec::new();
-        for ((topic, partition), next) in &batch.next_offsets {
-            topics.push(topic.as_ref());
-            partitions.push(*partition);
-            offsets.push(*next);
-        }
-        sqlx::query(
-            "INSERT INTO consumer_offsets (topic, partition, next_offset, updated_at)
-             SELECT *, now() FROM UNNEST($1::text[], $2::int[], $3::bigint[])
-             ON CONFLICT (topic, partition) DO UPDATE
-               SET next_offset = GREATEST(consumer_offsets.next_offset, excluded.next_offset),
-                   updated_at = now()",
-        )
-        .bind(&topics)
-        .bind(&partitions)
-        .bind(&offsets)
-        .execute(&mut **tx)
-        .await
-        .map_err(step("upsert into consumer_offsets"))?;
-        Ok(())
-    }
-}
-
-impl PgStore {
-    /// Recomputes every order projection, claim and daily KPI row from the event store under
-    /// `rules` (after a rule change), and swaps the result in atomically: readers see the old
-    /// tables until the transaction commits, and ingest waits on the `events` lock meanwhile.
-    /// Events are read `chunk` at a time; `progress(events_done, events_total)` is called after
-    /// every chunk.
-    pub async fn rebuild(
-        &self,
-        rules: &Rules,
-        limits: &crate::domain::Limits,
-        chunk: i64,
-        progress: impl Fn(u64, u64),
-    ) -> Result<RebuildReport, Error> {
-        let chunk = chunk.max(1);
+    async fn begin_rebuild(&self) -> Result<Tx<Self>, Error> {
         let mut tx = self
             .pool
             .begin()
@@ -570,91 +262,171 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(step("lock events for the rebuild"))?;
-        let total: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM events WHERE order_id IS NOT NULL")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(step("count events"))?;
-        sqlx::query("TRUNCATE orders, claims, daily_kpi")
-            .execute(&mut *tx)
+        Ok(tx)
+    }
+
+    async fn read_offsets(
+        conn: &mut PgConnection,
+        keys: &[(&str, i32)],
+    ) -> Result<HashMap<(String, i32), i64>, Error> {
+        read_offsets(conn, keys).await
+    }
+
+    async fn insert_events(
+        conn: &mut PgConnection,
+        events: &Write<'_>,
+    ) -> Result<HashSet<EventKey>, Error> {
+        let sql = events.table.insert_sql(&Unnest, 1);
+        let rows = bind(sqlx::query(&sql), std::slice::from_ref(events))
+            .fetch_all(conn)
             .await
-            .map_err(step("truncate orders, claims and daily_kpi"))?;
-        sqlx::query(
-            "DECLARE rebuild_events NO SCROLL CURSOR FOR
-             SELECT order_id, payload::text FROM events WHERE order_id IS NOT NULL ORDER BY order_id",
+            .map_err(step(events.what()))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| EventKey {
+                source: r.get(0),
+                id: r.get(1),
+            })
+            .collect())
+    }
+
+    async fn read_states(
+        conn: &mut PgConnection,
+        order_ids: &[String],
+        versions: &[i64],
+    ) -> Result<Vec<(String, Option<String>)>, Error> {
+        let rows = sqlx::query(
+            "SELECT o.order_id, CASE WHEN o.version = k.v THEN NULL ELSE o.state::text END
+             FROM orders o JOIN UNNEST($1::text[], $2::bigint[]) AS k(id, v) ON o.order_id = k.id",
         )
-        .execute(&mut *tx)
+        .bind(order_ids)
+        .bind(versions)
+        .fetch_all(conn)
         .await
-        .map_err(step("open a cursor over events"))?;
-        // Rebuilt rows get a version no instance has cached (the rebuild's time in ms, above
-        // any count of updates), so every cached projection is read again after a rebuild.
-        let rebuilt_version = Utc::now().timestamp_millis();
-        let mut regroup = rows::Regroup::new(*limits);
-        loop {
-            let rows = sqlx::query(&format!("FETCH {chunk} FROM rebuild_events"))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(step("read events"))?;
-            let done = (rows.len() as i64) < chunk;
-            let mut ready: Vec<Event> = Vec::with_capacity(rows.len());
-            for row in rows {
-                regroup.push(row.get(0), row.get::<&str, _>(1), &mut ready);
-            }
-            if done {
-                regroup.finish(&mut ready);
-            }
-            let outcome = fold_batch(HashMap::new(), std::mem::take(&mut ready), rules);
-            Self::write_orders(&mut tx, &outcome, rules, rebuilt_version).await?;
-            Self::write_claims(&mut tx, &outcome, rules).await?;
-            Self::write_kpi(&mut tx, &outcome).await?;
-            progress(regroup.report.events, total.max(0) as u64);
-            if done {
-                break;
-            }
+        .map_err(step("read orders"))?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn upsert_orders(
+        conn: &mut PgConnection,
+        orders: &Write<'_>,
+    ) -> Result<HashMap<String, i64>, Error> {
+        let sql = orders.table.insert_sql(&Unnest, 1);
+        let rows = bind(sqlx::query(&sql), std::slice::from_ref(orders))
+            .fetch_all(conn)
+            .await
+            .map_err(step(orders.what()))?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn write(conn: &mut PgConnection, writes: &[Write<'_>]) -> Result<(), Error> {
+        if writes.iter().all(Write::is_empty) {
+            return Ok(());
         }
-        sqlx::query("CLOSE rebuild_events")
-            .execute(&mut *tx)
+        let sql = statement(writes);
+        bind(sqlx::query(&sql), writes)
+            .execute(conn)
             .await
-            .map_err(step("close the events cursor"))?;
-        // Contract v2: the entities, from every stored event of a v2 type (including those
-        // stored as unknown types by a version before v2).
-        sqlx::query(&format!("TRUNCATE {}", entities::TABLES.join(", ")))
-            .execute(&mut *tx)
-            .await
-            .map_err(step("truncate the v2 tables"))?;
-        sqlx::query(
-            "DECLARE rebuild_entities NO SCROLL CURSOR FOR
-             SELECT payload::text FROM events WHERE type = ANY($1) ORDER BY source, id",
+            .map_err(step(what(writes)))?;
+        Ok(())
+    }
+
+    async fn stored_reviews(
+        conn: &mut PgConnection,
+        review_ids: &[&str],
+    ) -> Result<StoredReviews, Error> {
+        let rows = sqlx::query(
+            "SELECT review_id, posted_at, answered_at FROM reviews WHERE review_id = ANY($1)",
         )
-        .bind(&crate::domain::event::V2_TYPES[..])
-        .execute(&mut *tx)
+        .bind(review_ids)
+        .fetch_all(conn)
         .await
-        .map_err(step("open a cursor over the v2 events"))?;
-        loop {
-            let rows = sqlx::query(&format!("FETCH {chunk} FROM rebuild_entities"))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(step("read v2 events"))?;
-            let done = (rows.len() as i64) < chunk;
-            let batch = EntityBatch::fold(
-                rows.iter()
-                    .filter_map(|r| regroup.decode_v2(r.get::<&str, _>(0))),
-            );
-            Self::write_entities(&mut tx, &batch, rules).await?;
-            if done {
-                break;
-            }
-        }
-        sqlx::query("CLOSE rebuild_entities")
-            .execute(&mut *tx)
+        .map_err(step("read reviews"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect())
+    }
+
+    async fn count_order_events(conn: &mut PgConnection) -> Result<i64, Error> {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE order_id IS NOT NULL")
+            .fetch_one(conn)
             .await
-            .map_err(step("close the v2 events cursor"))?;
-        tx.commit().await.map_err(step("commit the rebuild"))?;
-        Ok(regroup.report)
+            .map_err(step("count events"))
+    }
+
+    async fn empty(conn: &mut PgConnection, tables: &[&'static Table]) -> Result<(), Error> {
+        let names: Vec<&str> = tables.iter().map(|t| t.name).collect();
+        sqlx::query(&format!("TRUNCATE {}", names.join(", ")))
+            .execute(conn)
+            .await
+            .map_err(step("truncate the tables a rebuild recomputes"))?;
+        Ok(())
+    }
+
+    async fn next_stored(
+        conn: &mut PgConnection,
+        which: Stored,
+        scan: &mut Cursor,
+        chunk: i64,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        let (cursor, declare) = match which {
+            Stored::OrderEvents => (
+                "rebuild_events",
+                "SELECT order_id, payload::text FROM events WHERE order_id IS NOT NULL ORDER BY order_id",
+            ),
+            Stored::V2Events => (
+                "rebuild_entities",
+                "SELECT NULL::text, payload::text FROM events WHERE type = ANY($1) ORDER BY source, id",
+            ),
+        };
+        if !scan.open {
+            let sql = format!("DECLARE {cursor} NO SCROLL CURSOR FOR {declare}");
+            let mut declare = sqlx::query(&sql);
+            if which == Stored::V2Events {
+                declare = declare.bind(&V2_TYPES[..]);
+            }
+            declare
+                .execute(&mut *conn)
+                .await
+                .map_err(step("open a cursor over events"))?;
+            scan.open = true;
+        }
+        let rows = sqlx::query(&format!("FETCH {chunk} FROM {cursor}"))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(step("read events"))?;
+        if (rows.len() as i64) < chunk {
+            sqlx::query(&format!("CLOSE {cursor}"))
+                .execute(&mut *conn)
+                .await
+                .map_err(step("close the events cursor"))?;
+            scan.open = false;
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredEvent {
+                order_id: r.get(0),
+                payload: r.get(1),
+            })
+            .collect())
     }
 }
 
 impl PgStore {
+    /// Recomputes every order projection, claim, daily KPI row and v2 entity from the event
+    /// store under `rules`, and swaps the result in atomically: readers see the old tables
+    /// until the transaction commits, and ingest waits on the `events` lock meanwhile.
+    pub async fn rebuild(
+        &self,
+        rules: &Rules,
+        limits: &crate::domain::Limits,
+        chunk: i64,
+        progress: impl Fn(u64, u64),
+    ) -> Result<RebuildReport, Error> {
+        super::rebuild::rebuild(self, rules, limits, chunk, progress).await
+    }
+
     super::same_sql_reads!();
 }
 
@@ -701,70 +473,7 @@ impl Store for PgStore {
         batch: &PreparedBatch,
         rules: &Rules,
     ) -> Result<BatchReport, Error> {
-        let mut report = BatchReport {
-            records: batch.len(),
-            next_offsets: batch.next_offsets.clone(),
-            ..BatchReport::default()
-        };
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(step("begin the batch transaction"))?;
-        let mut lap = Laps::start();
-        let stored = Self::fence(&mut tx, batch).await?;
-        lap.mark("lock_fence");
-        let mut duplicates = Vec::new();
-        let unique = rows::screen(batch, &stored, &mut report, &mut duplicates);
-        let inserted = Self::insert_events(&mut tx, &unique).await?;
-        lap.mark("insert_events");
-        let fresh = rows::fresh_events(&unique, &inserted, &mut report, &mut duplicates);
-        let (v2, fresh): (Vec<Event>, Vec<Event>) =
-            fresh.into_iter().partition(|e| e.kind.order_id().is_none());
-        let order_ids = rows::order_ids(&fresh);
-        let cached = match self.cache.lock() {
-            Ok(mut cache) => cache.take(&order_ids),
-            Err(_) => HashMap::new(),
-        };
-        let stored_projections = if order_ids.is_empty() {
-            HashMap::new()
-        } else {
-            Self::load_projections(&mut tx, &order_ids, cached).await?
-        };
-        lap.mark("load_orders");
-        let outcome = fold_batch(stored_projections, fresh, rules);
-        lap.mark("fold");
-        let versions = Self::write_orders(&mut tx, &outcome, rules, 0).await?;
-        lap.mark("write_orders");
-        Self::write_claims(&mut tx, &outcome, rules).await?;
-        Self::write_kpi(&mut tx, &outcome).await?;
-        lap.mark("write_claims_kpi");
-        if !v2.is_empty() {
-            let entities = EntityBatch::fold(v2);
-            let stored = Self::stored_reviews(&mut tx, &entities).await?;
-            report.review_answer_seconds = entities::new_answer_seconds(&entities, &stored);
-            Self::write_entities(&mut tx, &entities, rules).await?;
-            lap.mark("write_v2");
-        }
-        Self::write_rejected(&mut tx, &unique).await?;
-        Self::write_duplicates(&mut tx, &duplicates).await?;
-        Self::write_offsets(&mut tx, batch).await?;
-        lap.mark("write_rest");
-        tx.commit()
-            .await
-            .map_err(step("commit the batch transaction"))?;
-        lap.mark("commit");
-        tracing::debug!(steps_ms = %lap, "batch steps");
-
-        rows::finish_report(&mut report, &outcome);
-        if let Ok(mut cache) = self.cache.lock() {
-            for c in outcome.changed {
-                if let Some(version) = versions.get(&c.projection.order_id) {
-                    cache.put(*version, c.assessment.verdict, c.projection);
-                }
-            }
-        }
-        Ok(report)
+        commit::commit_batch(self, batch, rules).await
     }
 
     async fn shop_figures(&self, rules: &Rules, now: DateTime<Utc>) -> Result<ShopFigures, Error> {

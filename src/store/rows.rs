@@ -1,165 +1,27 @@
-//! What both stores do the same way: screening a batch (fencing and in-batch duplicates),
-//! turning a fold's outcome into table rows, and the report of a committed batch. Each store
-//! only says how the rows reach its tables.
+//! The rows a batch writes, built from what the batch decoded and what the fold decided.
+//! Pure: no database here, only the step from domain values to the rows of
+//! [`super::tables`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Serialize, Serializer};
 
-use super::{BatchReport, Error};
+use super::tables::{
+    ClaimRow, ClaimStageRow, CourierRow, DuplicateRow, EventRow, KpiRow, LeadEventRow, LeadRow,
+    OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow, SpendRow, ViolationRow, Write,
+};
+use super::Error;
 use crate::batch::{Entry, PreparedBatch};
-use crate::domain::{BatchOutcome, DayCounts, Event, EventKey, Rules};
+use crate::domain::fact::whole_seconds;
+use crate::domain::EntityBatch;
+use crate::domain::{BatchOutcome, DayCounts, Rules};
 
-/// The one text form of a timestamp in SQLite: fixed width, so text order is time order.
-pub(crate) fn sqlite_time(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-pub(crate) fn ts<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&sqlite_time(t))
-}
-
-pub(crate) fn opt_ts<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => ts(t, s),
-        None => s.serialize_none(),
-    }
-}
-
-fn opt_hex<S: Serializer>(b: &Option<&[u8]>, s: S) -> Result<S::Ok, S::Error> {
-    match b {
-        Some(b) => {
-            let mut out = String::with_capacity(b.len() * 2);
-            for byte in *b {
-                use std::fmt::Write;
-                let _ = write!(out, "{byte:02x}");
-            }
-            s.serialize_str(&out)
-        }
-        None => s.serialize_none(),
-    }
-}
-
+/// Seconds of a duration, with millisecond precision (the unit of the latency columns).
 pub(crate) fn seconds(d: chrono::TimeDelta) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
 }
 
-/// Drops the records below the stored next offsets (fencing) and the second and later copies
-/// of an event within the batch (added to `duplicates`), counting both in `report`.
-pub(crate) fn screen<'b>(
-    batch: &'b PreparedBatch,
-    stored: &HashMap<(String, i32), i64>,
-    report: &mut BatchReport,
-    duplicates: &mut Vec<&'b Entry>,
-) -> Vec<&'b Entry> {
-    let live: Vec<&Entry> = batch
-        .entries
-        .iter()
-        .filter(|e| {
-            let at = e.at();
-            stored
-                .get(&(at.topic.to_string(), at.partition))
-                .is_none_or(|next| at.offset >= *next)
-        })
-        .collect();
-    report.fenced = batch.len() - live.len();
-    let mut seen: HashSet<&EventKey> = HashSet::with_capacity(live.len());
-    let mut unique: Vec<&Entry> = Vec::with_capacity(live.len());
-    for entry in live {
-        match entry {
-            Entry::Known { event, .. } if !seen.insert(&event.key) => {
-                report.duplicates += 1;
-                duplicates.push(entry);
-            }
-            Entry::Unknown { key, .. } if !seen.insert(key) => {
-                report.duplicates += 1;
-                duplicates.push(entry);
-            }
-            Entry::Rejected { rejection, .. } => {
-                *report.rejected.entry(rejection.reason).or_default() += 1;
-                unique.push(entry);
-            }
-            _ => unique.push(entry),
-        }
-    }
-    unique
-}
-
-/// The events the event store took (`inserted`), to be folded; the rest are duplicates
-/// (added to `duplicates`).
-pub(crate) fn fresh_events<'b>(
-    unique: &[&'b Entry],
-    inserted: &HashSet<EventKey>,
-    report: &mut BatchReport,
-    duplicates: &mut Vec<&'b Entry>,
-) -> Vec<Event> {
-    let mut fresh: Vec<Event> = Vec::with_capacity(inserted.len());
-    for entry in unique {
-        match entry {
-            Entry::Known { event, .. } if inserted.contains(&event.key) => {
-                *report.consumed.entry(event.kind.type_name()).or_default() += 1;
-                fresh.push(event.clone());
-            }
-            Entry::Unknown { key, .. } if inserted.contains(key) => report.unknown += 1,
-            Entry::Known { .. } | Entry::Unknown { .. } => {
-                report.duplicates += 1;
-                duplicates.push(entry);
-            }
-            Entry::Rejected { .. } => {}
-        }
-    }
-    fresh
-}
-
-/// The orders `events` touch, sorted and without repeats.
-pub(crate) fn order_ids(events: &[Event]) -> Vec<String> {
-    let mut ids: Vec<String> = events
-        .iter()
-        .filter_map(|e| e.kind.order_id().map(|id| id.to_string()))
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-/// Adds what the committed fold changed to the report (latencies, newly filed claims).
-pub(crate) fn finish_report(report: &mut BatchReport, outcome: &BatchOutcome) {
-    report.orders_changed = outcome.changed.len();
-    for c in &outcome.changed {
-        if let Some(v) = c.new_confirmation_latency() {
-            report.confirmation_seconds.push(seconds(v));
-        }
-        if let Some(v) = c.new_confirmed_to_shipped() {
-            report.confirmed_to_shipped_seconds.push(seconds(v));
-        }
-        if let Some(v) = c.new_delivery_lateness() {
-            report.delivery_lateness_seconds.push(seconds(v));
-        }
-        for category in c.newly_filed_claims() {
-            *report.claims_filed.entry(category).or_default() += 1;
-        }
-        report
-            .claim_resolution_seconds
-            .extend(c.newly_resolved_seconds.iter().map(|s| *s as f64));
-    }
-}
-
-/// A row of `events`.
-#[derive(Serialize)]
-pub(crate) struct EventRow<'a> {
-    pub source: &'a str,
-    pub id: &'a str,
-    pub type_name: &'a str,
-    #[serde(serialize_with = "ts")]
-    pub time: DateTime<Utc>,
-    pub order_id: Option<&'a str>,
-    pub topic: &'a str,
-    pub partition: i32,
-    pub offset: i64,
-    pub payload: &'a str,
-}
-
+/// The event-store rows of the entries that decoded (known and unknown types).
 pub(crate) fn event_rows<'a>(entries: &[&'a Entry]) -> Vec<EventRow<'a>> {
     entries
         .iter()
@@ -196,16 +58,7 @@ pub(crate) fn event_rows<'a>(entries: &[&'a Entry]) -> Vec<EventRow<'a>> {
         .collect()
 }
 
-/// A row of `duplicate_events`: where a repeated event was read, and which event it repeats.
-#[derive(Serialize)]
-pub(crate) struct DuplicateRow<'a> {
-    pub topic: &'a str,
-    pub partition: i32,
-    pub offset: i64,
-    pub source: &'a str,
-    pub id: &'a str,
-}
-
+/// Where each repeated event was read, and which event it repeats.
 pub(crate) fn duplicate_rows<'a>(entries: &[&'a Entry]) -> Vec<DuplicateRow<'a>> {
     entries
         .iter()
@@ -226,20 +79,7 @@ pub(crate) fn duplicate_rows<'a>(entries: &[&'a Entry]) -> Vec<DuplicateRow<'a>>
         .collect()
 }
 
-/// A row of `rejected_events`.
-#[derive(Serialize)]
-pub(crate) struct RejectedRow<'a> {
-    pub topic: &'a str,
-    pub partition: i32,
-    pub offset: i64,
-    pub reason: &'static str,
-    pub detail: String,
-    #[serde(serialize_with = "opt_hex")]
-    pub key: Option<&'a [u8]>,
-    #[serde(serialize_with = "opt_hex")]
-    pub raw: Option<&'a [u8]>,
-}
-
+/// The records that could not be read, with their reasons and raw bytes.
 pub(crate) fn rejected_rows<'a>(entries: &[&'a Entry]) -> Vec<RejectedRow<'a>> {
     entries
         .iter()
@@ -264,48 +104,25 @@ pub(crate) fn rejected_rows<'a>(entries: &[&'a Entry]) -> Vec<RejectedRow<'a>> {
         .collect()
 }
 
-/// A row of `orders`.
-#[derive(Serialize)]
-pub(crate) struct OrderRow {
-    pub order_id: String,
-    pub customer_id: Option<String>,
-    pub verdict: &'static str,
-    #[serde(serialize_with = "opt_ts")]
-    pub created_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "opt_ts")]
-    pub confirmed_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "opt_ts")]
-    pub shipped_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "opt_ts")]
-    pub delivered_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "opt_ts")]
-    pub cancelled_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "opt_ts")]
-    pub promised_to: Option<DateTime<Utc>>,
-    pub courier_id: Option<String>,
-    pub confirmation_channel: Option<&'static str>,
-    pub created_day: Option<NaiveDate>,
-    pub delivered_day: Option<NaiveDate>,
-    pub confirmation_seconds: Option<f64>,
-    pub confirmed_to_shipped_seconds: Option<f64>,
-    pub delivery_lateness_seconds: Option<f64>,
-    pub items_ordered: Option<i64>,
-    pub items_delivered: Option<i64>,
-    pub deviation_quality: bool,
-    pub deviation_completeness: bool,
-    pub deviation_delivery: bool,
-    pub deviation_service: bool,
-    #[serde(serialize_with = "opt_ts")]
-    pub final_at: Option<DateTime<Utc>>,
-    /// The projection as JSON: what the fold resumes from.
-    pub state: String,
-    pub sales_channel: Option<String>,
-    /// `total` of order.created, a decimal string.
-    pub total: Option<String>,
-    pub shipped_day: Option<NaiveDate>,
+/// The next offsets of a batch, one row per partition.
+pub(crate) fn offset_rows(batch: &PreparedBatch) -> Vec<OffsetRow<'_>> {
+    batch
+        .next_offsets
+        .iter()
+        .map(|((topic, partition), next)| OffsetRow {
+            topic: topic.as_ref(),
+            partition: *partition,
+            next_offset: *next,
+        })
+        .collect()
 }
 
-pub(crate) fn order_rows(outcome: &BatchOutcome, rules: &Rules) -> Result<Vec<OrderRow>, Error> {
+/// The changed orders of a fold; a new row starts at `first_version`.
+pub(crate) fn order_rows(
+    outcome: &BatchOutcome,
+    rules: &Rules,
+    first_version: i64,
+) -> Result<Vec<OrderRow>, Error> {
     outcome
         .changed
         .iter()
@@ -349,7 +166,7 @@ pub(crate) fn order_rows(outcome: &BatchOutcome, rules: &Rules) -> Result<Vec<Or
                 deviation_delivery: a.deviations.delivery,
                 deviation_service: a.deviations.service,
                 final_at: a.final_at,
-                state: serde_json::to_string(p).map_err(|source| Error::CorruptState {
+                state: serde_json::to_string(p).map_err(|source| Error::EncodeState {
                     order_id: p.order_id.clone(),
                     source,
                 })?,
@@ -363,29 +180,13 @@ pub(crate) fn order_rows(outcome: &BatchOutcome, rules: &Rules) -> Result<Vec<Or
                     .and_then(|f| f.data.total.as_ref())
                     .map(|t| t.as_str().to_owned()),
                 shipped_day: p.shipped.as_ref().map(|f| rules.day_of(f.at)),
+                version: first_version,
             })
         })
         .collect()
 }
 
-/// A row of `claims`.
-#[derive(Serialize)]
-pub(crate) struct ClaimRow {
-    pub claim_id: String,
-    pub order_id: String,
-    pub category: Option<&'static str>,
-    pub description: Option<String>,
-    #[serde(serialize_with = "opt_ts")]
-    pub filed_at: Option<DateTime<Utc>>,
-    pub filed_day: Option<NaiveDate>,
-    #[serde(serialize_with = "opt_ts")]
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub resolution: Option<String>,
-    pub counts_for_verdict: bool,
-    pub resolved_day: Option<NaiveDate>,
-    pub improvement: Option<String>,
-}
-
+/// The claims whose rows the fold changed, with whether each counts for the verdict.
 pub(crate) fn claim_rows(outcome: &BatchOutcome, rules: &Rules) -> Vec<ClaimRow> {
     let mut rows = Vec::new();
     for c in &outcome.changed {
@@ -402,10 +203,8 @@ pub(crate) fn claim_rows(outcome: &BatchOutcome, rules: &Rules) -> Vec<ClaimRow>
                 filed_day: filed.map(|f| rules.day_of(f.at)),
                 resolved_at: resolved.map(|f| f.at),
                 resolution: resolved.and_then(|f| f.data.resolution.clone()),
-                counts_for_verdict: match (delivered_at, filed) {
-                    (Some(d), Some(f)) => f.at <= d + rules.claim_window,
-                    _ => false,
-                },
+                counts_for_verdict: filed
+                    .is_some_and(|f| rules.claim_counts_for_verdict(delivered_at, f.at)),
                 resolved_day: resolved.map(|f| rules.day_of(f.at)),
                 improvement: resolved.and_then(|f| f.data.improvement.clone()),
             });
@@ -414,19 +213,7 @@ pub(crate) fn claim_rows(outcome: &BatchOutcome, rules: &Rules) -> Vec<ClaimRow>
     rows
 }
 
-/// A signed delta of `daily_kpi`.
-#[derive(Serialize)]
-pub(crate) struct KpiRow {
-    pub day: NaiveDate,
-    pub fulfilled: i64,
-    pub perfect: i64,
-    pub deviation_quality: i64,
-    pub deviation_completeness: i64,
-    pub deviation_delivery: i64,
-    pub deviation_service: i64,
-    pub cancelled: i64,
-}
-
+/// The fold's signed deltas of `daily_kpi`, one row per touched day.
 pub(crate) fn kpi_rows(outcome: &BatchOutcome) -> Vec<KpiRow> {
     outcome
         .kpi
@@ -444,62 +231,234 @@ pub(crate) fn kpi_rows(outcome: &BatchOutcome) -> Vec<KpiRow> {
         .collect()
 }
 
-/// Regroups the event store, read ordered by order, into chunks of whole orders for a
-/// rebuild: the events of the last order of a chunk wait for the next one. Stored events are
-/// decoded within the decoder's bounds in force, so a rebuild folds what ingest would take
-/// today (an event an older version stored, such as one dated year 1, is skipped and counted).
-pub(crate) struct Regroup {
-    limits: crate::domain::Limits,
-    carry: Vec<Event>,
-    carry_order: Option<String>,
-    pub report: super::RebuildReport,
+/// The rows that merge a batch of v2 entities into their tables.
+#[derive(Default)]
+pub(crate) struct V2Rows<'a> {
+    stages: Vec<ClaimStageRow<'a>>,
+    reviews: Vec<ReviewRow<'a>>,
+    rosters: Vec<RosterRow<'a>>,
+    violations: Vec<ViolationRow<'a>>,
+    couriers: Vec<CourierRow<'a>>,
+    spends: Vec<SpendRow<'a>>,
+    lead_events: Vec<LeadEventRow<'a>>,
+    leads: Vec<LeadRow<'a>>,
 }
 
-impl Regroup {
-    pub fn new(limits: crate::domain::Limits) -> Regroup {
-        Regroup {
-            limits,
-            carry: Vec::new(),
-            carry_order: None,
-            report: super::RebuildReport::default(),
+impl V2Rows<'_> {
+    /// One write per table, in [`super::tables::V2_TABLES`] order (one lock order for all).
+    pub fn writes(&self) -> Vec<Write<'_>> {
+        vec![
+            Write::of(&self.stages),
+            Write::of(&self.reviews),
+            Write::of(&self.rosters),
+            Write::of(&self.violations),
+            Write::of(&self.couriers),
+            Write::of(&self.spends),
+            Write::of(&self.lead_events),
+            Write::of(&self.leads),
+        ]
+    }
+}
+
+/// The v2 rows of `batch`, months in the shop's zone.
+pub(crate) fn v2_rows<'a>(batch: &'a EntityBatch, rules: &Rules) -> V2Rows<'a> {
+    let mut rows = V2Rows::default();
+    rows.add_stages(batch, rules);
+    rows.add_reviews(batch, rules);
+    rows.add_couriers(batch, rules);
+    rows.add_spends(batch);
+    rows.add_leads(batch, rules);
+    rows
+}
+
+impl<'a> V2Rows<'a> {
+    /// Every claim.updated of the batch.
+    fn add_stages(&mut self, batch: &'a EntityBatch, rules: &Rules) {
+        let month = |t: DateTime<Utc>| rules.month_of(t);
+        self.stages = batch
+            .claims
+            .values()
+            .flat_map(|c| c.stages.iter())
+            .map(|((at, key), d)| ClaimStageRow {
+                source: &key.source,
+                id: &key.id,
+                claim_id: d.claim_id.as_str(),
+                order_id: d.order_id.as_str(),
+                stage: d.stage.as_str(),
+                note: d.note.as_deref(),
+                time: *at,
+                month: month(*at),
+            })
+            .collect();
+    }
+
+    /// Each review's earliest posting and earliest answer in the batch.
+    fn add_reviews(&mut self, batch: &'a EntityBatch, rules: &Rules) {
+        let month = |t: DateTime<Utc>| rules.month_of(t);
+        self.reviews = batch
+            .reviews
+            .iter()
+            .map(|(id, r)| {
+                let p = r.posted.as_ref();
+                let a = r.answered.as_ref();
+                ReviewRow {
+                    review_id: id,
+                    rating: p.map(|p| p.data.rating.get()),
+                    order_id: p.and_then(|p| p.data.order_id.as_ref()).map(|v| v.as_str()),
+                    customer_id: p
+                        .and_then(|p| p.data.customer_id.as_ref())
+                        .map(|v| v.as_str()),
+                    courier_id: p
+                        .and_then(|p| p.data.courier_id.as_ref())
+                        .map(|v| v.as_str()),
+                    text: p.and_then(|p| p.data.text.as_deref()),
+                    posted_at: p.map(|p| p.at),
+                    posted_month: p.map(|p| month(p.at)),
+                    posted_source: p.map(|p| p.key.source.as_str()),
+                    posted_id: p.map(|p| p.key.id.as_str()),
+                    answered_at: a.map(|a| a.at),
+                    responder_id: a
+                        .and_then(|a| a.data.responder_id.as_ref())
+                        .map(|v| v.as_str()),
+                    answered_source: a.map(|a| a.key.source.as_str()),
+                    answered_id: a.map(|a| a.key.id.as_str()),
+                }
+            })
+            .collect();
+    }
+
+    /// Rosterings and violations, and each courier's latest rostering.
+    fn add_couriers(&mut self, batch: &'a EntityBatch, rules: &Rules) {
+        let month = |t: DateTime<Utc>| rules.month_of(t);
+        for (courier_id, c) in &batch.couriers {
+            for ((at, key), d) in &c.rosters {
+                self.rosters.push(RosterRow {
+                    source: &key.source,
+                    id: &key.id,
+                    courier_id,
+                    team_id: d.team_id.as_str(),
+                    captain: d.captain,
+                    time: *at,
+                    month: month(*at),
+                });
+            }
+            for ((at, key), d) in &c.violations {
+                self.violations.push(ViolationRow {
+                    source: &key.source,
+                    id: &key.id,
+                    courier_id,
+                    kind: d.kind.as_str(),
+                    order_id: d.order_id.as_ref().map(|v| v.as_str()),
+                    time: *at,
+                    month: month(*at),
+                });
+            }
+            if let Some((at, key, d)) = c.current() {
+                self.couriers.push(CourierRow {
+                    courier_id,
+                    team_id: d.team_id.as_str(),
+                    captain: d.captain,
+                    rostered_at: *at,
+                    rostered_source: &key.source,
+                    rostered_id: &key.id,
+                });
+            }
         }
     }
 
-    /// Takes one stored event; events of finished orders move to `ready`.
-    pub fn push(&mut self, order_id: String, payload: &str, ready: &mut Vec<Event>) {
-        self.report.events += 1;
-        if self.carry_order.as_deref() != Some(order_id.as_str()) {
-            if self.carry_order.is_some() {
-                self.report.orders += 1;
-            }
-            ready.append(&mut self.carry);
-            self.carry_order = Some(order_id);
-        }
-        match crate::domain::decode_within(payload.as_bytes(), &self.limits) {
-            Ok(crate::domain::Decoded::Known(event)) => self.carry.push(event),
-            _ => self.report.undecodable += 1,
-        }
+    /// Each spend's latest version in the batch.
+    fn add_spends(&mut self, batch: &'a EntityBatch) {
+        self.spends = batch
+            .spends
+            .iter()
+            .filter_map(|(id, s)| {
+                let f = s.latest.as_ref()?;
+                Some(SpendRow {
+                    spend_id: id,
+                    amount: f.data.amount.as_str(),
+                    currency: &f.data.currency,
+                    from_day: f.data.from,
+                    to_day: f.data.to,
+                    channel: f.data.channel.as_deref(),
+                    time: f.at,
+                    event_source: &f.key.source,
+                    event_id: &f.key.id,
+                })
+            })
+            .collect();
     }
 
-    /// Decodes a stored event of a v2 type for the rebuild's entity pass.
-    pub fn decode_v2(&mut self, payload: &str) -> Option<Event> {
-        self.report.v2_events += 1;
-        match crate::domain::decode_within(payload.as_bytes(), &self.limits) {
-            Ok(crate::domain::Decoded::Known(event)) if event.kind.order_id().is_none() => {
-                Some(event)
+    /// Lead events, and each lead's capture and latest temperature.
+    fn add_leads(&mut self, batch: &'a EntityBatch, rules: &Rules) {
+        let month = |t: DateTime<Utc>| rules.month_of(t);
+        for (lead_id, l) in &batch.leads {
+            let captured = l.captured.as_ref();
+            if let Some(c) = captured {
+                self.lead_events.push(LeadEventRow {
+                    source: &c.key.source,
+                    id: &c.key.id,
+                    lead_id,
+                    kind: "captured",
+                    temperature: c.data.temperature.as_str(),
+                    time: c.at,
+                    month: month(c.at),
+                });
             }
-            _ => {
-                self.report.undecodable += 1;
-                None
+            for ((at, key), d) in &l.changes {
+                self.lead_events.push(LeadEventRow {
+                    source: &key.source,
+                    id: &key.id,
+                    lead_id,
+                    kind: "changed",
+                    temperature: d.temperature.as_str(),
+                    time: *at,
+                    month: month(*at),
+                });
             }
+            // The latest event of the batch carries the temperature.
+            let Some((temperature_at, temperature_key, temperature)) = l.latest_before(None) else {
+                continue;
+            };
+            self.leads.push(LeadRow {
+                lead_id,
+                source: captured.and_then(|c| c.data.source.as_deref()),
+                customer_id: captured
+                    .and_then(|c| c.data.customer_id.as_ref())
+                    .map(|v| v.as_str()),
+                captured_at: captured.map(|c| c.at),
+                captured_month: captured.map(|c| month(c.at)),
+                captured_source: captured.map(|c| c.key.source.as_str()),
+                captured_id: captured.map(|c| c.key.id.as_str()),
+                temperature: temperature.as_str(),
+                temperature_at,
+                temperature_source: &temperature_key.source,
+                temperature_id: &temperature_key.id,
+            });
         }
     }
+}
 
-    /// The end of the event store: the last order is complete.
-    pub fn finish(&mut self, ready: &mut Vec<Event>) {
-        if self.carry_order.take().is_some() {
-            self.report.orders += 1;
-        }
-        ready.append(&mut self.carry);
-    }
+/// What the stored review rows held before the batch: `review_id -> (posted_at, answered_at)`.
+pub(crate) type StoredReviews = HashMap<String, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)>;
+
+/// Answer times (seconds) that became known with this batch: reviews whose posting and
+/// answer are both known now and were not both known before.
+pub(crate) fn new_answer_seconds(batch: &EntityBatch, stored: &StoredReviews) -> Vec<f64> {
+    let earliest = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    batch
+        .reviews
+        .iter()
+        .filter_map(|(id, r)| {
+            let (old_posted, old_answered) = stored.get(id).copied().unwrap_or((None, None));
+            if old_posted.is_some() && old_answered.is_some() {
+                return None;
+            }
+            let posted = earliest(old_posted, r.posted.as_ref().map(|p| p.at))?;
+            let answered = earliest(old_answered, r.answered.as_ref().map(|a| a.at))?;
+            Some(whole_seconds(posted, answered) as f64)
+        })
+        .collect()
 }

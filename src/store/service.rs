@@ -180,6 +180,47 @@ pub struct ServiceLists {
     pub unanswered_negative_reviews: Vec<UnansweredReview>,
 }
 
+/// One month of `po_monthly` with the claims of `claims_monthly`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthRow {
+    pub month: chrono::NaiveDate,
+    pub fulfilled: i64,
+    pub perfect: i64,
+    pub po_rate: Option<f64>,
+    pub deviations: [i64; 4],
+    pub cancelled: i64,
+    /// Claims filed in the month per category (quality, completeness, delivery, service).
+    pub claims: [i64; 4],
+    /// The view's change against the previous calendar month (null without one).
+    pub claims_change: [Option<f64>; 4],
+}
+
+/// The monthly table from `po_monthly` and `claims_monthly`: the same SQL on both stores
+/// (`claims_monthly` has one row per month and category, so `max` picks it).
+pub(crate) const MONTHLY_QUERY: &str = "WITH claims AS (
+         SELECT month,
+                COALESCE(max(claims) FILTER (WHERE category = 'quality'), 0) AS q,
+                COALESCE(max(claims) FILTER (WHERE category = 'completeness'), 0) AS c,
+                COALESCE(max(claims) FILTER (WHERE category = 'delivery'), 0) AS d,
+                COALESCE(max(claims) FILTER (WHERE category = 'service'), 0) AS s,
+                max(change) FILTER (WHERE category = 'quality') AS qx,
+                max(change) FILTER (WHERE category = 'completeness') AS cx,
+                max(change) FILTER (WHERE category = 'delivery') AS dx,
+                max(change) FILTER (WHERE category = 'service') AS sx
+         FROM claims_monthly GROUP BY month
+     ), recent AS (
+         SELECT month FROM (SELECT month FROM po_monthly UNION SELECT month FROM claims) m
+         ORDER BY month DESC LIMIT $1
+     )
+     SELECT r.month, COALESCE(p.fulfilled, 0), COALESCE(p.perfect, 0), p.po_rate,
+            COALESCE(p.deviation_quality, 0), COALESCE(p.deviation_completeness, 0),
+            COALESCE(p.deviation_delivery, 0), COALESCE(p.deviation_service, 0),
+            COALESCE(p.cancelled, 0),
+            COALESCE(c.q, 0), COALESCE(c.c, 0), COALESCE(c.d, 0), COALESCE(c.s, 0),
+            c.qx, c.cx, c.dx, c.sx
+     FROM recent r LEFT JOIN po_monthly p USING (month) LEFT JOIN claims c USING (month)
+     ORDER BY r.month";
+
 /// The v2 reads of [`super::Store`], the same SQL on both stores (only the pool's type
 /// differs), expanded inside each store's `impl Store`. Rows decode by column name into the
 /// `sqlx::FromRow` types above.

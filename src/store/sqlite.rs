@@ -1,31 +1,35 @@
 //! The SQLite store: for the demo and a single small shop (one service instance).
 //!
-//! Same tables and meaning as PostgreSQL (migrations in `migrations/sqlite/`), same batch
-//! transaction. SQLite has one writer at a time: a batch takes the write lock up front
-//! (`BEGIN IMMEDIATE`), which does what the per-partition advisory lock does on PostgreSQL;
-//! fencing and the event store's `(source, id)` key work as there. Rows go in as one JSON
-//! array per table (`json_each`), one statement per table and batch.
+//! Same tables and meaning as PostgreSQL (migrations in `migrations/sqlite/`), the same batch
+//! transaction ([`super::commit`]). Its part: SQLite has one writer at a time, so a batch
+//! takes the write lock up front (`BEGIN IMMEDIATE`), which does what the per-partition
+//! advisory lock does on PostgreSQL; rows go in as one JSON array per table (`json_each`),
+//! one statement per table and batch; a rebuild reads the event store in keyset chunks.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool};
 
-use super::entities;
-use super::rows::{self, seconds, sqlite_time};
+use super::cache::ProjectionCache;
+use super::commit::{self, Database, Stored, StoredEvent, StoredReviews, Tx};
+use super::rows::seconds;
+use super::tables::{Kind, RowSource, Table, Values, Write};
 use super::{
     step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder, RebuildReport,
     ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES, WINDOWS,
 };
-use crate::batch::{Entry, PreparedBatch};
-use crate::domain::{
-    fold_batch, BatchOutcome, Category, EntityBatch, Event, EventKey, OrderProjection, Rules,
-};
+use crate::batch::PreparedBatch;
+use crate::domain::event::V2_TYPES;
+use crate::domain::{Category, EventKey, Rules};
 
 /// The current time as SQLite writes `updated_at`.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -34,89 +38,13 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    cache: Arc<Mutex<ProjectionCache>>,
 }
 
 /// Serializes rows for `json_each`.
 fn json<T: Serialize>(rows: &T, table: &'static str) -> Result<String, Error> {
     serde_json::to_string(rows).map_err(|source| Error::Encode { table, source })
 }
-
-/// `INSERT INTO table (cols) SELECT value->>'col'... FROM json_each(?1)`, with an upsert
-/// clause. `exprs` overrides how a column is read from the JSON row.
-fn insert_json(table: &str, cols: &[&str], exprs: &[(&str, &str)], tail: &str) -> String {
-    let names: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
-    let values: Vec<String> = cols
-        .iter()
-        .map(|c| {
-            exprs
-                .iter()
-                .find(|(name, _)| name == c)
-                .map(|(_, e)| (*e).to_owned())
-                .unwrap_or_else(|| format!("value ->> '{c}'"))
-        })
-        .collect();
-    format!(
-        "INSERT INTO {table} ({}) SELECT {} FROM json_each(?1) WHERE true {tail}",
-        names.join(", "),
-        values.join(", ")
-    )
-}
-
-/// `ON CONFLICT (key) DO UPDATE SET c = excluded.c, ...` for every non-key column.
-fn upsert_all(key: &str, cols: &[&str]) -> String {
-    let sets: Vec<String> = cols
-        .iter()
-        .filter(|c| **c != key)
-        .map(|c| format!("\"{c}\" = excluded.\"{c}\""))
-        .collect();
-    format!("ON CONFLICT ({key}) DO UPDATE SET {}", sets.join(", "))
-}
-
-const ORDER_COLUMNS: [&str; 28] = [
-    "order_id",
-    "customer_id",
-    "verdict",
-    "created_at",
-    "confirmed_at",
-    "shipped_at",
-    "delivered_at",
-    "cancelled_at",
-    "promised_to",
-    "courier_id",
-    "confirmation_channel",
-    "created_day",
-    "delivered_day",
-    "confirmation_seconds",
-    "confirmed_to_shipped_seconds",
-    "delivery_lateness_seconds",
-    "items_ordered",
-    "items_delivered",
-    "deviation_quality",
-    "deviation_completeness",
-    "deviation_delivery",
-    "deviation_service",
-    "final_at",
-    "state",
-    "sales_channel",
-    "total",
-    "shipped_day",
-    "updated_at",
-];
-
-const CLAIM_COLUMNS: [&str; 12] = [
-    "claim_id",
-    "order_id",
-    "category",
-    "description",
-    "filed_at",
-    "filed_day",
-    "resolved_at",
-    "resolution",
-    "counts_for_verdict",
-    "resolved_day",
-    "improvement",
-    "updated_at",
-];
 
 impl SqliteStore {
     /// Opens (creating it and its directory if missing) the database file of a `sqlite://` URL.
@@ -146,7 +74,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(connect_error)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            cache: Arc::new(Mutex::new(ProjectionCache::new(0))),
+        })
     }
 
     /// Applies the migrations in `migrations/sqlite/` (embedded in the binary).
@@ -188,7 +119,15 @@ impl SqliteStore {
         &self.pool
     }
 
-    async fn read_offsets(
+    /// Keeps up to `orders` unfinished order projections in memory between batches
+    /// (`batch.projection_cache`; 0 turns the cache off).
+    pub fn set_cache_capacity(&self, orders: usize) {
+        if let Ok(mut cache) = self.cache.lock() {
+            *cache = ProjectionCache::new(orders);
+        }
+    }
+
+    async fn offsets(
         conn: &mut SqliteConnection,
         keys: &[(&str, i32)],
     ) -> Result<HashMap<(String, i32), i64>, Error> {
@@ -206,265 +145,9 @@ impl SqliteStore {
             .collect())
     }
 
-    async fn insert_events(
-        conn: &mut SqliteConnection,
-        entries: &[&Entry],
-    ) -> Result<HashSet<EventKey>, Error> {
-        let rows = rows::event_rows(entries);
-        if rows.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let sql = insert_json(
-            "events",
-            &[
-                "source",
-                "id",
-                "type",
-                "time",
-                "order_id",
-                "topic",
-                "partition",
-                "offset",
-                "payload",
-            ],
-            &[("type", "value ->> 'type_name'")],
-            "ON CONFLICT (source, id) DO NOTHING RETURNING source, id",
-        );
-        let inserted = sqlx::query(&sql)
-            .bind(json(&rows, "events")?)
-            .fetch_all(conn)
-            .await
-            .map_err(step("insert into events"))?;
-        Ok(inserted
-            .into_iter()
-            .map(|r| EventKey {
-                source: r.get(0),
-                id: r.get(1),
-            })
-            .collect())
-    }
-
-    async fn load_projections(
-        conn: &mut SqliteConnection,
-        order_ids: &[String],
-    ) -> Result<HashMap<String, OrderProjection>, Error> {
-        let rows = sqlx::query(
-            "SELECT order_id, state FROM orders WHERE order_id IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json(&order_ids, "orders")?)
-        .fetch_all(conn)
-        .await
-        .map_err(step("read orders"))?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let order_id: String = row.get(0);
-            let projection = serde_json::from_str(row.get::<&str, _>(1)).map_err(|source| {
-                Error::CorruptState {
-                    order_id: order_id.clone(),
-                    source,
-                }
-            })?;
-            out.insert(order_id, projection);
-        }
-        Ok(out)
-    }
-
-    /// Orders, claims and daily KPI deltas of a fold.
-    async fn write_outcome(
-        conn: &mut SqliteConnection,
-        outcome: &BatchOutcome,
-        rules: &Rules,
-    ) -> Result<(), Error> {
-        let orders = rows::order_rows(outcome, rules)?;
-        if !orders.is_empty() {
-            let sql = insert_json(
-                "orders",
-                &ORDER_COLUMNS,
-                &[("updated_at", NOW)],
-                &format!(
-                    "{}, version = orders.version + 1",
-                    upsert_all("order_id", &ORDER_COLUMNS)
-                ),
-            );
-            sqlx::query(&sql)
-                .bind(json(&orders, "orders")?)
-                .execute(&mut *conn)
-                .await
-                .map_err(step("upsert into orders"))?;
-        }
-        let claims = rows::claim_rows(outcome, rules);
-        if !claims.is_empty() {
-            let sql = insert_json(
-                "claims",
-                &CLAIM_COLUMNS,
-                &[("updated_at", NOW)],
-                &upsert_all("claim_id", &CLAIM_COLUMNS),
-            );
-            sqlx::query(&sql)
-                .bind(json(&claims, "claims")?)
-                .execute(&mut *conn)
-                .await
-                .map_err(step("upsert into claims"))?;
-        }
-        let kpi = rows::kpi_rows(outcome);
-        if !kpi.is_empty() {
-            let counts = [
-                "fulfilled",
-                "perfect",
-                "deviation_quality",
-                "deviation_completeness",
-                "deviation_delivery",
-                "deviation_service",
-                "cancelled",
-            ];
-            let mut cols = vec!["day"];
-            cols.extend(counts);
-            cols.push("updated_at");
-            let sets: Vec<String> = counts
-                .iter()
-                .map(|c| format!("{c} = {c} + excluded.{c}"))
-                .collect();
-            let sql = insert_json(
-                "daily_kpi",
-                &cols,
-                &[("updated_at", NOW)],
-                &format!(
-                    "ON CONFLICT (day) DO UPDATE SET {}, updated_at = excluded.updated_at",
-                    sets.join(", ")
-                ),
-            );
-            sqlx::query(&sql)
-                .bind(json(&kpi, "daily_kpi")?)
-                .execute(&mut *conn)
-                .await
-                .map_err(step("apply deltas to daily_kpi"))?;
-        }
-        Ok(())
-    }
-
-    /// `(posted_at, answered_at)` of the stored reviews the batch touches.
-    async fn stored_reviews(
-        conn: &mut SqliteConnection,
-        batch: &EntityBatch,
-    ) -> Result<entities::StoredReviews, Error> {
-        if batch.reviews.is_empty() {
-            return Ok(Default::default());
-        }
-        let ids: Vec<&str> = batch.reviews.keys().map(String::as_str).collect();
-        let rows = sqlx::query(
-            "SELECT review_id, posted_at, answered_at FROM reviews
-             WHERE review_id IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json(&ids, "reviews")?)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(step("read reviews"))?;
-        let time = |t: Option<String>| {
-            t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .map(|t| t.with_timezone(&Utc))
-        };
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get(0), (time(r.get(1)), time(r.get(2)))))
-            .collect())
-    }
-
-    /// Merges the v2 entities of a batch (see `store::entities`).
-    async fn write_entities(
-        conn: &mut SqliteConnection,
-        batch: &EntityBatch,
-        rules: &Rules,
-    ) -> Result<(), Error> {
-        for w in entities::writes(batch, rules)? {
-            let Some(rows) = &w.rows else { continue };
-            sqlx::query(&w.sqlite_sql())
-                .bind(rows)
-                .execute(&mut *conn)
-                .await
-                .map_err(step(w.what))?;
-        }
-        Ok(())
-    }
-
-    async fn write_rejected(conn: &mut SqliteConnection, entries: &[&Entry]) -> Result<(), Error> {
-        let rows = rows::rejected_rows(entries);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let sql = insert_json(
-            "rejected_events",
-            &[
-                "topic",
-                "partition",
-                "offset",
-                "reason",
-                "detail",
-                "key",
-                "raw",
-            ],
-            &[
-                ("key", "unhex(value ->> 'key')"),
-                ("raw", "unhex(value ->> 'raw')"),
-            ],
-            "ON CONFLICT (topic, partition, \"offset\") DO NOTHING",
-        );
-        sqlx::query(&sql)
-            .bind(json(&rows, "rejected_events")?)
-            .execute(conn)
-            .await
-            .map_err(step("insert into rejected_events"))?;
-        Ok(())
-    }
-
-    async fn write_duplicates(
-        conn: &mut SqliteConnection,
-        entries: &[&Entry],
-    ) -> Result<(), Error> {
-        let rows = rows::duplicate_rows(entries);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let sql = insert_json(
-            "duplicate_events",
-            &["topic", "partition", "offset", "source", "id"],
-            &[],
-            "ON CONFLICT (topic, partition, \"offset\") DO NOTHING",
-        );
-        sqlx::query(&sql)
-            .bind(json(&rows, "duplicate_events")?)
-            .execute(conn)
-            .await
-            .map_err(step("insert into duplicate_events"))?;
-        Ok(())
-    }
-
-    async fn write_offsets(
-        conn: &mut SqliteConnection,
-        batch: &PreparedBatch,
-    ) -> Result<(), Error> {
-        let rows: Vec<(&str, i32, i64)> = batch
-            .next_offsets
-            .iter()
-            .map(|((topic, partition), next)| (topic.as_ref(), *partition, *next))
-            .collect();
-        sqlx::query(&format!(
-            "INSERT INTO consumer_offsets (topic, partition, next_offset, updated_at)
-             SELECT value ->> 0, value ->> 1, value ->> 2, {NOW} FROM json_each(?1) WHERE true
-             ON CONFLICT (topic, partition) DO UPDATE
-               SET next_offset = max(next_offset, excluded.next_offset),
-                   updated_at = excluded.updated_at"
-        ))
-        .bind(json(&rows, "consumer_offsets")?)
-        .execute(conn)
-        .await
-        .map_err(step("upsert into consumer_offsets"))?;
-        Ok(())
-    }
-
-    /// Recomputes every order projection, claim and daily KPI row from the event store under
-    /// `rules`, in one transaction (readers see the old rows until it commits; ingest waits
-    /// for the write lock). Events are read `chunk` at a time, `progress(done, total)` after
-    /// each chunk.
+    /// Recomputes every order projection, claim, daily KPI row and v2 entity from the event
+    /// store under `rules`, in one transaction (readers see the old rows until it commits;
+    /// ingest waits for the write lock).
     pub async fn rebuild(
         &self,
         rules: &Rules,
@@ -472,94 +155,7 @@ impl SqliteStore {
         chunk: i64,
         progress: impl Fn(u64, u64),
     ) -> Result<RebuildReport, Error> {
-        let chunk = chunk.max(1);
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(step("begin the rebuild transaction"))?;
-        let total: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM events WHERE order_id IS NOT NULL")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(step("count events"))?;
-        for table in ["orders", "claims", "daily_kpi"] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await
-                .map_err(step("empty orders, claims and daily_kpi"))?;
-        }
-        let mut regroup = rows::Regroup::new(*limits);
-        let mut after = (String::new(), String::new(), String::new());
-        loop {
-            let rows = sqlx::query(
-                "SELECT order_id, source, id, payload FROM events
-                 WHERE order_id IS NOT NULL AND (order_id, source, id) > (?1, ?2, ?3)
-                 ORDER BY order_id, source, id LIMIT ?4",
-            )
-            .bind(&after.0)
-            .bind(&after.1)
-            .bind(&after.2)
-            .bind(chunk)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(step("read events"))?;
-            let done = (rows.len() as i64) < chunk;
-            let mut ready: Vec<Event> = Vec::with_capacity(rows.len());
-            for row in &rows {
-                regroup.push(row.get(0), row.get::<&str, _>(3), &mut ready);
-            }
-            if let Some(last) = rows.last() {
-                after = (last.get(0), last.get(1), last.get(2));
-            }
-            if done {
-                regroup.finish(&mut ready);
-            }
-            let outcome = fold_batch(HashMap::new(), ready, rules);
-            Self::write_outcome(&mut tx, &outcome, rules).await?;
-            progress(regroup.report.events, total.max(0) as u64);
-            if done {
-                break;
-            }
-        }
-        // Contract v2: the entities, from every stored event of a v2 type (including those
-        // stored as unknown types by a version before v2), in keyset chunks.
-        for table in entities::TABLES {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await
-                .map_err(step("empty the v2 tables"))?;
-        }
-        let types = json(&crate::domain::event::V2_TYPES, "events")?;
-        let mut after = (String::new(), String::new());
-        loop {
-            let rows = sqlx::query(
-                "SELECT source, id, payload FROM events
-                 WHERE type IN (SELECT value FROM json_each(?1)) AND (source, id) > (?2, ?3)
-                 ORDER BY source, id LIMIT ?4",
-            )
-            .bind(&types)
-            .bind(&after.0)
-            .bind(&after.1)
-            .bind(chunk)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(step("read v2 events"))?;
-            let done = (rows.len() as i64) < chunk;
-            if let Some(last) = rows.last() {
-                after = (last.get(0), last.get(1));
-            }
-            let batch = EntityBatch::fold(
-                rows.iter()
-                    .filter_map(|r| regroup.decode_v2(r.get::<&str, _>(2))),
-            );
-            Self::write_entities(&mut tx, &batch, rules).await?;
-            if done {
-                break;
-            }
-        }
-        tx.commit().await.map_err(step("commit the rebuild"))?;
-        Ok(regroup.report)
+        super::rebuild::rebuild(self, rules, limits, chunk, progress).await
     }
 
     super::same_sql_reads!();
@@ -596,6 +192,299 @@ impl SqliteStore {
     }
 }
 
+/// The one text form of a timestamp in SQLite: fixed width, so text order is time order.
+pub(crate) fn sqlite_time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// How SQLite takes a batch's rows: one JSON array of row arrays, opened by `json_each`.
+struct JsonEach;
+
+impl RowSource for JsonEach {
+    fn from(&self, _: &Table, first: usize) -> String {
+        // `WHERE true` keeps the parser from reading ON CONFLICT as a join constraint.
+        format!("FROM json_each(?{first}) WHERE true")
+    }
+
+    fn value(&self, table: &Table, i: usize) -> String {
+        match table.columns[i].kind {
+            Kind::Bytes => format!("unhex(value ->> {i})"),
+            _ => format!("value ->> {i}"),
+        }
+    }
+
+    fn now(&self) -> &'static str {
+        NOW
+    }
+
+    fn greatest(&self) -> &'static str {
+        "max"
+    }
+
+    fn parameters(&self, _: &Table) -> usize {
+        1
+    }
+}
+
+/// A JSON string literal of `s`.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Cell `row` of `column` as JSON, in the form SQLite stores it (times as [`sqlite_time`],
+/// dates as `YYYY-MM-DD`, bytes as hex for `unhex`).
+fn push_json_cell(out: &mut String, column: &Values<'_>, row: usize) {
+    fn or_null<T>(out: &mut String, v: Option<&Option<T>>, f: impl FnOnce(&mut String, &T)) {
+        match v {
+            Some(Some(v)) => f(out, v),
+            _ => out.push_str("null"),
+        }
+    }
+    match column {
+        Values::Text(v) => or_null(out, v.get(row), |o, s| push_json_str(o, s)),
+        Values::Int4(v) => or_null(out, v.get(row), |o, n| {
+            let _ = write!(o, "{n}");
+        }),
+        Values::Int8(v) => or_null(out, v.get(row), |o, n| {
+            let _ = write!(o, "{n}");
+        }),
+        // `{:?}` keeps the decimal point (5.0, not 5), so the value stays a REAL.
+        Values::Float8(v) => or_null(out, v.get(row), |o, x| {
+            if x.is_finite() {
+                let _ = write!(o, "{x:?}");
+            } else {
+                o.push_str("null");
+            }
+        }),
+        Values::Bool(v) => or_null(out, v.get(row), |o, b| {
+            o.push_str(if *b { "true" } else { "false" })
+        }),
+        Values::Time(v) => or_null(out, v.get(row), |o, t| push_json_str(o, &sqlite_time(t))),
+        Values::Date(v) => or_null(out, v.get(row), |o, d| {
+            let _ = write!(o, "\"{}\"", d.format("%Y-%m-%d"));
+        }),
+        Values::Bytes(v) => or_null(out, v.get(row), |o, b| {
+            o.push('"');
+            for byte in *b {
+                let _ = write!(o, "{byte:02x}");
+            }
+            o.push('"');
+        }),
+    }
+}
+
+/// A write's rows as one JSON array of row arrays, columns in the table's order.
+fn json_rows(w: &Write<'_>) -> String {
+    let mut out = String::with_capacity(w.rows * w.columns.len() * 16 + 2);
+    out.push('[');
+    for row in 0..w.rows {
+        if row > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        for (i, column) in w.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_json_cell(&mut out, column, row);
+        }
+        out.push(']');
+    }
+    out.push(']');
+    out
+}
+
+/// Runs one write's statement; the rows it returns.
+async fn run(conn: &mut SqliteConnection, w: &Write<'_>) -> Result<Vec<SqliteRow>, Error> {
+    sqlx::query(&w.table.insert_sql(&JsonEach, 1))
+        .bind(json_rows(w))
+        .fetch_all(conn)
+        .await
+        .map_err(step(w.what()))
+}
+
+/// Where a rebuild's keyset read of the event store has got to: the last key read.
+#[derive(Default)]
+pub(crate) struct After {
+    order_id: String,
+    source: String,
+    id: String,
+}
+
+impl Database for SqliteStore {
+    type Db = Sqlite;
+    type Scan = After;
+
+    fn cache(&self) -> &Mutex<ProjectionCache> {
+        &self.cache
+    }
+
+    /// SQLite has one writer at a time: the write lock taken up front (`BEGIN IMMEDIATE`)
+    /// does what the per-partition lock does on PostgreSQL.
+    async fn begin_batch(&self, _partitions: &[i32]) -> Result<Tx<Self>, Error> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(step("begin the batch transaction"))
+    }
+
+    async fn begin_rebuild(&self) -> Result<Tx<Self>, Error> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(step("begin the rebuild transaction"))
+    }
+
+    async fn read_offsets(
+        conn: &mut SqliteConnection,
+        keys: &[(&str, i32)],
+    ) -> Result<HashMap<(String, i32), i64>, Error> {
+        Self::offsets(conn, keys).await
+    }
+
+    async fn insert_events(
+        conn: &mut SqliteConnection,
+        events: &Write<'_>,
+    ) -> Result<HashSet<EventKey>, Error> {
+        Ok(run(conn, events)
+            .await?
+            .into_iter()
+            .map(|r| EventKey {
+                source: r.get(0),
+                id: r.get(1),
+            })
+            .collect())
+    }
+
+    async fn read_states(
+        conn: &mut SqliteConnection,
+        order_ids: &[String],
+        versions: &[i64],
+    ) -> Result<Vec<(String, Option<String>)>, Error> {
+        let keys: Vec<(&String, &i64)> = order_ids.iter().zip(versions).collect();
+        let rows = sqlx::query(
+            "SELECT o.order_id, CASE WHEN o.version = k.value ->> 1 THEN NULL ELSE o.state END
+             FROM json_each(?1) k JOIN orders o ON o.order_id = k.value ->> 0",
+        )
+        .bind(json(&keys, "orders")?)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read orders"))?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn upsert_orders(
+        conn: &mut SqliteConnection,
+        orders: &Write<'_>,
+    ) -> Result<HashMap<String, i64>, Error> {
+        Ok(run(conn, orders)
+            .await?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    async fn write(conn: &mut SqliteConnection, writes: &[Write<'_>]) -> Result<(), Error> {
+        for w in writes.iter().filter(|w| !w.is_empty()) {
+            run(&mut *conn, w).await?;
+        }
+        Ok(())
+    }
+
+    async fn stored_reviews(
+        conn: &mut SqliteConnection,
+        review_ids: &[&str],
+    ) -> Result<StoredReviews, Error> {
+        let rows = sqlx::query(
+            "SELECT review_id, posted_at, answered_at FROM reviews
+             WHERE review_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(&review_ids, "reviews")?)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read reviews"))?;
+        let time = |t: Option<String>| {
+            t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), (time(r.get(1)), time(r.get(2)))))
+            .collect())
+    }
+
+    async fn count_order_events(conn: &mut SqliteConnection) -> Result<i64, Error> {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE order_id IS NOT NULL")
+            .fetch_one(conn)
+            .await
+            .map_err(step("count events"))
+    }
+
+    async fn empty(conn: &mut SqliteConnection, tables: &[&'static Table]) -> Result<(), Error> {
+        for table in tables {
+            sqlx::query(&format!("DELETE FROM {}", table.name))
+                .execute(&mut *conn)
+                .await
+                .map_err(step("empty the tables a rebuild recomputes"))?;
+        }
+        Ok(())
+    }
+
+    async fn next_stored(
+        conn: &mut SqliteConnection,
+        which: Stored,
+        after: &mut After,
+        chunk: i64,
+    ) -> Result<Vec<StoredEvent>, Error> {
+        // Keyset chunks: (order_id, source, id) for an order's events, (source, id) for v2.
+        let rows = match which {
+            Stored::OrderEvents => sqlx::query(
+                "SELECT order_id, source, id, payload FROM events
+                 WHERE order_id IS NOT NULL AND (order_id, source, id) > (?1, ?2, ?3)
+                 ORDER BY order_id, source, id LIMIT ?4",
+            )
+            .bind(&after.order_id),
+            Stored::V2Events => sqlx::query(
+                "SELECT NULL, source, id, payload FROM events
+                 WHERE type IN (SELECT value FROM json_each(?1)) AND (source, id) > (?2, ?3)
+                 ORDER BY source, id LIMIT ?4",
+            )
+            .bind(json(&V2_TYPES, "events")?),
+        }
+        .bind(&after.source)
+        .bind(&after.id)
+        .bind(chunk)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read events"))?;
+        if let Some(last) = rows.last() {
+            if which == Stored::OrderEvents {
+                after.order_id = last.get(0);
+            }
+            after.source = last.get(1);
+            after.id = last.get(2);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredEvent {
+                order_id: r.get(0),
+                payload: r.get(3),
+            })
+            .collect())
+    }
+}
+
 /// The SLA watch's condition (as on PostgreSQL): created after ?1 (now minus the pending
 /// horizon), neither confirmed nor cancelled.
 const AWAITING: &str = "confirmed_at IS NULL AND cancelled_at IS NULL AND created_at IS NOT NULL
@@ -612,7 +501,7 @@ impl Store for SqliteStore {
             .acquire()
             .await
             .map_err(step("read consumer_offsets"))?;
-        Self::read_offsets(&mut conn, &keys).await
+        Self::offsets(&mut conn, &keys).await
     }
 
     async fn commit_batch(
@@ -620,50 +509,7 @@ impl Store for SqliteStore {
         batch: &PreparedBatch,
         rules: &Rules,
     ) -> Result<BatchReport, Error> {
-        let mut report = BatchReport {
-            records: batch.len(),
-            next_offsets: batch.next_offsets.clone(),
-            ..BatchReport::default()
-        };
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(step("begin the batch transaction"))?;
-        let keys: Vec<(&str, i32)> = batch
-            .next_offsets
-            .keys()
-            .map(|(t, p)| (t.as_ref(), *p))
-            .collect();
-        let stored = Self::read_offsets(&mut tx, &keys).await?;
-        let mut duplicates = Vec::new();
-        let unique = rows::screen(batch, &stored, &mut report, &mut duplicates);
-        let inserted = Self::insert_events(&mut tx, &unique).await?;
-        let fresh = rows::fresh_events(&unique, &inserted, &mut report, &mut duplicates);
-        let (v2, fresh): (Vec<Event>, Vec<Event>) =
-            fresh.into_iter().partition(|e| e.kind.order_id().is_none());
-        let order_ids = rows::order_ids(&fresh);
-        let stored_projections = if order_ids.is_empty() {
-            HashMap::new()
-        } else {
-            Self::load_projections(&mut tx, &order_ids).await?
-        };
-        let outcome = fold_batch(stored_projections, fresh, rules);
-        Self::write_outcome(&mut tx, &outcome, rules).await?;
-        if !v2.is_empty() {
-            let entities = EntityBatch::fold(v2);
-            let stored = Self::stored_reviews(&mut tx, &entities).await?;
-            report.review_answer_seconds = entities::new_answer_seconds(&entities, &stored);
-            Self::write_entities(&mut tx, &entities, rules).await?;
-        }
-        Self::write_rejected(&mut tx, &unique).await?;
-        Self::write_duplicates(&mut tx, &duplicates).await?;
-        Self::write_offsets(&mut tx, batch).await?;
-        tx.commit()
-            .await
-            .map_err(step("commit the batch transaction"))?;
-        rows::finish_report(&mut report, &outcome);
-        Ok(report)
+        commit::commit_batch(self, batch, rules).await
     }
 
     async fn shop_figures(&self, rules: &Rules, now: DateTime<Utc>) -> Result<ShopFigures, Error> {
@@ -809,15 +655,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn insert_json_reads_each_column_from_the_json_row_unless_told_otherwise() {
-        let sql = insert_json("t", &["a", "b"], &[("b", "unhex(value ->> 'b')")], "");
-        assert_eq!(
-            sql.trim(),
-            "INSERT INTO t (\"a\", \"b\") SELECT value ->> 'a', unhex(value ->> 'b') FROM json_each(?1) WHERE true"
-        );
-    }
-
-    #[test]
     fn sqlite_times_sort_as_text_in_time_order() {
         let a: DateTime<Utc> = "2026-10-01T07:00:00Z".parse().unwrap_or_default();
         let b = a + chrono::TimeDelta::milliseconds(1);
@@ -825,5 +662,47 @@ mod tests {
         assert!(sqlite_time(&a) < sqlite_time(&b));
         assert!(sqlite_time(&b) < sqlite_time(&c));
         assert_eq!(sqlite_time(&a), "2026-10-01T07:00:00.000000Z");
+    }
+
+    #[test]
+    fn rows_travel_as_json_arrays_in_the_forms_sqlite_stores() {
+        let t: DateTime<Utc> = "2026-10-01T07:00:00Z".parse().unwrap_or_default();
+        let day = t.date_naive();
+        let raw: &[u8] = &[0, 0xab];
+        let columns = vec![
+            Values::Text(vec![Some("a\"b\\\u{1}"), None]),
+            Values::Float8(vec![Some(5.0), Some(f64::NAN)]),
+            Values::Int8(vec![Some(-7), Some(i64::MAX)]),
+            Values::Bool(vec![Some(true), Some(false)]),
+            Values::Time(vec![Some(t), None]),
+            Values::Date(vec![Some(day), None]),
+            Values::Bytes(vec![Some(raw), None]),
+        ];
+        let w = Write {
+            table: super::super::tables::ORDER_TABLES[0],
+            rows: 2,
+            columns,
+        };
+        let json = json_rows(&w);
+        assert_eq!(
+            json,
+            r#"[["a\"b\\\u0001",5.0,-7,true,"2026-10-01T07:00:00.000000Z","2026-10-01","00ab"],[null,null,9223372036854775807,false,null,null,null]]"#
+        );
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(&json);
+        assert!(parsed.is_ok(), "{json}");
+    }
+
+    #[test]
+    fn a_statement_reads_columns_by_position_and_bytes_through_unhex() {
+        use super::super::tables::{RejectedRow, Rows};
+        let sql = super::super::tables::ORDER_TABLES[0].insert_sql(&JsonEach, 1);
+        assert!(
+            sql.contains("FROM json_each(?1) WHERE true ON CONFLICT"),
+            "{sql}"
+        );
+        assert!(sql.contains("value ->> 0"), "{sql}");
+        let rejected = RejectedRow::TABLE.insert_sql(&JsonEach, 1);
+        assert!(rejected.contains("unhex(value ->> 6)"), "{rejected}");
+        assert!(sql.contains("\"updated_at\" = strftime("), "{sql}");
     }
 }

@@ -1,0 +1,407 @@
+//! The batch transaction, written once for every database.
+//!
+//! Exactly-once per batch rests on three things, all inside one transaction:
+//! 1. the database's lock on the batch's partition numbers ([`Database::begin_batch`]), so
+//!    two writers never fold the same orders at once (order-scoped topics are co-partitioned,
+//!    so an order lives on one partition number);
+//! 2. fencing: records below the stored next offsets are skipped, so a batch replayed after a
+//!    crash or a rebalance race applies nothing twice;
+//! 3. the event store's `(source, id)` key: only events new to the store are folded.
+//!
+//! The steps, in order: begin (and lock), fence, screen duplicates, insert events, load the
+//! projections (cache first), fold, write orders, claims and KPI deltas, the v2 entities,
+//! rejected and duplicate records and the next offsets, commit, then update the cache. A
+//! database only says how each step's rows reach its tables ([`Database`]).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Mutex;
+
+use super::cache::ProjectionCache;
+use super::rows::{self, seconds};
+use super::tables::{Table, Write};
+use super::{BatchReport, Error};
+use crate::batch::{Entry, PreparedBatch};
+use crate::domain::{
+    fold_batch, BatchOutcome, EntityBatch, Event, EventKey, OrderProjection, Rules,
+};
+
+/// The connection a database's transaction runs on.
+pub(crate) type Conn<D> = <<D as Database>::Db as sqlx::Database>::Connection;
+
+/// A database's transaction.
+pub(crate) type Tx<D> = sqlx::Transaction<'static, <D as Database>::Db>;
+
+pub(crate) use super::rows::StoredReviews;
+
+/// Which stored events a rebuild reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// Events of an order, ordered by order id.
+    OrderEvents,
+    /// Events of the contract-v2 entity types.
+    V2Events,
+}
+
+/// One stored event, as a rebuild reads it.
+pub(crate) struct StoredEvent {
+    pub order_id: Option<String>,
+    pub payload: String,
+}
+
+/// The table operations and the locking a database provides to the batch transaction and
+/// the rebuild. Per-dialect SQL lives in the implementations; the order of the steps, the
+/// screening and the reporting live here.
+pub(crate) trait Database: Send + Sync + 'static {
+    type Db: sqlx::Database;
+    /// Where a rebuild's read of the event store has got to.
+    type Scan: Default + Send;
+
+    /// The projections kept between batches.
+    fn cache(&self) -> &Mutex<ProjectionCache>;
+
+    /// Opens a batch transaction that alone may fold the orders of `partitions`.
+    fn begin_batch(
+        &self,
+        partitions: &[i32],
+    ) -> impl Future<Output = Result<Tx<Self>, Error>> + Send;
+
+    /// Opens the rebuild's transaction: no batch commits until it ends.
+    fn begin_rebuild(&self) -> impl Future<Output = Result<Tx<Self>, Error>> + Send;
+
+    /// Next offsets stored for `keys` (absent: never committed).
+    fn read_offsets(
+        conn: &mut Conn<Self>,
+        keys: &[(&str, i32)],
+    ) -> impl Future<Output = Result<HashMap<(String, i32), i64>, Error>> + Send;
+
+    /// Inserts the events new to the store; returns the keys it took.
+    fn insert_events(
+        conn: &mut Conn<Self>,
+        events: &Write<'_>,
+    ) -> impl Future<Output = Result<HashSet<EventKey>, Error>> + Send;
+
+    /// `(order_id, state)` of the stored orders among `order_ids`; the state is `None` where
+    /// the row's version is the one given (the cached projection is still the stored one).
+    fn read_states(
+        conn: &mut Conn<Self>,
+        order_ids: &[String],
+        versions: &[i64],
+    ) -> impl Future<Output = Result<Vec<(String, Option<String>)>, Error>> + Send;
+
+    /// Upserts order rows; returns the version each row now has.
+    fn upsert_orders(
+        conn: &mut Conn<Self>,
+        orders: &Write<'_>,
+    ) -> impl Future<Output = Result<HashMap<String, i64>, Error>> + Send;
+
+    /// Writes the rows of several tables, in the order given (one lock order for every
+    /// writer); a database may send them as one statement.
+    fn write(
+        conn: &mut Conn<Self>,
+        writes: &[Write<'_>],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// What the stored review rows of `review_ids` held before the batch.
+    fn stored_reviews(
+        conn: &mut Conn<Self>,
+        review_ids: &[&str],
+    ) -> impl Future<Output = Result<StoredReviews, Error>> + Send;
+
+    /// How many stored events belong to an order (a rebuild's progress total).
+    fn count_order_events(conn: &mut Conn<Self>)
+        -> impl Future<Output = Result<i64, Error>> + Send;
+
+    /// Empties `tables` inside the rebuild's transaction.
+    fn empty(
+        conn: &mut Conn<Self>,
+        tables: &[&'static Table],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The next `chunk` stored events of `which` after `scan`; fewer than `chunk` means the end.
+    fn next_stored(
+        conn: &mut Conn<Self>,
+        which: Stored,
+        scan: &mut Self::Scan,
+        chunk: i64,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, Error>> + Send;
+}
+
+/// Wall time per step of a batch, for the debug log (where a batch's time goes).
+struct Laps {
+    last: std::time::Instant,
+    steps: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Laps {
+    fn start() -> Laps {
+        Laps {
+            last: std::time::Instant::now(),
+            steps: Vec::with_capacity(8),
+        }
+    }
+
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.steps.push((step, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Laps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (step, took)) in self.steps.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{step}={:.1}", took.as_secs_f64() * 1000.0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Commits one batch atomically on `db` and reports what it did.
+pub(crate) async fn commit_batch<D: Database>(
+    db: &D,
+    batch: &PreparedBatch,
+    rules: &Rules,
+) -> Result<BatchReport, Error> {
+    let mut report = BatchReport {
+        records: batch.len(),
+        next_offsets: batch.next_offsets.clone(),
+        ..BatchReport::default()
+    };
+    let mut lap = Laps::start();
+    let mut tx = db.begin_batch(&batch.partition_numbers()).await?;
+    let keys: Vec<(&str, i32)> = batch
+        .next_offsets
+        .keys()
+        .map(|(t, p)| (t.as_ref(), *p))
+        .collect();
+    let stored_offsets = D::read_offsets(&mut tx, &keys).await?;
+    lap.mark("lock_fence");
+    let mut duplicates = Vec::new();
+    let unique = screen(batch, &stored_offsets, &mut report, &mut duplicates);
+    let event_rows = rows::event_rows(&unique);
+    let inserted = if event_rows.is_empty() {
+        HashSet::new()
+    } else {
+        D::insert_events(&mut tx, &Write::of(&event_rows)).await?
+    };
+    lap.mark("insert_events");
+    let fresh = fresh_events(&unique, &inserted, &mut report, &mut duplicates);
+    let (v2, fresh): (Vec<Event>, Vec<Event>) =
+        fresh.into_iter().partition(|e| e.kind.order_id().is_none());
+    let stored = load_projections(db, &mut tx, &order_ids(&fresh)).await?;
+    lap.mark("load_orders");
+    let outcome = fold_batch(stored, fresh, rules);
+    lap.mark("fold");
+    let versions = write_fold::<D>(&mut tx, &outcome, rules, 0).await?;
+    lap.mark("write_orders_claims_kpi");
+    if !v2.is_empty() {
+        let entities = EntityBatch::fold(v2);
+        let ids: Vec<&str> = entities.reviews.keys().map(String::as_str).collect();
+        let before = if ids.is_empty() {
+            StoredReviews::default()
+        } else {
+            D::stored_reviews(&mut tx, &ids).await?
+        };
+        report.review_answer_seconds = rows::new_answer_seconds(&entities, &before);
+        write_entities::<D>(&mut tx, &entities, rules).await?;
+        lap.mark("write_v2");
+    }
+    let rejected = rows::rejected_rows(&unique);
+    let duplicate_rows = rows::duplicate_rows(&duplicates);
+    let offsets = rows::offset_rows(batch);
+    let rest = [
+        Write::of(&rejected),
+        Write::of(&duplicate_rows),
+        Write::of(&offsets),
+    ];
+    D::write(&mut tx, &rest).await?;
+    lap.mark("write_rest");
+    tx.commit()
+        .await
+        .map_err(super::step("commit the batch transaction"))?;
+    lap.mark("commit");
+    tracing::debug!(steps_ms = %lap, "batch steps");
+
+    finish_report(&mut report, &outcome);
+    if let Ok(mut cache) = db.cache().lock() {
+        for c in outcome.changed {
+            if let Some(version) = versions.get(&c.projection.order_id) {
+                cache.put(*version, c.assessment.verdict, c.projection);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Writes a fold's orders (new rows at `first_version`), claims and KPI deltas; returns
+/// the version each order row now has.
+pub(crate) async fn write_fold<D: Database>(
+    conn: &mut Conn<D>,
+    outcome: &BatchOutcome,
+    rules: &Rules,
+    first_version: i64,
+) -> Result<HashMap<String, i64>, Error> {
+    let orders = rows::order_rows(outcome, rules, first_version)?;
+    let versions = if orders.is_empty() {
+        HashMap::new()
+    } else {
+        D::upsert_orders(conn, &Write::of(&orders)).await?
+    };
+    let claims = rows::claim_rows(outcome, rules);
+    let kpi = rows::kpi_rows(outcome);
+    D::write(conn, &[Write::of(&claims), Write::of(&kpi)]).await?;
+    Ok(versions)
+}
+
+/// Merges a batch of v2 entities into their tables.
+pub(crate) async fn write_entities<D: Database>(
+    conn: &mut Conn<D>,
+    entities: &EntityBatch,
+    rules: &Rules,
+) -> Result<(), Error> {
+    let rows = rows::v2_rows(entities, rules);
+    D::write(conn, &rows.writes()).await
+}
+
+/// The stored projections of `order_ids`. A cached projection whose version is still the
+/// stored one is used as is (its state is not read); any other is read and parsed.
+async fn load_projections<D: Database>(
+    db: &D,
+    conn: &mut Conn<D>,
+    order_ids: &[String],
+) -> Result<HashMap<String, OrderProjection>, Error> {
+    if order_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut cached = match db.cache().lock() {
+        Ok(mut cache) => cache.take(order_ids),
+        Err(_) => HashMap::new(),
+    };
+    let versions: Vec<i64> = order_ids
+        .iter()
+        .map(|id| cached.get(id).map_or(-1, |(v, _)| *v))
+        .collect();
+    let states = D::read_states(conn, order_ids, &versions).await?;
+    let mut out = HashMap::with_capacity(states.len());
+    for (order_id, state) in states {
+        let projection = match state {
+            None => match cached.remove(&order_id) {
+                Some((_, p)) => p,
+                None => continue,
+            },
+            Some(state) => serde_json::from_str(&state).map_err(|source| Error::CorruptState {
+                order_id: order_id.clone(),
+                source,
+            })?,
+        };
+        out.insert(order_id, projection);
+    }
+    // A cached order whose row is gone (a rebuild is rewriting the table): its facts are
+    // still facts, all from the event store.
+    for (order_id, (_, projection)) in cached {
+        out.entry(order_id).or_insert(projection);
+    }
+    Ok(out)
+}
+
+/// Drops the records below the stored next offsets (fencing) and the second and later copies
+/// of an event within the batch (added to `duplicates`), counting both in `report`.
+fn screen<'b>(
+    batch: &'b PreparedBatch,
+    stored: &HashMap<(String, i32), i64>,
+    report: &mut BatchReport,
+    duplicates: &mut Vec<&'b Entry>,
+) -> Vec<&'b Entry> {
+    let live: Vec<&Entry> = batch
+        .entries
+        .iter()
+        .filter(|e| {
+            let at = e.at();
+            stored
+                .get(&(at.topic.to_string(), at.partition))
+                .is_none_or(|next| at.offset >= *next)
+        })
+        .collect();
+    report.fenced = batch.len() - live.len();
+    let mut seen: HashSet<&EventKey> = HashSet::with_capacity(live.len());
+    let mut unique: Vec<&Entry> = Vec::with_capacity(live.len());
+    for entry in live {
+        match entry {
+            Entry::Known { event, .. } if !seen.insert(&event.key) => {
+                report.duplicates += 1;
+                duplicates.push(entry);
+            }
+            Entry::Unknown { key, .. } if !seen.insert(key) => {
+                report.duplicates += 1;
+                duplicates.push(entry);
+            }
+            Entry::Rejected { rejection, .. } => {
+                *report.rejected.entry(rejection.reason).or_default() += 1;
+                unique.push(entry);
+            }
+            _ => unique.push(entry),
+        }
+    }
+    unique
+}
+
+/// The events the event store took (`inserted`), to be folded; the rest are duplicates
+/// (added to `duplicates`).
+fn fresh_events<'b>(
+    unique: &[&'b Entry],
+    inserted: &HashSet<EventKey>,
+    report: &mut BatchReport,
+    duplicates: &mut Vec<&'b Entry>,
+) -> Vec<Event> {
+    let mut fresh: Vec<Event> = Vec::with_capacity(inserted.len());
+    for entry in unique {
+        match entry {
+            Entry::Known { event, .. } if inserted.contains(&event.key) => {
+                *report.consumed.entry(event.kind.type_name()).or_default() += 1;
+                fresh.push(event.clone());
+            }
+            Entry::Unknown { key, .. } if inserted.contains(key) => report.unknown += 1,
+            Entry::Known { .. } | Entry::Unknown { .. } => {
+                report.duplicates += 1;
+                duplicates.push(entry);
+            }
+            Entry::Rejected { .. } => {}
+        }
+    }
+    fresh
+}
+
+/// The orders `events` touch, sorted and without repeats.
+fn order_ids(events: &[Event]) -> Vec<String> {
+    let mut ids: Vec<String> = events
+        .iter()
+        .filter_map(|e| e.kind.order_id().map(|id| id.to_string()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Adds what the committed fold changed to the report (latencies, newly filed claims).
+fn finish_report(report: &mut BatchReport, outcome: &BatchOutcome) {
+    report.orders_changed = outcome.changed.len();
+    for c in &outcome.changed {
+        if let Some(v) = c.new_confirmation_latency() {
+            report.confirmation_seconds.push(seconds(v));
+        }
+        if let Some(v) = c.new_confirmed_to_shipped() {
+            report.confirmed_to_shipped_seconds.push(seconds(v));
+        }
+        if let Some(v) = c.new_delivery_lateness() {
+            report.delivery_lateness_seconds.push(seconds(v));
+        }
+        for category in c.newly_filed_claims() {
+            *report.claims_filed.entry(category).or_default() += 1;
+        }
+        report
+            .claim_resolution_seconds
+            .extend(c.newly_resolved_seconds.iter().map(|s| *s as f64));
+    }
+}

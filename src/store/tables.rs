@@ -1,0 +1,698 @@
+//! Every table the batch transaction writes, described once: its columns, their Rust types,
+//! the key and how a stored row merges with an incoming one.
+//!
+//! A table is declared with [`table!`], which gives the row type (one field per column) and
+//! its [`Table`] description together, so a column is named in exactly one place. Each
+//! database renders its bulk statement from the description ([`Table::insert_sql`] with the
+//! database's own [`RowSource`]) and binds the rows as typed columns ([`Rows::columns`]).
+//!
+//! Merge rules, applied in SQL inside the row lock so that two writers meet in a fold of the
+//! union whatever the order of their transactions:
+//! - [`Merge::Replace`]: the incoming value (the fold already merged the stored facts);
+//! - [`Merge::Add`]: stored + incoming (signed KPI deltas);
+//! - [`Merge::Max`]: the greater (next offsets never move back);
+//! - [`Merge::Bump`]: the incoming value on insert, stored + 1 on update (row versions);
+//! - [`Merge::Slot`]: the columns of one fact, taken as a whole when the incoming fact's
+//!   `(time, source, id)` stamp is earlier (or later) than the stored one;
+//! - [`Conflict::Ignore`] on the table: an existing row is kept as it is (append-only).
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// How a column merges when the row already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Merge {
+    /// Part of the conflict key.
+    Key,
+    Replace,
+    Add,
+    Max,
+    Bump,
+    /// Belongs to the `i`-th [`Slot`] of the table.
+    Slot(usize),
+}
+
+/// Columns filled by one fact, kept by the fact's `(time, source, id)` stamp.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    /// Keep the earliest stamp (else the latest).
+    pub earliest: bool,
+    pub stamp: [&'static str; 3],
+}
+
+/// What happens to an existing row with the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Conflict {
+    /// Kept as it is: the incoming row is dropped.
+    Ignore,
+    /// Merged column by column by each column's [`Merge`].
+    Merge,
+}
+
+/// The SQL type a column's values travel as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Text,
+    Int4,
+    Int8,
+    Float8,
+    Bool,
+    Time,
+    Date,
+    Bytes,
+}
+
+#[derive(Debug)]
+pub(crate) struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub merge: Merge,
+    /// The column's type where it differs from how the value travels (`jsonb`, `numeric`
+    /// from text): PostgreSQL casts to it, SQLite stores the text.
+    pub cast: Option<&'static str>,
+}
+
+/// One written table.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub name: &'static str,
+    /// The step an error names: `write rows into <table>`.
+    pub what: &'static str,
+    pub columns: &'static [Column],
+    pub slots: &'static [Slot],
+    pub conflict: Conflict,
+    /// Whether the row has an `updated_at` the write sets to now.
+    pub touch: bool,
+    /// Columns the statement returns.
+    pub returning: &'static [&'static str],
+}
+
+/// How one database feeds rows into a statement: everything of a bulk statement that is
+/// not the table's own description.
+pub(crate) trait RowSource {
+    /// The `FROM …` clause that yields one row per incoming row (column `i` at parameter
+    /// `first + i` on PostgreSQL, one JSON parameter on SQLite).
+    fn from(&self, table: &Table, first: usize) -> String;
+    /// The expression that reads column `i` of an incoming row.
+    fn value(&self, table: &Table, i: usize) -> String;
+    /// The current time as the database writes `updated_at`.
+    fn now(&self) -> &'static str;
+    /// The function that takes the greater of two values.
+    fn greatest(&self) -> &'static str;
+    /// How many parameters one table's rows take.
+    fn parameters(&self, table: &Table) -> usize;
+}
+
+impl Table {
+    fn key(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| c.merge == Merge::Key)
+            .map(|c| quote(c.name))
+            .collect()
+    }
+
+    /// The bulk statement for this table's rows, its parameters starting at `first`.
+    pub fn insert_sql(&self, source: &impl RowSource, first: usize) -> String {
+        let mut names: Vec<String> = self.columns.iter().map(|c| quote(c.name)).collect();
+        let mut values: Vec<String> = (0..self.columns.len())
+            .map(|i| source.value(self, i))
+            .collect();
+        if self.touch {
+            names.push(quote("updated_at"));
+            values.push(source.now().to_owned());
+        }
+        let mut sql = format!(
+            "INSERT INTO {} ({}) SELECT {} {} ON CONFLICT ({}) {}",
+            self.name,
+            names.join(", "),
+            values.join(", "),
+            source.from(self, first),
+            self.key().join(", "),
+            self.on_conflict(source),
+        );
+        if !self.returning.is_empty() {
+            let returning: Vec<String> = self.returning.iter().map(|c| quote(c)).collect();
+            sql.push_str(" RETURNING ");
+            sql.push_str(&returning.join(", "));
+        }
+        sql
+    }
+
+    fn on_conflict(&self, source: &impl RowSource) -> String {
+        if self.conflict == Conflict::Ignore {
+            return "DO NOTHING".to_owned();
+        }
+        let t = self.name;
+        let mut sets: Vec<String> = Vec::with_capacity(self.columns.len() + 1);
+        for c in self.columns {
+            let n = quote(c.name);
+            let set = match c.merge {
+                Merge::Key => continue,
+                Merge::Replace => format!("excluded.{n}"),
+                Merge::Add => format!("{t}.{n} + excluded.{n}"),
+                Merge::Max => format!("{}({t}.{n}, excluded.{n})", source.greatest()),
+                Merge::Bump => format!("{t}.{n} + 1"),
+                Merge::Slot(i) => {
+                    let wins = self.slot_wins(i);
+                    format!("CASE WHEN {wins} THEN excluded.{n} ELSE {t}.{n} END")
+                }
+            };
+            sets.push(format!("{n} = {set}"));
+        }
+        if self.touch {
+            sets.push(format!("\"updated_at\" = {}", source.now()));
+        }
+        format!("DO UPDATE SET {}", sets.join(", "))
+    }
+
+    /// Whether the incoming fact of slot `i` replaces the stored one.
+    fn slot_wins(&self, i: usize) -> String {
+        let Some(slot) = self.slots.get(i) else {
+            return "false".to_owned();
+        };
+        let t = self.name;
+        let [at, src, id] = slot.stamp.map(quote);
+        let op = if slot.earliest { "<" } else { ">" };
+        format!(
+            "(excluded.{at} IS NOT NULL AND ({t}.{at} IS NULL OR \
+             (excluded.{at}, excluded.{src}, excluded.{id}) {op} ({t}.{at}, {t}.{src}, {t}.{id})))"
+        )
+    }
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// One column of a batch's rows, typed, in row order (`None` is SQL NULL).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Values<'a> {
+    Text(Vec<Option<&'a str>>),
+    Int4(Vec<Option<i32>>),
+    Int8(Vec<Option<i64>>),
+    Float8(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+    Time(Vec<Option<DateTime<Utc>>>),
+    Date(Vec<Option<NaiveDate>>),
+    Bytes(Vec<Option<&'a [u8]>>),
+}
+
+/// A Rust type a column can hold: how a column of them is gathered.
+pub(crate) trait Cell {
+    const KIND: Kind;
+    fn gather<'a>(cells: impl Iterator<Item = &'a Self>) -> Values<'a>
+    where
+        Self: 'a;
+}
+
+/// `Cell` for a type and its `Option`, given how one value becomes the column's value.
+macro_rules! cell {
+    ($variant:ident, $t:ty, |$v:ident| $e:expr) => {
+        impl Cell for $t {
+            const KIND: Kind = Kind::$variant;
+            fn gather<'a>(cells: impl Iterator<Item = &'a Self>) -> Values<'a>
+            where
+                Self: 'a,
+            {
+                Values::$variant(cells.map(|$v| Some($e)).collect())
+            }
+        }
+        impl Cell for Option<$t> {
+            const KIND: Kind = Kind::$variant;
+            fn gather<'a>(cells: impl Iterator<Item = &'a Self>) -> Values<'a>
+            where
+                Self: 'a,
+            {
+                Values::$variant(cells.map(|c| c.as_ref().map(|$v| $e)).collect())
+            }
+        }
+    };
+}
+
+cell!(Text, String, |v| v.as_str());
+cell!(Text, &str, |v| *v);
+cell!(Int4, i32, |v| *v);
+cell!(Int4, u8, |v| i32::from(*v));
+cell!(Int8, i64, |v| *v);
+cell!(Float8, f64, |v| *v);
+cell!(Bool, bool, |v| *v);
+cell!(Time, DateTime<Utc>, |v| *v);
+cell!(Date, NaiveDate, |v| *v);
+cell!(Bytes, &[u8], |v| *v);
+
+/// Rows of one table: the description, and the rows as typed columns.
+pub(crate) trait Rows: Sized {
+    const TABLE: &'static Table;
+    /// The rows' values, column by column, in the description's column order.
+    fn columns(rows: &[Self]) -> Vec<Values<'_>>;
+}
+
+/// A batch's rows of one table, ready for a database to render and bind.
+pub(crate) struct Write<'a> {
+    pub table: &'static Table,
+    pub rows: usize,
+    pub columns: Vec<Values<'a>>,
+}
+
+impl<'a> Write<'a> {
+    pub fn of<R: Rows>(rows: &'a [R]) -> Write<'a> {
+        Write {
+            table: R::TABLE,
+            rows: rows.len(),
+            columns: R::columns(rows),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The step name of an error: the table the write failed on.
+    pub fn what(&self) -> &'static str {
+        self.table.what
+    }
+}
+
+/// Declares a written table: its row type and its [`Table`] description, from one list of
+/// columns. `field: Type = Merge` per column; `as "name"` where the column's name is not a
+/// Rust name, `cast "type"` where the column's SQL type differs from how the value travels.
+macro_rules! table {
+    (
+        $(#[$meta:meta])*
+        $row:ident $(<$lt:lifetime>)? => $name:literal {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $merge:expr
+               $(, as $col:literal)? $(, cast $cast:literal)? ; )*
+        }
+        conflict: $conflict:expr, touch: $touch:expr, returning: [$($ret:literal),*]
+        $(, slots: [$($slot:expr),* $(,)?])?
+    ) => {
+        $(#[$meta])*
+        pub(crate) struct $row $(<$lt>)? {
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl $(<$lt>)? Rows for $row $(<$lt>)? {
+            const TABLE: &'static Table = &Table {
+                name: $name,
+                what: concat!("write rows into ", $name),
+                columns: &[$(Column {
+                    name: table!(@name $field $($col)?),
+                    kind: <$ty as Cell>::KIND,
+                    merge: $merge,
+                    cast: table!(@cast $($cast)?),
+                }),*],
+                slots: &[$($($slot),*)?],
+                conflict: $conflict,
+                touch: $touch,
+                returning: &[$($ret),*],
+            };
+
+            fn columns(rows: &[Self]) -> Vec<Values<'_>> {
+                vec![$( <$ty as Cell>::gather(rows.iter().map(|r| &r.$field)) ),*]
+            }
+        }
+    };
+    (@name $field:ident) => { stringify!($field) };
+    (@name $field:ident $col:literal) => { $col };
+    (@cast) => { None };
+    (@cast $cast:literal) => { Some($cast) };
+}
+
+use Conflict::{Ignore, Merge as Merged};
+use Merge::{Add, Bump, Key, Max, Replace};
+
+const EARLIEST: bool = true;
+const LATEST: bool = false;
+
+table! {
+    /// A row of `events`: the event store, one row per distinct `(source, id)`.
+    EventRow<'a> => "events" {
+        source: &'a str = Key;
+        id: &'a str = Key;
+        type_name: &'a str = Replace, as "type";
+        time: DateTime<Utc> = Replace;
+        order_id: Option<&'a str> = Replace;
+        topic: &'a str = Replace;
+        partition: i32 = Replace;
+        offset: i64 = Replace;
+        payload: &'a str = Replace, cast "jsonb";
+    }
+    conflict: Ignore, touch: false, returning: ["source", "id"]
+}
+
+table! {
+    /// A row of `duplicate_events`: where a repeated event was read, and which event it repeats.
+    DuplicateRow<'a> => "duplicate_events" {
+        topic: &'a str = Key;
+        partition: i32 = Key;
+        offset: i64 = Key;
+        source: &'a str = Replace;
+        id: &'a str = Replace;
+    }
+    conflict: Ignore, touch: false, returning: []
+}
+
+table! {
+    /// A row of `rejected_events`: a record that could not be read, with its reason.
+    RejectedRow<'a> => "rejected_events" {
+        topic: &'a str = Key;
+        partition: i32 = Key;
+        offset: i64 = Key;
+        reason: &'static str = Replace;
+        detail: String = Replace;
+        key: Option<&'a [u8]> = Replace;
+        raw: Option<&'a [u8]> = Replace;
+    }
+    conflict: Ignore, touch: false, returning: []
+}
+
+table! {
+    /// A row of `consumer_offsets`: the next offset to read, which never moves back.
+    OffsetRow<'a> => "consumer_offsets" {
+        topic: &'a str = Key;
+        partition: i32 = Key;
+        next_offset: i64 = Max;
+    }
+    conflict: Merged, touch: true, returning: []
+}
+
+table! {
+    /// A row of `orders`: one order's projection and its assessment.
+    OrderRow => "orders" {
+        order_id: String = Key;
+        customer_id: Option<String> = Replace;
+        verdict: &'static str = Replace;
+        created_at: Option<DateTime<Utc>> = Replace;
+        confirmed_at: Option<DateTime<Utc>> = Replace;
+        shipped_at: Option<DateTime<Utc>> = Replace;
+        delivered_at: Option<DateTime<Utc>> = Replace;
+        cancelled_at: Option<DateTime<Utc>> = Replace;
+        promised_to: Option<DateTime<Utc>> = Replace;
+        courier_id: Option<String> = Replace;
+        confirmation_channel: Option<&'static str> = Replace;
+        created_day: Option<NaiveDate> = Replace;
+        delivered_day: Option<NaiveDate> = Replace;
+        confirmation_seconds: Option<f64> = Replace;
+        confirmed_to_shipped_seconds: Option<f64> = Replace;
+        delivery_lateness_seconds: Option<f64> = Replace;
+        items_ordered: Option<i64> = Replace;
+        items_delivered: Option<i64> = Replace;
+        deviation_quality: bool = Replace;
+        deviation_completeness: bool = Replace;
+        deviation_delivery: bool = Replace;
+        deviation_service: bool = Replace;
+        final_at: Option<DateTime<Utc>> = Replace;
+        /// The projection as JSON: what the fold resumes from.
+        state: String = Replace, cast "jsonb";
+        sales_channel: Option<String> = Replace;
+        /// `total` of order.created, a decimal string.
+        total: Option<String> = Replace, cast "numeric";
+        shipped_day: Option<NaiveDate> = Replace;
+        /// The version a new row starts at; an update adds one.
+        version: i64 = Bump;
+    }
+    conflict: Merged, touch: true, returning: ["order_id", "version"]
+}
+
+table! {
+    /// A row of `claims`: a claim's filing and resolution, and whether it counts for the verdict.
+    ClaimRow => "claims" {
+        claim_id: String = Key;
+        order_id: String = Replace;
+        category: Option<&'static str> = Replace;
+        description: Option<String> = Replace;
+        filed_at: Option<DateTime<Utc>> = Replace;
+        filed_day: Option<NaiveDate> = Replace;
+        resolved_at: Option<DateTime<Utc>> = Replace;
+        resolution: Option<String> = Replace;
+        counts_for_verdict: bool = Replace;
+        resolved_day: Option<NaiveDate> = Replace;
+        improvement: Option<String> = Replace;
+    }
+    conflict: Merged, touch: true, returning: []
+}
+
+table! {
+    /// A signed delta of `daily_kpi`, added to the stored day.
+    KpiRow => "daily_kpi" {
+        day: NaiveDate = Key;
+        fulfilled: i64 = Add;
+        perfect: i64 = Add;
+        deviation_quality: i64 = Add;
+        deviation_completeness: i64 = Add;
+        deviation_delivery: i64 = Add;
+        deviation_service: i64 = Add;
+        cancelled: i64 = Add;
+    }
+    conflict: Merged, touch: true, returning: []
+}
+
+table! {
+    /// A row of `claim_stages`: every claim.updated.
+    ClaimStageRow<'a> => "claim_stages" {
+        source: &'a str = Key;
+        id: &'a str = Key;
+        claim_id: &'a str = Replace;
+        order_id: &'a str = Replace;
+        stage: &'static str = Replace;
+        note: Option<&'a str> = Replace;
+        time: DateTime<Utc> = Replace;
+        month: NaiveDate = Replace;
+    }
+    conflict: Ignore, touch: false, returning: []
+}
+
+table! {
+    /// A row of `reviews`: the earliest review.posted and the earliest review.answered.
+    ReviewRow<'a> => "reviews" {
+        review_id: &'a str = Key;
+        rating: Option<u8> = Merge::Slot(0);
+        order_id: Option<&'a str> = Merge::Slot(0);
+        customer_id: Option<&'a str> = Merge::Slot(0);
+        courier_id: Option<&'a str> = Merge::Slot(0);
+        text: Option<&'a str> = Merge::Slot(0);
+        posted_at: Option<DateTime<Utc>> = Merge::Slot(0);
+        posted_month: Option<NaiveDate> = Merge::Slot(0);
+        posted_source: Option<&'a str> = Merge::Slot(0);
+        posted_id: Option<&'a str> = Merge::Slot(0);
+        answered_at: Option<DateTime<Utc>> = Merge::Slot(1);
+        responder_id: Option<&'a str> = Merge::Slot(1);
+        answered_source: Option<&'a str> = Merge::Slot(1);
+        answered_id: Option<&'a str> = Merge::Slot(1);
+    }
+    conflict: Merged, touch: true, returning: [],
+    slots: [
+        Slot { earliest: EARLIEST, stamp: ["posted_at", "posted_source", "posted_id"] },
+        Slot { earliest: EARLIEST, stamp: ["answered_at", "answered_source", "answered_id"] },
+    ]
+}
+
+table! {
+    /// A row of `courier_rosters`: every courier.rostered.
+    RosterRow<'a> => "courier_rosters" {
+        source: &'a str = Key;
+        id: &'a str = Key;
+        courier_id: &'a str = Replace;
+        team_id: &'a str = Replace;
+        captain: bool = Replace;
+        time: DateTime<Utc> = Replace;
+        month: NaiveDate = Replace;
+    }
+    conflict: Ignore, touch: false, returning: []
+}
+
+table! {
+    /// A row of `courier_violations`: every courier.violation (a red smiley).
+    ViolationRow<'a> => "courier_violations" {
+        source: &'a str = Key;
+        id: &'a str = Key;
+        courier_id: &'a str = Replace;
+        kind: &'a str = Replace;
+        order_id: Option<&'a str> = Replace;
+        time: DateTime<Utc> = Replace;
+        month: NaiveDate = Replace;
+    }
+    conflict: Ignore, touch: false, returning: []
+}
+
+table! {
+    /// A row of `couriers`: a courier's latest rostering (its current team).
+    CourierRow<'a> => "couriers" {
+        courier_id: &'a str = Key;
+        team_id: &'a str = Merge::Slot(0);
+        captain: bool = Merge::Slot(0);
+        rostered_at: DateTime<Utc> = Merge::Slot(0);
+        rostered_source: &'a str = Merge::Slot(0);
+        rostered_id: &'a str = Merge::Slot(0);
+    }
+    conflict: Merged, touch: true, returning: [],
+    slots: [Slot { earliest: LATEST, stamp: ["rostered_at", "rostered_source", "rostered_id"] }]
+}
+
+table! {
+    /// A row of `spends`: the latest marketing.spend of a spend id.
+    SpendRow<'a> => "spends" {
+        spend_id: &'a str = Key;
+        amount: &'a str = Merge::Slot(0), cast "numeric";
+        currency: &'a str = Merge::Slot(0);
+        from_day: NaiveDate = Merge::Slot(0);
+        to_day: NaiveDate = Merge::Slot(0);
+        channel: Option<&'a str> = Merge::Slot(0);
+        time: DateTime<Utc> = Merge::Slot(0);
+        event_source: &'a str = Merge::Slot(0);
+        event_id: &'a str = Merge::Slot(0);
+    }
+    conflict: Merged, touch: true, returning: [],
+    slots: [Slot { earliest: LATEST, stamp: ["time", "event_source", "event_id"] }]
+}
+
+table! {
+    /// A row of `lead_events`: every lead.captured and lead.changed.
+    LeadEventRow<'a> => "lead_events" {
+        source: &'a str = Key;
+        id: &'a str = Key;
+        lead_id: &'a str = Replace;
+        kind: &'static str = Replace;
+        temperature: &'static str = Replace;
+        time: DateTime<Utc> = Replace;
+        month: NaiveDate = Replace;
+    }
+    conflict: Ignore, touch: false, returning: []
+}
+
+table! {
+    /// A row of `leads`: a lead's capture and its latest temperature.
+    LeadRow<'a> => "leads" {
+        lead_id: &'a str = Key;
+        source: Option<&'a str> = Merge::Slot(0);
+        customer_id: Option<&'a str> = Merge::Slot(0);
+        captured_at: Option<DateTime<Utc>> = Merge::Slot(0);
+        captured_month: Option<NaiveDate> = Merge::Slot(0);
+        captured_source: Option<&'a str> = Merge::Slot(0);
+        captured_id: Option<&'a str> = Merge::Slot(0);
+        temperature: &'static str = Merge::Slot(1);
+        temperature_at: DateTime<Utc> = Merge::Slot(1);
+        temperature_source: &'a str = Merge::Slot(1);
+        temperature_id: &'a str = Merge::Slot(1);
+    }
+    conflict: Merged, touch: true, returning: [],
+    slots: [
+        Slot { earliest: EARLIEST, stamp: ["captured_at", "captured_source", "captured_id"] },
+        Slot { earliest: LATEST, stamp: ["temperature_at", "temperature_source", "temperature_id"] },
+    ]
+}
+
+/// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
+pub(crate) const ORDER_TABLES: [&Table; 3] = [OrderRow::TABLE, ClaimRow::TABLE, KpiRow::TABLE];
+
+/// The contract-v2 tables, in the order every batch writes them (one lock order for all).
+pub(crate) const V2_TABLES: [&Table; 8] = [
+    ClaimStageRow::TABLE,
+    ReviewRow::TABLE,
+    RosterRow::TABLE,
+    ViolationRow::TABLE,
+    CourierRow::TABLE,
+    SpendRow::TABLE,
+    LeadEventRow::TABLE,
+    LeadRow::TABLE,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row source that names everything plainly, to read the rendered merge rules.
+    struct Plain;
+
+    impl RowSource for Plain {
+        fn from(&self, table: &Table, first: usize) -> String {
+            format!("FROM rows({}, {first})", table.name)
+        }
+        fn value(&self, table: &Table, i: usize) -> String {
+            format!("x.{}", table.columns[i].name)
+        }
+        fn now(&self) -> &'static str {
+            "now()"
+        }
+        fn greatest(&self) -> &'static str {
+            "GREATEST"
+        }
+        fn parameters(&self, _: &Table) -> usize {
+            1
+        }
+    }
+
+    #[test]
+    fn a_slot_takes_incoming_values_only_for_an_earlier_or_later_stamp_as_the_fold_keeps() {
+        let sql = CourierRow::TABLE.insert_sql(&Plain, 1);
+        assert!(sql.contains(
+            "(excluded.\"rostered_at\", excluded.\"rostered_source\", excluded.\"rostered_id\") > \
+             (couriers.\"rostered_at\", couriers.\"rostered_source\", couriers.\"rostered_id\")"
+        ));
+        let reviews = ReviewRow::TABLE.insert_sql(&Plain, 1);
+        assert!(reviews.contains(") < (reviews.\"posted_at\""), "{reviews}");
+        assert!(
+            reviews.contains("ON CONFLICT (\"review_id\") DO UPDATE"),
+            "{reviews}"
+        );
+    }
+
+    #[test]
+    fn history_rows_are_appended_once() {
+        let sql = LeadEventRow::TABLE.insert_sql(&Plain, 1);
+        assert!(
+            sql.ends_with("ON CONFLICT (\"source\", \"id\") DO NOTHING"),
+            "{sql}"
+        );
+        assert!(!sql.contains("updated_at"), "{sql}");
+    }
+
+    #[test]
+    fn kpi_deltas_add_to_the_stored_day_and_offsets_never_move_back() {
+        let kpi = KpiRow::TABLE.insert_sql(&Plain, 1);
+        assert!(kpi.contains("\"perfect\" = daily_kpi.\"perfect\" + excluded.\"perfect\""));
+        let offsets = OffsetRow::TABLE.insert_sql(&Plain, 1);
+        assert!(offsets.contains(
+            "\"next_offset\" = GREATEST(consumer_offsets.\"next_offset\", excluded.\"next_offset\")"
+        ));
+    }
+
+    #[test]
+    fn an_order_row_is_replaced_and_its_version_bumped() {
+        let sql = OrderRow::TABLE.insert_sql(&Plain, 1);
+        assert!(
+            sql.contains("\"version\" = orders.\"version\" + 1"),
+            "{sql}"
+        );
+        assert!(sql.contains("\"verdict\" = excluded.\"verdict\""), "{sql}");
+        assert!(
+            sql.ends_with("RETURNING \"order_id\", \"version\""),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn a_column_is_gathered_in_row_order_with_its_type() {
+        let rows = [
+            DuplicateRow {
+                topic: "t",
+                partition: 1,
+                offset: 7,
+                source: "s",
+                id: "a",
+            },
+            DuplicateRow {
+                topic: "t",
+                partition: 2,
+                offset: 9,
+                source: "s",
+                id: "b",
+            },
+        ];
+        let w = Write::of(&rows);
+        assert_eq!(w.rows, 2);
+        assert_eq!(w.columns.len(), DuplicateRow::TABLE.columns.len());
+        assert_eq!(w.columns[2], Values::Int8(vec![Some(7), Some(9)]));
+        assert_eq!(DuplicateRow::TABLE.columns[4].kind, Kind::Text);
+    }
+}
