@@ -8,6 +8,7 @@ use chrono::TimeDelta;
 use perfect_order::domain::{fold_batch, EntityBatch, Event, KpiDelta, OrderProjection, Rules};
 use proptest::prelude::*;
 use support::events::*;
+use support::reference::*;
 
 /// All the facts one order can have, with times drawn by proptest.
 fn order_facts() -> impl Strategy<Value = Vec<Event>> {

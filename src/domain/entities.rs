@@ -6,18 +6,18 @@
 //! spend's correction, a lead's temperature); histories keep every event keyed by it. So any
 //! permutation of an entity's events, with any repeats, gives the same state, and the state of
 //! two batches merged is the state of their union: the stores merge rows with the same rules
-//! in SQL (`store::entities`), and the monthly views read the histories as of each month end.
+//! in SQL (the slot merge rules of `store::tables`), and the monthly views read the histories as of each month end.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{
-    ClaimStage, ClaimUpdated, CourierRostered, CourierViolation, Event, EventKey, EventKind,
-    LeadCaptured, LeadChanged, MarketingSpend, ReviewAnswered, ReviewPosted, Temperature,
+    ClaimUpdated, CourierRostered, CourierViolation, Event, EventKey, EventKind, LeadCaptured,
+    LeadChanged, MarketingSpend, ReviewAnswered, ReviewPosted, Temperature,
 };
-use super::fact::{first_of_month, keep_earliest, keep_latest, whole_seconds, Fact};
+use super::fact::{keep_earliest, keep_latest, Fact};
 
 /// A review: when it was posted (with its rating and whom it names) and when it was answered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,33 +34,6 @@ impl Review {
     pub fn apply_answered(&mut self, at: DateTime<Utc>, key: EventKey, d: ReviewAnswered) -> bool {
         keep_earliest(&mut self.answered, at, key, d)
     }
-
-    /// Seconds from posting to the first answer, once both are known.
-    pub fn answer_seconds(&self) -> Option<i64> {
-        Some(whole_seconds(
-            self.posted.as_ref()?.at,
-            self.answered.as_ref()?.at,
-        ))
-    }
-
-    /// Answered no later than `sla` after posting (inclusive).
-    pub fn answered_within(&self, sla: chrono::TimeDelta) -> Option<bool> {
-        Some(self.answered.as_ref()?.at - self.posted.as_ref()?.at <= sla)
-    }
-
-    /// A negative review: rating 2 or lower.
-    pub fn is_negative(&self) -> bool {
-        self.posted
-            .as_ref()
-            .is_some_and(|p| p.data.rating.get() <= 2)
-    }
-
-    /// A yellow smiley for the courier it names: rating at least `min_rating`.
-    pub fn yellow_smiley(&self, min_rating: u8) -> Option<&str> {
-        let posted = self.posted.as_ref()?;
-        let courier = posted.data.courier_id.as_ref()?;
-        (posted.data.rating.get() >= min_rating).then_some(courier.as_str())
-    }
 }
 
 /// A claim's journal beyond filing and resolution (those live in the order projection): the
@@ -73,14 +46,6 @@ pub struct ClaimTrail {
 impl ClaimTrail {
     pub fn apply(&mut self, at: DateTime<Utc>, key: EventKey, d: ClaimUpdated) -> bool {
         self.stages.insert((at, key), d).is_none()
-    }
-
-    /// The stage of the latest update before `end`; `registered` when there is none.
-    pub fn stage_before(&self, end: DateTime<Utc>) -> ClaimStage {
-        self.stages
-            .range(..(end, EventKey::min()))
-            .next_back()
-            .map_or(ClaimStage::Registered, |(_, d)| d.stage)
     }
 }
 
@@ -105,19 +70,6 @@ impl Courier {
         self.violations.insert((at, key), d).is_none()
     }
 
-    /// The team of the latest rostering at or before `t` (a smiley counts for it).
-    pub fn team_at(&self, t: DateTime<Utc>) -> Option<&str> {
-        self.team_before(t + chrono::TimeDelta::nanoseconds(1))
-    }
-
-    /// The team of the latest rostering strictly before `end` (team size at month end).
-    pub fn team_before(&self, end: DateTime<Utc>) -> Option<&str> {
-        self.rosters
-            .range(..(end, EventKey::min()))
-            .next_back()
-            .map(|(_, r)| r.team_id.as_str())
-    }
-
     /// The latest rostering of all: its time, key and team.
     pub fn current(&self) -> Option<(&DateTime<Utc>, &EventKey, &CourierRostered)> {
         self.rosters
@@ -137,35 +89,6 @@ impl Spend {
     pub fn apply(&mut self, at: DateTime<Utc>, key: EventKey, d: MarketingSpend) -> bool {
         keep_latest(&mut self.latest, at, key, d)
     }
-
-    /// How the spend's days split over calendar months: `(month, days in it)`, with the
-    /// total number of days (`from..=to`, both included). A month gets `days / total` of it.
-    pub fn days_by_month(&self) -> (Vec<(NaiveDate, i64)>, i64) {
-        let Some(spend) = &self.latest else {
-            return (Vec::new(), 0);
-        };
-        spread(spend.data.from, spend.data.to)
-    }
-}
-
-/// `(month, days)` of the dates `from..=to`, and the number of days.
-pub fn spread(from: NaiveDate, to: NaiveDate) -> (Vec<(NaiveDate, i64)>, i64) {
-    let total = (to - from).num_days() + 1;
-    let mut out: Vec<(NaiveDate, i64)> = Vec::new();
-    let mut day = from;
-    while day <= to {
-        let month = first_of_month(day);
-        let next_month = month
-            .checked_add_months(chrono::Months::new(1))
-            .unwrap_or(NaiveDate::MAX);
-        let last = to.min(next_month.pred_opt().unwrap_or(to));
-        out.push((month, (last - day).num_days() + 1));
-        match last.succ_opt() {
-            Some(d) => day = d,
-            None => break,
-        }
-    }
-    (out, total.max(0))
 }
 
 /// A lead: its capture and every temperature change.
@@ -204,13 +127,6 @@ impl Lead {
             (Some(c), Some(x)) => Some(if (x.0, x.1) > (c.0, c.1) { x } else { c }),
             (c, x) => c.or(x),
         }
-    }
-
-    /// The temperature of the latest event (capture or change) before `end`, if the lead was
-    /// captured before `end`; `None` when it did not exist yet.
-    pub fn temperature_before(&self, end: DateTime<Utc>) -> Option<Temperature> {
-        self.captured.as_ref().filter(|c| c.at < end)?;
-        self.latest_before(Some(end)).map(|(_, _, t)| t)
     }
 }
 
@@ -282,148 +198,4 @@ impl EntityBatch {
 
 fn entry<'m, T: Default>(map: &'m mut BTreeMap<String, T>, id: &str) -> &'m mut T {
     map.entry(id.to_owned()).or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{decode, Decoded};
-
-    fn at(local: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(&format!("{local}+03:00"))
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_default()
-    }
-
-    fn event(id: &str, type_name: &str, local: &str, data: &str) -> Event {
-        let json = format!(
-            r#"{{"specversion":"1.0","id":"{id}","source":"/t","type":"{type_name}","time":"{local}+03:00","data":{data}}}"#
-        );
-        match decode(json.as_bytes()) {
-            Ok(Decoded::Known(e)) => e,
-            other => panic!("{json} should decode: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_review_answered_after_25_hours_misses_the_24_hour_sla_and_one_at_24_meets_it() {
-        let sla = chrono::TimeDelta::hours(24);
-        let batch = EntityBatch::fold([
-            event(
-                "1",
-                "review.posted",
-                "2026-10-31T12:00:00",
-                r#"{"review_id":"R-1","rating":2,"courier_id":"D-1"}"#,
-            ),
-            event(
-                "2",
-                "review.answered",
-                "2026-11-01T13:00:00",
-                r#"{"review_id":"R-1"}"#,
-            ),
-            event(
-                "3",
-                "review.posted",
-                "2026-10-31T12:00:00",
-                r#"{"review_id":"R-2","rating":4,"courier_id":"D-1"}"#,
-            ),
-            event(
-                "4",
-                "review.answered",
-                "2026-11-01T12:00:00",
-                r#"{"review_id":"R-2"}"#,
-            ),
-        ]);
-        let (late, on_time) = (&batch.reviews["R-1"], &batch.reviews["R-2"]);
-        assert_eq!(late.answer_seconds(), Some(25 * 3600));
-        assert_eq!(late.answered_within(sla), Some(false));
-        assert_eq!(on_time.answered_within(sla), Some(true));
-        assert!(late.is_negative() && !on_time.is_negative());
-        assert_eq!(late.yellow_smiley(4), None, "rated 2: no smiley");
-        assert_eq!(on_time.yellow_smiley(4), Some("D-1"));
-    }
-
-    #[test]
-    fn a_spend_from_25_sep_to_4_oct_has_six_days_in_september_and_four_in_october() {
-        let batch = EntityBatch::fold([event(
-            "1",
-            "marketing.spend",
-            "2026-09-25T09:00:00",
-            r#"{"spend_id":"S","amount":"1000","currency":"RUB","from":"2026-09-25","to":"2026-10-04"}"#,
-        )]);
-        let (months, total) = batch.spends["S"].days_by_month();
-        let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default();
-        assert_eq!(months, vec![(day("2026-09-01"), 6), (day("2026-10-01"), 4)]);
-        assert_eq!(total, 10);
-    }
-
-    #[test]
-    fn a_lead_captured_cold_and_changed_to_hot_is_hot_at_month_end_and_absent_before_capture() {
-        let lead = EntityBatch::fold([
-            event(
-                "2",
-                "lead.changed",
-                "2026-10-20T10:00:00",
-                r#"{"lead_id":"L","temperature":"hot"}"#,
-            ),
-            event(
-                "1",
-                "lead.captured",
-                "2026-10-02T10:00:00",
-                r#"{"lead_id":"L","temperature":"cold"}"#,
-            ),
-        ])
-        .leads
-        .remove("L")
-        .unwrap_or_default();
-        assert_eq!(
-            lead.temperature_before(at("2026-11-01T00:00:00")),
-            Some(Temperature::Hot)
-        );
-        assert_eq!(
-            lead.temperature_before(at("2026-10-10T00:00:00")),
-            Some(Temperature::Cold)
-        );
-        assert_eq!(lead.temperature_before(at("2026-10-01T00:00:00")), None);
-    }
-
-    #[test]
-    fn a_roster_change_applies_from_its_event_time_and_a_stage_from_its_own() {
-        let batch = EntityBatch::fold([
-            event(
-                "1",
-                "courier.rostered",
-                "2026-09-01T09:00:00",
-                r#"{"courier_id":"D","team_id":"T-1"}"#,
-            ),
-            event(
-                "2",
-                "courier.rostered",
-                "2026-10-20T00:00:00",
-                r#"{"courier_id":"D","team_id":"T-2"}"#,
-            ),
-            event(
-                "3",
-                "claim.updated",
-                "2026-10-10T11:00:00",
-                r#"{"claim_id":"K","order_id":"A","stage":"investigating"}"#,
-            ),
-        ]);
-        let courier = &batch.couriers["D"];
-        assert_eq!(courier.team_at(at("2026-10-19T23:59:59")), Some("T-1"));
-        assert_eq!(courier.team_at(at("2026-10-20T00:00:00")), Some("T-2"));
-        assert_eq!(
-            courier.current().map(|(_, _, r)| r.team_id.as_str()),
-            Some("T-2")
-        );
-        let claim = &batch.claims["K"];
-        assert_eq!(
-            claim.stage_before(at("2026-10-10T11:00:00")),
-            ClaimStage::Registered
-        );
-        assert_eq!(
-            claim.stage_before(at("2026-11-01T00:00:00")),
-            ClaimStage::Investigating
-        );
-    }
 }

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod hostile;
+pub mod reference;
 pub mod shop;
 
 use std::time::{Duration, Instant};
