@@ -57,6 +57,7 @@ use same_sql_reads;
 pub mod cache;
 mod commit;
 pub mod postgres;
+mod read;
 mod rebuild;
 mod rows;
 pub mod service;

@@ -9,34 +9,31 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row};
 
 use super::cache::ProjectionCache;
 use super::commit::{self, Database, Stored, StoredEvent, StoredReviews, Tx};
+use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
 use super::tables::{Kind, RowSource, Table, Values, Write};
 use super::{
-    step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder, RebuildReport,
-    ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES, WINDOWS,
+    step, BatchReport, ClaimsMonth, Dashboard, Error, LateOrder, RebuildReport, ShopFigures, Store,
+    CONFIRMATION_MINUTES,
 };
 use crate::batch::PreparedBatch;
 use crate::domain::event::V2_TYPES;
-use crate::domain::{Category, EventKey, Rules};
+use crate::domain::{EventKey, Rules};
 
 /// First key of the advisory locks this service takes (the second is the partition number).
 const LOCK_NAMESPACE: i32 = 0x504f; // "PO"
 
-/// The SLA watch's condition: created within the pending horizon ($2 seconds before $1 = now),
-/// neither confirmed nor cancelled. One definition for the gauges and the on-call list (the
+/// The SLA watch's condition: created after $1 (now minus the pending horizon), neither
+/// confirmed nor cancelled. One definition for the gauges and the on-call list (the
 /// `orders_awaiting_confirmation` view says the same with `now()`).
-macro_rules! awaiting_confirmation {
-    () => {
-        "confirmed_at IS NULL AND cancelled_at IS NULL AND created_at IS NOT NULL
-         AND created_at > $1 - make_interval(secs => $2)"
-    };
-}
+const AWAITING: &str = "confirmed_at IS NULL AND cancelled_at IS NULL AND created_at IS NOT NULL
+                        AND created_at > $1";
 
 /// PostgreSQL-backed [`Store`].
 #[derive(Clone)]
@@ -459,6 +456,121 @@ where
         .collect())
 }
 
+impl Reads for PgStore {
+    async fn watch(
+        &self,
+        horizon_start: DateTime<Utc>,
+        sla_start: DateTime<Utc>,
+    ) -> Result<Watch, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT count(*)::bigint, count(*) FILTER (WHERE created_at < $2)::bigint, min(created_at)
+             FROM orders WHERE {AWAITING}"
+        ))
+        .bind(horizon_start)
+        .bind(sla_start)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(step("read the SLA watch from orders"))?;
+        Ok(Watch {
+            awaiting: row.get(0),
+            over_sla: row.get(1),
+            oldest: row.get(2),
+        })
+    }
+
+    async fn window_sums(&self, today: NaiveDate, days: &[i64]) -> Result<Vec<WindowSums>, Error> {
+        let windows: Vec<i32> = days.iter().map(|d| *d as i32).collect();
+        // All windows in one statement.
+        let rows = sqlx::query(
+            "SELECT w.days, COALESCE(sum(d.fulfilled), 0)::bigint, COALESCE(sum(d.perfect), 0)::bigint,
+                    COALESCE(sum(d.deviation_quality), 0)::bigint, COALESCE(sum(d.deviation_completeness), 0)::bigint,
+                    COALESCE(sum(d.deviation_delivery), 0)::bigint, COALESCE(sum(d.deviation_service), 0)::bigint
+             FROM UNNEST($1::int[]) AS w(days)
+             LEFT JOIN daily_kpi d ON d.day > $2::date - w.days AND d.day <= $2::date
+             GROUP BY w.days",
+        )
+        .bind(&windows)
+        .bind(today)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(step("read rolling windows from daily_kpi"))?;
+        let by_days: HashMap<i32, WindowSums> = rows
+            .into_iter()
+            .map(|r| (r.get(0), std::array::from_fn(|i| r.get(1 + i))))
+            .collect();
+        Ok(windows
+            .iter()
+            .map(|d| by_days.get(d).copied().unwrap_or_default())
+            .collect())
+    }
+
+    async fn month_rate(&self, month: NaiveDate) -> Result<Option<f64>, Error> {
+        Ok(
+            sqlx::query_scalar("SELECT po_rate FROM po_monthly WHERE month = $1")
+                .bind(month)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(step("read this month from po_monthly"))?
+                .flatten(),
+        )
+    }
+
+    async fn chart_days(
+        &self,
+        after: NaiveDate,
+        until: NaiveDate,
+    ) -> Result<HashMap<NaiveDate, (i64, i64)>, Error> {
+        Ok(sqlx::query(
+            "SELECT day, fulfilled, perfect FROM daily_kpi WHERE day > $1 AND day <= $2",
+        )
+        .bind(after)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(step("read po_daily from daily_kpi"))?
+        .into_iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect())
+    }
+
+    async fn claims_months(&self, after: NaiveDate) -> Result<Vec<ClaimsMonth>, Error> {
+        Ok(sqlx::query(
+            "SELECT month, category, claims, change FROM claims_monthly
+             WHERE month > $1 ORDER BY month, category",
+        )
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(step("read claims_monthly"))?
+        .into_iter()
+        .map(|r| ClaimsMonth {
+            month: r.get(0),
+            category: r.get(1),
+            claims: r.get(2),
+            change: r.get(3),
+        })
+        .collect())
+    }
+
+    async fn confirmation_buckets(&self, since: DateTime<Utc>) -> Result<Vec<(i64, i64)>, Error> {
+        let bounds: Vec<f64> = CONFIRMATION_MINUTES.iter().map(|b| *b as f64).collect();
+        // width_bucket: how many bounds are at or below the latency in minutes.
+        Ok(sqlx::query(
+            "SELECT width_bucket(confirmation_seconds / 60.0, $2::float8[])::bigint, count(*)::bigint
+             FROM orders WHERE confirmation_seconds IS NOT NULL AND created_at > $1
+             GROUP BY 1",
+        )
+        .bind(since)
+        .bind(bounds)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(step("read confirmation latencies from orders"))?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+    }
+}
+
 impl Store for PgStore {
     async fn load_offsets(
         &self,
@@ -477,59 +589,7 @@ impl Store for PgStore {
     }
 
     async fn shop_figures(&self, rules: &Rules, now: DateTime<Utc>) -> Result<ShopFigures, Error> {
-        let row = sqlx::query(concat!(
-            "SELECT count(*)::bigint,
-                    count(*) FILTER (WHERE created_at < $1 - make_interval(secs => $3))::bigint,
-                    COALESCE(EXTRACT(EPOCH FROM ($1 - min(created_at)))::float8, 0)
-             FROM orders WHERE ",
-            awaiting_confirmation!()
-        ))
-        .bind(now)
-        .bind(seconds(rules.pending_horizon))
-        .bind(seconds(rules.confirmation_sla))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(step("read the SLA watch from orders"))?;
-        let today = rules.day_of(now);
-        let days: Vec<i32> = WINDOWS.iter().map(|(_, d)| *d as i32).collect();
-        let rows = sqlx::query(
-            "SELECT w.days, COALESCE(sum(d.fulfilled), 0)::bigint, COALESCE(sum(d.perfect), 0)::bigint,
-                    COALESCE(sum(d.deviation_quality), 0)::bigint, COALESCE(sum(d.deviation_completeness), 0)::bigint,
-                    COALESCE(sum(d.deviation_delivery), 0)::bigint, COALESCE(sum(d.deviation_service), 0)::bigint
-             FROM UNNEST($1::int[]) AS w(days)
-             LEFT JOIN daily_kpi d ON d.day > $2::date - w.days AND d.day <= $2::date
-             GROUP BY w.days ORDER BY w.days",
-        )
-        .bind(&days)
-        .bind(today)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(step("read rolling windows from daily_kpi"))?;
-        let windows = rows
-            .into_iter()
-            .filter_map(|r| {
-                let days = i64::from(r.get::<i32, _>(0));
-                let label = WINDOWS.iter().find(|(_, d)| *d == days)?.0;
-                let deviations = Category::ALL
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (*c, r.get::<i64, _>(3 + i)))
-                    .collect();
-                Some(WindowFigures {
-                    label,
-                    days,
-                    fulfilled: r.get(1),
-                    perfect: r.get(2),
-                    deviations,
-                })
-            })
-            .collect();
-        Ok(ShopFigures {
-            awaiting_confirmation: row.get(0),
-            over_sla: row.get(1),
-            oldest_awaiting_seconds: row.get::<f64, _>(2).max(0.0),
-            windows,
-        })
+        read::shop_figures(self, rules, now).await
     }
 
     async fn late_orders(
@@ -538,94 +598,33 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<LateOrder>, Error> {
-        let rows = sqlx::query(concat!(
-            "SELECT order_id, customer_id, created_at,
-                    EXTRACT(EPOCH FROM ($1 - created_at))::float8 AS age
-             FROM orders WHERE ",
-            awaiting_confirmation!(),
-            " AND created_at < $1 - make_interval(secs => $3)
-             ORDER BY created_at, order_id LIMIT $4"
+        let rows = sqlx::query(&format!(
+            "SELECT order_id, customer_id, created_at FROM orders
+             WHERE {AWAITING} AND created_at < $2
+             ORDER BY created_at, order_id LIMIT $3"
         ))
-        .bind(now)
-        .bind(seconds(rules.pending_horizon))
-        .bind(seconds(rules.confirmation_sla))
+        .bind(now - rules.pending_horizon)
+        .bind(now - rules.confirmation_sla)
         .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(step("read late orders from orders"))?;
         Ok(rows
             .into_iter()
-            .map(|r| LateOrder {
-                order_id: r.get(0),
-                customer_id: r.get(1),
-                created_at: r.get(2),
-                age_seconds: r.get(3),
+            .map(|r| {
+                let created_at: DateTime<Utc> = r.get(2);
+                LateOrder {
+                    order_id: r.get(0),
+                    customer_id: r.get(1),
+                    created_at,
+                    age_seconds: seconds(now - created_at),
+                }
             })
             .collect())
     }
 
     async fn dashboard(&self, rules: &Rules, now: DateTime<Utc>) -> Result<Dashboard, Error> {
-        let figures = self.shop_figures(rules, now).await?;
-        let today = rules.day_of(now);
-        let month_start = today.with_day0(0).unwrap_or(today);
-        let month_rate: Option<f64> =
-            sqlx::query_scalar("SELECT po_rate FROM po_monthly WHERE month = $1")
-                .bind(month_start)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(step("read this month from po_monthly"))?
-                .flatten();
-        let days = sqlx::query(
-            "SELECT day, fulfilled, perfect FROM daily_kpi WHERE day > $1::date - $2 AND day <= $1",
-        )
-        .bind(today)
-        .bind(CHART_DAYS as i32)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(step("read po_daily from daily_kpi"))?
-        .into_iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect();
-        let claims_monthly = sqlx::query(
-            "SELECT month, category, claims, change FROM claims_monthly
-             WHERE month > ($1::date - interval '6 months') ORDER BY month, category",
-        )
-        .bind(month_start)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(step("read claims_monthly"))?
-        .into_iter()
-        .map(|r| ClaimsMonth {
-            month: r.get(0),
-            category: r.get(1),
-            claims: r.get(2),
-            change: r.get(3),
-        })
-        .collect();
-        let bounds: Vec<f64> = CONFIRMATION_MINUTES.iter().map(|b| *b as f64).collect();
-        // width_bucket: how many bounds are at or below the latency in minutes.
-        let buckets = sqlx::query(
-            "SELECT width_bucket(confirmation_seconds / 60.0, $2::float8[])::bigint, count(*)::bigint
-             FROM orders WHERE confirmation_seconds IS NOT NULL AND created_at > $1 - interval '30 days'
-             GROUP BY 1",
-        )
-        .bind(now)
-        .bind(bounds)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(step("read confirmation latencies from orders"))?
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-        Ok(Dashboard::assemble(DashboardReads {
-            rules,
-            now,
-            figures,
-            month_rate,
-            days,
-            claims_monthly,
-            buckets,
-        }))
+        read::dashboard(self, rules, now).await
     }
 
     super::service::service_reads!();

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteRow,
@@ -21,15 +21,16 @@ use sqlx::{Row, Sqlite, SqlitePool};
 
 use super::cache::ProjectionCache;
 use super::commit::{self, Database, Stored, StoredEvent, StoredReviews, Tx};
+use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
 use super::tables::{Kind, RowSource, Table, Values, Write};
 use super::{
-    step, BatchReport, ClaimsMonth, Dashboard, DashboardReads, Error, LateOrder, RebuildReport,
-    ShopFigures, Store, WindowFigures, CHART_DAYS, CONFIRMATION_MINUTES, WINDOWS,
+    step, BatchReport, ClaimsMonth, Dashboard, Error, LateOrder, RebuildReport, ShopFigures, Store,
+    CONFIRMATION_MINUTES,
 };
 use crate::batch::PreparedBatch;
 use crate::domain::event::V2_TYPES;
-use crate::domain::{Category, EventKey, Rules};
+use crate::domain::{EventKey, Rules};
 
 /// The current time as SQLite writes `updated_at`.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -159,37 +160,6 @@ impl SqliteStore {
     }
 
     super::same_sql_reads!();
-
-    /// `sum(column)` over `daily_kpi` for the days in `(after, until]`.
-    async fn window(
-        &self,
-        label: &'static str,
-        days: i64,
-        today: NaiveDate,
-    ) -> Result<WindowFigures, Error> {
-        let r = sqlx::query(
-            "SELECT COALESCE(sum(fulfilled), 0), COALESCE(sum(perfect), 0),
-                    COALESCE(sum(deviation_quality), 0), COALESCE(sum(deviation_completeness), 0),
-                    COALESCE(sum(deviation_delivery), 0), COALESCE(sum(deviation_service), 0)
-             FROM daily_kpi WHERE day > ?1 AND day <= ?2",
-        )
-        .bind(today - chrono::TimeDelta::days(days))
-        .bind(today)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(step("read rolling windows from daily_kpi"))?;
-        Ok(WindowFigures {
-            label,
-            days,
-            fulfilled: r.get(0),
-            perfect: r.get(1),
-            deviations: Category::ALL
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (*c, r.get::<i64, _>(2 + i)))
-                .collect(),
-        })
-    }
 }
 
 /// The one text form of a timestamp in SQLite: fixed width, so text order is time order.
@@ -490,6 +460,118 @@ impl Database for SqliteStore {
 const AWAITING: &str = "confirmed_at IS NULL AND cancelled_at IS NULL AND created_at IS NOT NULL
                         AND created_at > ?1";
 
+impl Reads for SqliteStore {
+    async fn watch(
+        &self,
+        horizon_start: DateTime<Utc>,
+        sla_start: DateTime<Utc>,
+    ) -> Result<Watch, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT count(*), COALESCE(sum(created_at < ?2), 0), min(created_at)
+             FROM orders WHERE {AWAITING}"
+        ))
+        .bind(sqlite_time(&horizon_start))
+        .bind(sqlite_time(&sla_start))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(step("read the SLA watch from orders"))?;
+        Ok(Watch {
+            awaiting: row.get(0),
+            over_sla: row.get(1),
+            oldest: row.get(2),
+        })
+    }
+
+    async fn window_sums(&self, today: NaiveDate, days: &[i64]) -> Result<Vec<WindowSums>, Error> {
+        let mut out = Vec::with_capacity(days.len());
+        for d in days {
+            let r = sqlx::query(
+                "SELECT COALESCE(sum(fulfilled), 0), COALESCE(sum(perfect), 0),
+                        COALESCE(sum(deviation_quality), 0), COALESCE(sum(deviation_completeness), 0),
+                        COALESCE(sum(deviation_delivery), 0), COALESCE(sum(deviation_service), 0)
+                 FROM daily_kpi WHERE day > ?1 AND day <= ?2",
+            )
+            .bind(today - chrono::TimeDelta::days(*d))
+            .bind(today)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(step("read rolling windows from daily_kpi"))?;
+            out.push(std::array::from_fn(|i| r.get(i)));
+        }
+        Ok(out)
+    }
+
+    async fn month_rate(&self, month: NaiveDate) -> Result<Option<f64>, Error> {
+        Ok(
+            sqlx::query_scalar("SELECT po_rate FROM po_monthly WHERE month = ?1")
+                .bind(month)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(step("read this month from po_monthly"))?
+                .flatten(),
+        )
+    }
+
+    async fn chart_days(
+        &self,
+        after: NaiveDate,
+        until: NaiveDate,
+    ) -> Result<HashMap<NaiveDate, (i64, i64)>, Error> {
+        Ok(sqlx::query(
+            "SELECT day, fulfilled, perfect FROM daily_kpi WHERE day > ?1 AND day <= ?2",
+        )
+        .bind(after)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(step("read po_daily from daily_kpi"))?
+        .into_iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect())
+    }
+
+    async fn claims_months(&self, after: NaiveDate) -> Result<Vec<ClaimsMonth>, Error> {
+        Ok(sqlx::query(
+            "SELECT month, category, claims, change FROM claims_monthly
+             WHERE month > ?1 ORDER BY month, category",
+        )
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(step("read claims_monthly"))?
+        .into_iter()
+        .map(|r| ClaimsMonth {
+            month: r.get(0),
+            category: r.get(1),
+            claims: r.get(2),
+            change: r.get(3),
+        })
+        .collect())
+    }
+
+    async fn confirmation_buckets(&self, since: DateTime<Utc>) -> Result<Vec<(i64, i64)>, Error> {
+        // How many bounds are at or below the latency in minutes (PostgreSQL's width_bucket).
+        let bucket: Vec<String> = CONFIRMATION_MINUTES
+            .iter()
+            .map(|b| format!("(m >= {b})"))
+            .collect();
+        Ok(sqlx::query(&format!(
+            "SELECT {} AS bucket, count(*) FROM (
+                 SELECT confirmation_seconds / 60.0 AS m FROM orders
+                 WHERE confirmation_seconds IS NOT NULL AND created_at > ?1)
+             GROUP BY 1",
+            bucket.join(" + ")
+        ))
+        .bind(sqlite_time(&since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(step("read confirmation latencies from orders"))?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+    }
+}
+
 impl Store for SqliteStore {
     async fn load_offsets(
         &self,
@@ -513,27 +595,7 @@ impl Store for SqliteStore {
     }
 
     async fn shop_figures(&self, rules: &Rules, now: DateTime<Utc>) -> Result<ShopFigures, Error> {
-        let row = sqlx::query(&format!(
-            "SELECT count(*), COALESCE(sum(created_at < ?2), 0), min(created_at)
-             FROM orders WHERE {AWAITING}"
-        ))
-        .bind(sqlite_time(&(now - rules.pending_horizon)))
-        .bind(sqlite_time(&(now - rules.confirmation_sla)))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(step("read the SLA watch from orders"))?;
-        let oldest: Option<DateTime<Utc>> = row.get(2);
-        let today = rules.day_of(now);
-        let mut windows = Vec::with_capacity(WINDOWS.len());
-        for (label, days) in WINDOWS {
-            windows.push(self.window(label, days, today).await?);
-        }
-        Ok(ShopFigures {
-            awaiting_confirmation: row.get(0),
-            over_sla: row.get(1),
-            oldest_awaiting_seconds: oldest.map_or(0.0, |t| seconds(now - t).max(0.0)),
-            windows,
-        })
+        read::shop_figures(self, rules, now).await
     }
 
     async fn late_orders(
@@ -568,75 +630,7 @@ impl Store for SqliteStore {
     }
 
     async fn dashboard(&self, rules: &Rules, now: DateTime<Utc>) -> Result<Dashboard, Error> {
-        let figures = self.shop_figures(rules, now).await?;
-        let today = rules.day_of(now);
-        let month_start = today.with_day0(0).unwrap_or(today);
-        let month_rate: Option<f64> =
-            sqlx::query_scalar("SELECT po_rate FROM po_monthly WHERE month = ?1")
-                .bind(month_start)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(step("read this month from po_monthly"))?
-                .flatten();
-        let days = sqlx::query(
-            "SELECT day, fulfilled, perfect FROM daily_kpi WHERE day > ?1 AND day <= ?2",
-        )
-        .bind(today - chrono::TimeDelta::days(CHART_DAYS))
-        .bind(today)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(step("read po_daily from daily_kpi"))?
-        .into_iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect();
-        let claims_monthly = sqlx::query(
-            "SELECT month, category, claims, change FROM claims_monthly
-             WHERE month > ?1 ORDER BY month, category",
-        )
-        .bind(
-            month_start
-                .checked_sub_months(Months::new(6))
-                .unwrap_or(month_start),
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(step("read claims_monthly"))?
-        .into_iter()
-        .map(|r| ClaimsMonth {
-            month: r.get(0),
-            category: r.get(1),
-            claims: r.get(2),
-            change: r.get(3),
-        })
-        .collect();
-        // How many bounds are at or below the latency in minutes (PostgreSQL's width_bucket).
-        let bucket: Vec<String> = CONFIRMATION_MINUTES
-            .iter()
-            .map(|b| format!("(m >= {b})"))
-            .collect();
-        let buckets = sqlx::query(&format!(
-            "SELECT {} AS bucket, count(*) FROM (
-                 SELECT confirmation_seconds / 60.0 AS m FROM orders
-                 WHERE confirmation_seconds IS NOT NULL AND created_at > ?1)
-             GROUP BY 1",
-            bucket.join(" + ")
-        ))
-        .bind(sqlite_time(&(now - chrono::TimeDelta::days(30))))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(step("read confirmation latencies from orders"))?
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-        Ok(Dashboard::assemble(DashboardReads {
-            rules,
-            now,
-            figures,
-            month_rate,
-            days,
-            claims_monthly,
-            buckets,
-        }))
+        read::dashboard(self, rules, now).await
     }
 
     super::service::service_reads!();

@@ -1,0 +1,137 @@
+//! The live reads, composed once for every database: the SLA watch with the rolling windows
+//! (the gauges' [`ShopFigures`]) and the console's [`Dashboard`]. A database only says how
+//! each bounded read is asked ([`Reads`]); which reads make a figure, and over which days,
+//! is decided here.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
+
+use super::{
+    ClaimsMonth, Dashboard, DashboardReads, Error, ShopFigures, WindowFigures, CHART_DAYS, WINDOWS,
+};
+use crate::domain::{Category, Rules};
+
+/// The SLA watch at an instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Watch {
+    pub awaiting: i64,
+    pub over_sla: i64,
+    /// When the oldest awaiting order was created.
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// Sums of `daily_kpi` over a window: fulfilled, perfect, then the deviations in
+/// [`Category::ALL`] order.
+pub(crate) type WindowSums = [i64; 6];
+
+/// The bounded reads of the live figures, per database.
+pub(crate) trait Reads: Sync {
+    /// Orders awaiting confirmation, created after `horizon_start`; those created before
+    /// `sla_start` are over the SLA.
+    fn watch(
+        &self,
+        horizon_start: DateTime<Utc>,
+        sla_start: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Watch, Error>> + Send;
+
+    /// `daily_kpi` summed over the days in `(today - days, today]`, for each of `days`.
+    fn window_sums(
+        &self,
+        today: NaiveDate,
+        days: &[i64],
+    ) -> impl Future<Output = Result<Vec<WindowSums>, Error>> + Send;
+
+    /// `po_monthly.po_rate` of `month`.
+    fn month_rate(
+        &self,
+        month: NaiveDate,
+    ) -> impl Future<Output = Result<Option<f64>, Error>> + Send;
+
+    /// `(fulfilled, perfect)` of the `daily_kpi` rows in `(after, until]`.
+    fn chart_days(
+        &self,
+        after: NaiveDate,
+        until: NaiveDate,
+    ) -> impl Future<Output = Result<HashMap<NaiveDate, (i64, i64)>, Error>> + Send;
+
+    /// `claims_monthly` rows of the months after `after`, in month and category order.
+    fn claims_months(
+        &self,
+        after: NaiveDate,
+    ) -> impl Future<Output = Result<Vec<ClaimsMonth>, Error>> + Send;
+
+    /// Orders created after `since` with a known confirmation latency, counted per bucket
+    /// (how many of [`super::CONFIRMATION_MINUTES`] are at or below the latency in minutes).
+    fn confirmation_buckets(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<(i64, i64)>, Error>> + Send;
+}
+
+/// The shop-wide live figures at wall-clock `now`.
+pub(crate) async fn shop_figures<R: Reads>(
+    db: &R,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> Result<ShopFigures, Error> {
+    let watch = db
+        .watch(now - rules.pending_horizon, now - rules.confirmation_sla)
+        .await?;
+    let days: Vec<i64> = WINDOWS.iter().map(|(_, d)| *d).collect();
+    let sums = db.window_sums(rules.day_of(now), &days).await?;
+    let windows = WINDOWS
+        .iter()
+        .zip(sums)
+        .map(|((label, days), s)| WindowFigures {
+            label,
+            days: *days,
+            fulfilled: s[0],
+            perfect: s[1],
+            deviations: Category::ALL
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (*c, s[2 + i]))
+                .collect(),
+        })
+        .collect();
+    let oldest = watch.oldest.map_or(0.0, |t| {
+        ((now - t).num_milliseconds() as f64 / 1000.0).max(0.0)
+    });
+    Ok(ShopFigures {
+        awaiting_confirmation: watch.awaiting,
+        over_sla: watch.over_sla,
+        oldest_awaiting_seconds: oldest,
+        windows,
+    })
+}
+
+/// What the web console shows, at wall-clock `now`.
+pub(crate) async fn dashboard<R: Reads>(
+    db: &R,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> Result<Dashboard, Error> {
+    let figures = shop_figures(db, rules, now).await?;
+    let today = rules.day_of(now);
+    let month_start = today.with_day0(0).unwrap_or(today);
+    let month_rate = db.month_rate(month_start).await?;
+    let days = db
+        .chart_days(today - TimeDelta::days(CHART_DAYS), today)
+        .await?;
+    let six_months_back = month_start
+        .checked_sub_months(Months::new(6))
+        .unwrap_or(month_start);
+    let claims_monthly = db.claims_months(six_months_back).await?;
+    let buckets = db.confirmation_buckets(now - TimeDelta::days(30)).await?;
+    Ok(Dashboard::assemble(DashboardReads {
+        rules,
+        now,
+        figures,
+        month_rate,
+        days,
+        claims_monthly,
+        buckets,
+    }))
+}
