@@ -255,7 +255,7 @@ fn produce(
     sink::flush(&producer, topic)?;
     bar.finish_with_message(format!("produced {n} records"));
     if kind == BrokerKind::Mock {
-        // tansu's watermarks read wrong (README); the mock cluster's are exact.
+        // tansu's watermarks read wrong (docs/testing.md); the mock cluster's are exact.
         let stored = stored_records(brokers, topic, partitions)?;
         if stored < n {
             bail!("the broker holds {stored} of the {n} records produced into {topic}");

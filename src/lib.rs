@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod ingest;

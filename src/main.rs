@@ -20,7 +20,7 @@ use tracing_subscriber::EnvFilter;
 ///
 /// Settings: built-in defaults, then the --config file (YAML or TOML), then environment
 /// variables such as PERFECT_ORDER__KAFKA__BROKERS=host:9092 (double underscores between
-/// levels). See README.md, "Configuration".
+/// levels). See docs/reference.md, "Configuration".
 #[derive(Parser)]
 #[command(name = "perfect-order", version, about, long_about)]
 struct Cli {
@@ -130,94 +130,6 @@ struct DemoArgs {
     /// Where the demo keeps its SQLite database (used unless database.url names another).
     #[arg(long, default_value = "perfect-order-demo")]
     data_dir: PathBuf,
-}
-
-async fn demo(args: DemoArgs, mut settings: Settings) -> anyhow::Result<()> {
-    use perfect_order::simulate::{sink, Generator};
-    use rdkafka::mocking::MockCluster;
-    if !(args.speedup > 0.0 && args.days >= 0.0 && args.orders_per_minute > 0.0) {
-        anyhow::bail!("--speedup and --orders-per-minute must be positive, --days not negative");
-    }
-    let cluster = MockCluster::new(1).context("cannot start the embedded Kafka-protocol broker")?;
-    // Each run has a fresh in-memory broker whose offsets start at 0 again, so each run reads
-    // its own topic; the replayed history is deduplicated by the event store.
-    let topic = format!("demo-{}", chrono::Utc::now().timestamp());
-    // The embedded broker keeps at most 5 MiB per partition and drops older records; the
-    // history is produced faster than it is consumed, so the topic gets enough partitions to
-    // hold all of it (about 6 records of 500 bytes per order).
-    let history_bytes = args.days * 1440.0 * args.orders_per_minute * 6.0 * 500.0;
-    let partitions = perfect_order::simulate::mock_partitions_for(history_bytes as u64, 3).min(512);
-    cluster
-        .create_topic(&topic, partitions, 1)
-        .with_context(|| format!("cannot create topic {topic} on the embedded broker"))?;
-    settings.kafka.brokers = cluster.bootstrap_servers();
-    settings.kafka.topics = vec![topic.clone()];
-    settings.kafka.group_id = "perfect-order-demo".into();
-    if settings.database.url == perfect_order::config::DEFAULT_DATABASE_URL {
-        let file = args.data_dir.join("perfect-order.db");
-        settings.database.url = format!("sqlite://{}", file.display());
-    }
-    let service = perfect_order::Service::start(settings.clone()).await?;
-    println!();
-    println!("perfect-order demo is running");
-    println!("  console:   http://{}/", service.http_addr);
-    println!("  metrics:   http://{}/metrics", service.http_addr);
-    println!("  late list: http://{}/api/late-orders", service.http_addr);
-    println!(
-        "  Kafka:     {} (topic {topic}; any Kafka client can read it)",
-        settings.kafka.brokers
-    );
-    println!("  database:  {}", settings.database_url_redacted());
-    println!(
-        "  simulating up to {} day(s) of history at {} orders/min, then live traffic at {}x; Ctrl-C stops",
-        args.days, args.orders_per_minute, args.speedup
-    );
-    println!();
-
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
-    let mut start = now - chrono::TimeDelta::seconds((args.days * 86_400.0) as i64);
-    let mut seed = args.seed;
-    // A second run continues the same shop: it simulates only what happened since the last
-    // stored event, with a seed of its own so that its order and event ids are new.
-    let store = perfect_order::store::AnyStore::connect(&settings.database.url, 1).await?;
-    let last = store.last_event_time().await?;
-    if let Some(last) = last.filter(|l| *l > start) {
-        start = last.min(now);
-        seed = seed.wrapping_add(now.timestamp() as u64);
-        println!("  continuing the shop from its last event at {last}");
-    }
-    let shop = Shop {
-        seed,
-        orders_per_minute: args.orders_per_minute,
-        ..Shop::default()
-    };
-    let generator = Generator::new(shop, start, now + chrono::TimeDelta::days(3650))
-        .map_err(anyhow::Error::msg)?;
-    let producer = sink::producer(&settings.kafka.brokers, &[])?;
-    let simulator = {
-        let stop = stop.clone();
-        let topic = topic.clone();
-        let speedup = args.speedup;
-        std::thread::spawn(move || {
-            let target = sink::Target {
-                producer: &producer,
-                orders_topic: &topic,
-                claims_topic: &topic,
-                entity_topic: &topic,
-            };
-            if let Err(e) = sink::produce(generator, &target, now, speedup, None, &stop) {
-                tracing::error!(error = %e, "the simulator stopped");
-            }
-        })
-    };
-    shutdown_signal().await;
-    println!("stopping: committing the batch in flight");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = tokio::task::spawn_blocking(move || simulator.join()).await;
-    service.stop().await;
-    drop(cluster);
-    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -475,6 +387,7 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
+/// Dispatches a command that runs inside the async runtime.
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
     let e2e = matches!(&cli.command, Command::BenchChild { mode, .. } if mode == "e2e");
@@ -483,111 +396,134 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             perfect_order::migrate(&settings).await?;
         }
-        Command::Rebuild => {
-            let store = perfect_order::migrate(&settings).await?;
-            store.write_settings(&settings.rules).await?;
-            let bar = indicatif::ProgressBar::new(0);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
-            ) {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            let started = std::time::Instant::now();
-            let report = store
-                .rebuild(
-                    &settings.rules,
-                    &settings.decode.limits(chrono::Utc::now()),
-                    20_000,
-                    |done, total| {
-                        bar.set_length(total);
-                        bar.set_position(done);
-                    },
-                )
-                .await?;
-            bar.finish_and_clear();
-            let secs = started.elapsed().as_secs_f64();
-            println!(
-                "rebuilt {} orders from {} events in {:.1} s ({:.0} events/s){}",
-                report.orders,
-                report.events,
-                secs,
-                report.events as f64 / secs.max(1e-9),
-                if report.undecodable > 0 {
-                    format!(
-                        "; {} stored events no longer decode and were skipped",
-                        report.undecodable
-                    )
-                } else {
-                    String::new()
-                }
-            );
-        }
-        Command::Report { months } => {
-            let store = perfect_order::store::AnyStore::connect(
-                &settings.database.url,
-                settings.database.max_connections,
-            )
-            .await?;
-            let rows = store
-                .monthly_report(months)
-                .await
-                .context("reading the KPI views failed (run `perfect-order migrate` first?)")?;
-            print!("{}", perfect_order::report::render(&rows));
-            // The seeds' other KPIs (contract v2), over the same months up to the newest event.
-            let newest = store
-                .last_event_time()
-                .await?
-                .unwrap_or_else(chrono::Utc::now);
-            let last = settings.rules.month_of(newest);
-            let since = last
-                .checked_sub_months(chrono::Months::new(months.clamp(1, 1200) as u32 - 1))
-                .unwrap_or(last);
-            let service = perfect_order::store::Store::service_months(&store, since)
-                .await
-                .context(
-                    "reading the contract-v2 views failed (run `perfect-order migrate` first?)",
-                )?;
-            print!("{}", perfect_order::report::render_service(&service));
-        }
+        Command::Rebuild => rebuild(&settings).await?,
+        Command::Report { months } => report(&settings, months).await?,
         Command::Simulate(_) => unreachable!("handled before the runtime starts"),
-        Command::Bench(args) => {
-            let plan = bench::Plan {
-                events: args.events,
-                partitions: args.partitions,
-                runs: args.runs.max(1),
-                brokers: args.brokers,
-                naive_events: args.naive_events,
-                pg_server: args.pg_server.trim_end_matches('/').to_owned(),
-                seed: args.seed,
-                days: args.days,
-                cache_orders: args.cache_orders,
-                contract_v2: args.contract_v2,
-            };
-            eprintln!(
-                "machine: {} cores; {}",
-                std::thread::available_parallelism().map_or(0, |n| n.get()),
-                chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-            );
-            let results = bench::run(&plan).await?;
-            print!("{}", bench::render(&plan, &results));
-        }
+        Command::Bench(args) => run_bench(args).await?,
         Command::BenchChild { mode, args } => match mode.as_str() {
             "copy" => bench::child_copy(&args).await?,
             "e2e" => bench::child_e2e(&args).await?,
             "naive" => bench::child_naive(&args).await?,
             other => anyhow::bail!("unknown bench mode {other}"),
         },
-        Command::Demo(args) => demo(args, settings).await?,
-        Command::Run => {
-            let drain_timeout = settings.kafka.drain_timeout;
-            let service = perfect_order::Service::start(settings).await?;
-            shutdown_signal().await;
-            tracing::info!(
-                bound_s = perfect_order::Service::shutdown_bound(drain_timeout).as_secs_f64(),
-                "shutting down: committing the batch in flight"
-            );
-            service.stop().await;
+        Command::Demo(args) => {
+            let plan = perfect_order::demo::DemoPlan {
+                days: args.days,
+                orders_per_minute: args.orders_per_minute,
+                speedup: args.speedup,
+                seed: args.seed,
+                data_dir: args.data_dir,
+            };
+            perfect_order::demo::run(plan, settings, shutdown_signal()).await?
         }
+        Command::Run => run(settings).await?,
     }
+    Ok(())
+}
+
+/// `perfect-order rebuild`, with a progress bar.
+async fn rebuild(settings: &Settings) -> anyhow::Result<()> {
+    let store = perfect_order::migrate(settings).await?;
+    store.write_settings(&settings.rules).await?;
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} rebuilding [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let started = std::time::Instant::now();
+    let report = store
+        .rebuild(
+            &settings.rules,
+            &settings.decode.limits(chrono::Utc::now()),
+            20_000,
+            |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            },
+        )
+        .await?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "rebuilt {} orders from {} events in {:.1} s ({:.0} events/s){}",
+        report.orders,
+        report.events,
+        secs,
+        report.events as f64 / secs.max(1e-9),
+        if report.undecodable > 0 {
+            format!(
+                "; {} stored events no longer decode and were skipped",
+                report.undecodable
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
+/// `perfect-order report`: the monthly tables of perfect order, claims and the v2 views.
+async fn report(settings: &Settings, months: i64) -> anyhow::Result<()> {
+    let store = perfect_order::store::AnyStore::connect(
+        &settings.database.url,
+        settings.database.max_connections,
+    )
+    .await?;
+    let rows = store
+        .monthly_report(months)
+        .await
+        .context("reading the KPI views failed (run `perfect-order migrate` first?)")?;
+    print!("{}", perfect_order::report::render(&rows));
+    // The seeds' other KPIs (contract v2), over the same months up to the newest event.
+    let newest = store
+        .last_event_time()
+        .await?
+        .unwrap_or_else(chrono::Utc::now);
+    let last = settings.rules.month_of(newest);
+    let since = last
+        .checked_sub_months(chrono::Months::new(months.clamp(1, 1200) as u32 - 1))
+        .unwrap_or(last);
+    let service = perfect_order::store::Store::service_months(&store, since)
+        .await
+        .context("reading the contract-v2 views failed (run `perfect-order migrate` first?)")?;
+    print!("{}", perfect_order::report::render_service(&service));
+    Ok(())
+}
+
+/// `perfect-order bench`: the harness, then its table.
+async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    let plan = bench::Plan {
+        events: args.events,
+        partitions: args.partitions,
+        runs: args.runs.max(1),
+        brokers: args.brokers,
+        naive_events: args.naive_events,
+        pg_server: args.pg_server.trim_end_matches('/').to_owned(),
+        seed: args.seed,
+        days: args.days,
+        cache_orders: args.cache_orders,
+        contract_v2: args.contract_v2,
+    };
+    eprintln!(
+        "machine: {} cores; {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
+    let results = bench::run(&plan).await?;
+    print!("{}", bench::render(&plan, &results));
+    Ok(())
+}
+
+/// `perfect-order run`: the service until SIGINT or SIGTERM.
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    let drain_timeout = settings.kafka.drain_timeout;
+    let service = perfect_order::Service::start(settings).await?;
+    shutdown_signal().await;
+    tracing::info!(
+        bound_s = perfect_order::Service::shutdown_bound(drain_timeout).as_secs_f64(),
+        "shutting down: committing the batch in flight"
+    );
+    service.stop().await;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Prometheus metrics: one registry, typed `record_*` functions that log and count together.
 //!
-//! Two kinds of figures (README, "Several instances"):
+//! Two kinds of figures (docs/reference.md, "Several instances"):
 //! - pipeline figures (consumed, duplicates, rejected, batches, lag) are per instance: sum them;
 //! - shop-wide figures (rolling perfect-order ratios, the SLA watch) are computed from the
 //!   database on a timer, so every instance reports the same value: aggregate them with `max`.
