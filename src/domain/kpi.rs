@@ -176,6 +176,95 @@ pub struct BatchOutcome {
     pub kpi: KpiDelta,
 }
 
+/// An order being folded: the stored projection is moved in, not copied; what the batch
+/// changed is noted as it happens.
+struct Touched {
+    projection: OrderProjection,
+    previous: Option<Assessment>,
+    changed: bool,
+    delivery_changed: bool,
+    changed_claims: Vec<String>,
+    newly_filed: Vec<Category>,
+    newly_resolved_seconds: Vec<i64>,
+}
+
+/// Seconds from a claim's filing to its resolution, once both are known.
+fn claim_complete(p: &OrderProjection, claim_id: &str) -> Option<i64> {
+    let claim = p.claims.get(claim_id)?;
+    Some(super::fact::whole_seconds(
+        claim.filed.as_ref()?.at,
+        claim.resolved.as_ref()?.at,
+    ))
+}
+
+impl Touched {
+    /// The order as stored (assessed, so its old KPI contribution can be retracted), or new.
+    fn load(stored: Option<OrderProjection>, id: &str, rules: &Rules) -> Touched {
+        let previous = stored.as_ref().map(|p| p.assess(rules));
+        Touched {
+            projection: stored.unwrap_or_else(|| OrderProjection::new(id)),
+            previous,
+            changed: false,
+            delivery_changed: false,
+            changed_claims: Vec::new(),
+            newly_filed: Vec::new(),
+            newly_resolved_seconds: Vec::new(),
+        }
+    }
+
+    /// Applies one event and notes what it changed.
+    fn apply(&mut self, event: Event) {
+        let claim_before = match &event.kind {
+            EventKind::ClaimFiled(d) => Some(claim_complete(&self.projection, d.claim_id.as_str())),
+            EventKind::ClaimResolved(d) => {
+                Some(claim_complete(&self.projection, d.claim_id.as_str()))
+            }
+            _ => None,
+        };
+        match self.projection.apply_owned(event) {
+            Change::None => {}
+            Change::Other => self.changed = true,
+            Change::Delivered => {
+                self.changed = true;
+                self.delivery_changed = true;
+            }
+            Change::Claim {
+                claim_id,
+                newly_filed,
+            } => {
+                self.changed = true;
+                if let (Some(None), Some(seconds)) =
+                    (claim_before, claim_complete(&self.projection, &claim_id))
+                {
+                    self.newly_resolved_seconds.push(seconds);
+                }
+                if !self.changed_claims.contains(&claim_id) {
+                    self.changed_claims.push(claim_id);
+                }
+                self.newly_filed.extend(newly_filed);
+            }
+        }
+    }
+
+    /// The changed order with its new assessment; its KPI delta goes into `kpi`.
+    fn finish(self, rules: &Rules, kpi: &mut KpiDelta) -> ChangedOrder {
+        let assessment = self.projection.assess(rules);
+        if let Some(p) = &self.previous {
+            kpi.add(p, -1);
+        }
+        kpi.add(&assessment, 1);
+        ChangedOrder {
+            projection: self.projection,
+            assessment,
+            previous: self.previous,
+            delivery_changed: self.delivery_changed,
+            changed_claims: self.changed_claims,
+            newly_filed: self.newly_filed,
+            newly_resolved_seconds: self.newly_resolved_seconds,
+        }
+    }
+}
+
 /// Folds `events` onto `stored` (the projections of the orders they touch, as persisted).
 /// Events are taken by value so their payloads move into the projections. Orders that end up
 /// unchanged are left out of the outcome.
@@ -184,17 +273,6 @@ pub fn fold_batch(
     events: impl IntoIterator<Item = Event>,
     rules: &Rules,
 ) -> BatchOutcome {
-    /// An order being folded: the stored projection is moved in, not copied; what the batch
-    /// changed is noted as it happens.
-    struct Touched {
-        projection: OrderProjection,
-        previous: Option<Assessment>,
-        changed: bool,
-        delivery_changed: bool,
-        changed_claims: Vec<String>,
-        newly_filed: Vec<Category>,
-        newly_resolved_seconds: Vec<i64>,
-    }
     let mut touched: HashMap<String, Touched> = HashMap::new();
     for event in events {
         let Some(id) = event.kind.order_id().map(|id| id.as_str()) else {
@@ -204,59 +282,11 @@ pub fn fold_batch(
             Some(order) => order,
             None => {
                 let id = id.to_owned();
-                let projection = stored.remove(&id);
-                let previous = projection.as_ref().map(|p| p.assess(rules));
-                touched.entry(id.clone()).or_insert(Touched {
-                    projection: projection.unwrap_or_else(|| OrderProjection::new(&id)),
-                    previous,
-                    changed: false,
-                    delivery_changed: false,
-                    changed_claims: Vec::new(),
-                    newly_filed: Vec::new(),
-                    newly_resolved_seconds: Vec::new(),
-                })
+                let order = Touched::load(stored.remove(&id), &id, rules);
+                touched.entry(id).or_insert(order)
             }
         };
-        let claim_complete = |p: &OrderProjection, id: &str| {
-            p.claims.get(id).and_then(|c| {
-                Some(super::fact::whole_seconds(
-                    c.filed.as_ref()?.at,
-                    c.resolved.as_ref()?.at,
-                ))
-            })
-        };
-        let claim_before = match &event.kind {
-            EventKind::ClaimFiled(d) => {
-                Some(claim_complete(&order.projection, d.claim_id.as_str()))
-            }
-            EventKind::ClaimResolved(d) => {
-                Some(claim_complete(&order.projection, d.claim_id.as_str()))
-            }
-            _ => None,
-        };
-        match order.projection.apply_owned(event) {
-            Change::None => {}
-            Change::Other => order.changed = true,
-            Change::Delivered => {
-                order.changed = true;
-                order.delivery_changed = true;
-            }
-            Change::Claim {
-                claim_id,
-                newly_filed,
-            } => {
-                order.changed = true;
-                if let (Some(None), Some(seconds)) =
-                    (claim_before, claim_complete(&order.projection, &claim_id))
-                {
-                    order.newly_resolved_seconds.push(seconds);
-                }
-                if !order.changed_claims.contains(&claim_id) {
-                    order.changed_claims.push(claim_id);
-                }
-                order.newly_filed.extend(newly_filed);
-            }
-        }
+        order.apply(event);
     }
     let mut touched: Vec<(String, Touched)> =
         touched.into_iter().filter(|(_, t)| t.changed).collect();
@@ -264,20 +294,8 @@ pub fn fold_batch(
     touched.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut outcome = BatchOutcome::default();
     for (_, t) in touched {
-        let assessment = t.projection.assess(rules);
-        if let Some(p) = &t.previous {
-            outcome.kpi.add(p, -1);
-        }
-        outcome.kpi.add(&assessment, 1);
-        outcome.changed.push(ChangedOrder {
-            projection: t.projection,
-            assessment,
-            previous: t.previous,
-            delivery_changed: t.delivery_changed,
-            changed_claims: t.changed_claims,
-            newly_filed: t.newly_filed,
-            newly_resolved_seconds: t.newly_resolved_seconds,
-        });
+        let changed = t.finish(rules, &mut outcome.kpi);
+        outcome.changed.push(changed);
     }
     outcome
 }
