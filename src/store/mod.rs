@@ -18,27 +18,27 @@ macro_rules! same_sql_reads {
         /// The time of the newest stored event.
         pub async fn last_event_time(
             &self,
-        ) -> Result<Option<chrono::DateTime<chrono::Utc>>, super::Error> {
+        ) -> Result<Option<chrono::DateTime<chrono::Utc>>, crate::store::Error> {
             sqlx::query_scalar("SELECT max(time) FROM events")
                 .fetch_one(&self.pool)
                 .await
-                .map_err(super::step("read the last event time from events"))
+                .map_err(crate::store::step("read the last event time from events"))
         }
 
         /// The last `months` months of `po_monthly` and `claims_monthly`, oldest first.
         pub async fn monthly_report(
             &self,
             months: i64,
-        ) -> Result<Vec<super::service::MonthRow>, super::Error> {
+        ) -> Result<Vec<crate::store::service::MonthRow>, crate::store::Error> {
             use sqlx::Row;
-            let rows = sqlx::query(super::service::MONTHLY_QUERY)
+            let rows = sqlx::query(crate::store::service::MONTHLY_QUERY)
                 .bind(months)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(super::step("read po_monthly and claims_monthly"))?;
+                .map_err(crate::store::step("read po_monthly and claims_monthly"))?;
             Ok(rows
                 .into_iter()
-                .map(|r| super::service::MonthRow {
+                .map(|r| crate::store::service::MonthRow {
                     month: r.get(0),
                     fulfilled: r.get(1),
                     perfect: r.get(2),

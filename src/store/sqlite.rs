@@ -673,7 +673,7 @@ mod tests {
             Values::Bytes(vec![Some(raw), None]),
         ];
         let w = Write {
-            table: super::super::tables::ORDER_TABLES[0],
+            table: crate::store::tables::ORDER_TABLES[0],
             rows: 2,
             columns,
         };
@@ -688,8 +688,8 @@ mod tests {
 
     #[test]
     fn a_statement_reads_columns_by_position_and_bytes_through_unhex() {
-        use super::super::tables::{RejectedRow, Rows};
-        let sql = super::super::tables::ORDER_TABLES[0].insert_sql(&JsonEach, 1);
+        use crate::store::tables::{RejectedRow, Rows};
+        let sql = crate::store::tables::ORDER_TABLES[0].insert_sql(&JsonEach, 1);
         assert!(
             sql.contains("FROM json_each(?1) WHERE true ON CONFLICT"),
             "{sql}"
