@@ -70,6 +70,69 @@ pub(crate) trait Reads: Sync {
     ) -> impl Future<Output = Result<Vec<(i64, i64)>, Error>> + Send;
 }
 
+/// The live reads whose SQL is the same on both stores (only the pool's type differs),
+/// written once and expanded inside each store's `impl Reads`.
+macro_rules! same_sql_live_reads {
+    () => {
+        async fn month_rate(
+            &self,
+            month: chrono::NaiveDate,
+        ) -> Result<Option<f64>, crate::store::Error> {
+            Ok(
+                sqlx::query_scalar("SELECT po_rate FROM po_monthly WHERE month = $1")
+                    .bind(month)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(crate::store::step("read this month from po_monthly"))?
+                    .flatten(),
+            )
+        }
+
+        async fn chart_days(
+            &self,
+            after: chrono::NaiveDate,
+            until: chrono::NaiveDate,
+        ) -> Result<std::collections::HashMap<chrono::NaiveDate, (i64, i64)>, crate::store::Error> {
+            use sqlx::Row;
+            Ok(sqlx::query(
+                "SELECT day, fulfilled, perfect FROM daily_kpi WHERE day > $1 AND day <= $2",
+            )
+            .bind(after)
+            .bind(until)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(crate::store::step("read po_daily from daily_kpi"))?
+            .into_iter()
+            .map(|r| (r.get(0), (r.get(1), r.get(2))))
+            .collect())
+        }
+
+        async fn claims_months(
+            &self,
+            after: chrono::NaiveDate,
+        ) -> Result<Vec<crate::store::ClaimsMonth>, crate::store::Error> {
+            use sqlx::Row;
+            Ok(sqlx::query(
+                "SELECT month, category, claims, change FROM claims_monthly
+             WHERE month > $1 ORDER BY month, category",
+            )
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(crate::store::step("read claims_monthly"))?
+            .into_iter()
+            .map(|r| crate::store::ClaimsMonth {
+                month: r.get(0),
+                category: r.get(1),
+                claims: r.get(2),
+                change: r.get(3),
+            })
+            .collect())
+        }
+    };
+}
+pub(super) use same_sql_live_reads;
+
 /// The shop-wide live figures at wall-clock `now`.
 pub(crate) async fn shop_figures<R: Reads>(
     db: &R,

@@ -25,7 +25,7 @@ use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
 use super::tables::{Kind, RowSource, Table, Values, Write};
 use super::{
-    step, BatchReport, ClaimsMonth, Dashboard, Error, LateOrder, RebuildReport, ShopFigures, Store,
+    step, BatchReport, Dashboard, Error, LateOrder, RebuildReport, ShopFigures, Store,
     CONFIRMATION_MINUTES,
 };
 use crate::batch::PreparedBatch;
@@ -461,6 +461,8 @@ const AWAITING: &str = "confirmed_at IS NULL AND cancelled_at IS NULL AND create
                         AND created_at > ?1";
 
 impl Reads for SqliteStore {
+    read::same_sql_live_reads!();
+
     async fn watch(
         &self,
         horizon_start: DateTime<Utc>,
@@ -499,54 +501,6 @@ impl Reads for SqliteStore {
             out.push(std::array::from_fn(|i| r.get(i)));
         }
         Ok(out)
-    }
-
-    async fn month_rate(&self, month: NaiveDate) -> Result<Option<f64>, Error> {
-        Ok(
-            sqlx::query_scalar("SELECT po_rate FROM po_monthly WHERE month = ?1")
-                .bind(month)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(step("read this month from po_monthly"))?
-                .flatten(),
-        )
-    }
-
-    async fn chart_days(
-        &self,
-        after: NaiveDate,
-        until: NaiveDate,
-    ) -> Result<HashMap<NaiveDate, (i64, i64)>, Error> {
-        Ok(sqlx::query(
-            "SELECT day, fulfilled, perfect FROM daily_kpi WHERE day > ?1 AND day <= ?2",
-        )
-        .bind(after)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(step("read po_daily from daily_kpi"))?
-        .into_iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect())
-    }
-
-    async fn claims_months(&self, after: NaiveDate) -> Result<Vec<ClaimsMonth>, Error> {
-        Ok(sqlx::query(
-            "SELECT month, category, claims, change FROM claims_monthly
-             WHERE month > ?1 ORDER BY month, category",
-        )
-        .bind(after)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(step("read claims_monthly"))?
-        .into_iter()
-        .map(|r| ClaimsMonth {
-            month: r.get(0),
-            category: r.get(1),
-            claims: r.get(2),
-            change: r.get(3),
-        })
-        .collect())
     }
 
     async fn confirmation_buckets(&self, since: DateTime<Utc>) -> Result<Vec<(i64, i64)>, Error> {
