@@ -26,6 +26,18 @@ impl ProjectionCache {
         }
     }
 
+    /// An empty cache of capacity 0 (off) for a store's clones to share.
+    pub fn shared() -> std::sync::Arc<std::sync::Mutex<ProjectionCache>> {
+        std::sync::Arc::new(std::sync::Mutex::new(ProjectionCache::new(0)))
+    }
+
+    /// Empties a shared cache and gives it room for `orders` projections (0 turns it off).
+    pub fn resize(cache: &std::sync::Mutex<ProjectionCache>, orders: usize) {
+        if let Ok(mut cache) = cache.lock() {
+            *cache = ProjectionCache::new(orders);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

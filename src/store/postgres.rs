@@ -60,7 +60,7 @@ impl PgStore {
             .map_err(connect_error)?;
         Ok(PgStore {
             pool,
-            cache: Arc::new(Mutex::new(ProjectionCache::new(0))),
+            cache: ProjectionCache::shared(),
         })
     }
 
@@ -73,9 +73,7 @@ impl PgStore {
     /// Keeps up to `orders` unfinished order projections in memory between batches
     /// (`batch.projection_cache`; 0 turns the cache off).
     pub fn set_cache_capacity(&self, orders: usize) {
-        if let Ok(mut cache) = self.cache.lock() {
-            *cache = ProjectionCache::new(orders);
-        }
+        ProjectionCache::resize(&self.cache, orders);
     }
 
     /// Writes the rule settings the SQL views read.

@@ -3,13 +3,14 @@
 //! each bounded read is asked ([`Reads`]); which reads make a figure, and over which days,
 //! is decided here.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 
 use super::{
-    ClaimsMonth, Dashboard, DashboardReads, Error, ShopFigures, WindowFigures, CHART_DAYS, WINDOWS,
+    ClaimsMonth, Dashboard, DayPoint, Error, ShopFigures, WindowFigures, CHART_DAYS,
+    CONFIRMATION_MINUTES, WINDOWS,
 };
 use crate::domain::{Category, Rules};
 
@@ -188,13 +189,74 @@ pub(crate) async fn dashboard<R: Reads>(
         .unwrap_or(month_start);
     let claims_monthly = db.claims_months(six_months_back).await?;
     let buckets = db.confirmation_buckets(now - TimeDelta::days(30)).await?;
-    Ok(Dashboard::assemble(DashboardReads {
-        rules,
-        now,
-        figures,
-        month_rate,
-        days,
+    Ok(Dashboard {
+        today,
+        sla_seconds: rules.confirmation_sla.num_seconds(),
+        po_rate: po_rates(&figures, month_rate),
+        awaiting_confirmation: figures.awaiting_confirmation,
+        over_sla: figures.over_sla,
+        oldest_awaiting_seconds: figures.oldest_awaiting_seconds,
+        po_daily: po_daily(today, &days),
+        deviations_30d: deviations_30d(&figures),
         claims_monthly,
-        buckets,
-    }))
+        confirmation_minutes: confirmation_minutes(buckets),
+    })
+}
+
+/// The perfect-order rate of each rolling window and of this month (null when nothing was
+/// fulfilled).
+fn po_rates(figures: &ShopFigures, month_rate: Option<f64>) -> BTreeMap<&'static str, Option<f64>> {
+    let mut rates: BTreeMap<&'static str, Option<f64>> = figures
+        .windows
+        .iter()
+        .map(|w| {
+            let rate = (w.fulfilled > 0).then(|| w.perfect as f64 / w.fulfilled as f64);
+            (w.label, rate)
+        })
+        .collect();
+    rates.insert("month", month_rate);
+    rates
+}
+
+/// The chart's days up to `today`, oldest first, with zeros for days without a row.
+fn po_daily(today: NaiveDate, days: &HashMap<NaiveDate, (i64, i64)>) -> Vec<DayPoint> {
+    (0..CHART_DAYS)
+        .rev()
+        .map(|back| {
+            let day = today - TimeDelta::days(back);
+            let (fulfilled, perfect) = days.get(&day).copied().unwrap_or((0, 0));
+            DayPoint {
+                day,
+                fulfilled,
+                perfect,
+                po_rate: (fulfilled > 0).then(|| perfect as f64 / fulfilled as f64),
+            }
+        })
+        .collect()
+}
+
+/// Fulfilled orders with a deviation of each category over the 30-day window.
+fn deviations_30d(figures: &ShopFigures) -> BTreeMap<&'static str, i64> {
+    figures
+        .windows
+        .iter()
+        .find(|w| w.label == "30d")
+        .map(|w| w.deviations.iter().map(|(c, n)| (c.as_str(), *n)).collect())
+        .unwrap_or_default()
+}
+
+/// `[upper bound in minutes, orders]` per bucket, the last (bound null) being "longer";
+/// `buckets` counts per number of bounds at or below the latency.
+fn confirmation_minutes(buckets: Vec<(i64, i64)>) -> Vec<(Option<i64>, i64)> {
+    let mut out: Vec<(Option<i64>, i64)> = CONFIRMATION_MINUTES
+        .iter()
+        .map(|b| (Some(*b), 0))
+        .chain([(None, 0)])
+        .collect();
+    for (bucket, n) in buckets {
+        if let Some(slot) = out.get_mut(bucket.max(0) as usize) {
+            slot.1 += n;
+        }
+    }
+    out
 }

@@ -77,7 +77,7 @@ impl SqliteStore {
             .map_err(connect_error)?;
         Ok(SqliteStore {
             pool,
-            cache: Arc::new(Mutex::new(ProjectionCache::new(0))),
+            cache: ProjectionCache::shared(),
         })
     }
 
@@ -123,9 +123,7 @@ impl SqliteStore {
     /// Keeps up to `orders` unfinished order projections in memory between batches
     /// (`batch.projection_cache`; 0 turns the cache off).
     pub fn set_cache_capacity(&self, orders: usize) {
-        if let Ok(mut cache) = self.cache.lock() {
-            *cache = ProjectionCache::new(orders);
-        }
+        ProjectionCache::resize(&self.cache, orders);
     }
 
     async fn offsets(
