@@ -68,6 +68,12 @@ enum Command {
     ///
     /// Example: perfect-order bench --events 1000000 --partitions 6 --runs 3 --broker mock --broker tansu
     Bench(BenchArgs),
+    /// Read-side benchmark: fills PostgreSQL with histories of several sizes (the product's own
+    /// batch transaction, no broker) and times every console endpoint, every dashboard query,
+    /// every daily and monthly view and the watch tick (p50/p95 per size).
+    ///
+    /// Example: perfect-order bench-scale --orders 100000 --orders 300000 --orders 1000000
+    BenchScale(ScaleArgs),
     /// One measured mode of `bench`, in a process of its own (used by `bench`).
     #[command(hide = true)]
     BenchChild {
@@ -110,6 +116,31 @@ struct BenchArgs {
     /// Mix contract-v2 events (reviews, couriers, claim stages, spend, leads) into the stream.
     #[arg(long)]
     contract_v2: bool,
+}
+
+#[derive(clap::Args)]
+struct ScaleArgs {
+    /// History sizes in orders (repeat for several), measured in this order.
+    #[arg(long = "orders", default_values_t = [100_000u64, 300_000, 1_000_000])]
+    orders: Vec<u64>,
+    /// Timed repetitions of each read, after one warm-up.
+    #[arg(long, default_value_t = 20)]
+    reps: usize,
+    /// PostgreSQL server; each size gets a database po_scale_<orders> there.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    pg_server: String,
+    /// Seed of the simulated shop.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Orders per minute of the simulated shop (the history spans orders / rate).
+    #[arg(long, default_value_t = 2.0)]
+    orders_per_minute: f64,
+    /// Keep the databases afterwards, and reuse (migrate, then time) any that exists.
+    #[arg(long)]
+    keep: bool,
+    /// Records per committed batch while filling.
+    #[arg(long, default_value_t = 5000)]
+    batch_records: usize,
 }
 
 #[derive(clap::Args)]
@@ -400,6 +431,18 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         Command::Report { months } => report(&settings, months).await?,
         Command::Simulate(_) => unreachable!("handled before the runtime starts"),
         Command::Bench(args) => run_bench(args).await?,
+        Command::BenchScale(args) => {
+            bench::scale::run(&bench::scale::Plan {
+                orders: args.orders,
+                reps: args.reps,
+                pg_server: args.pg_server,
+                seed: args.seed,
+                orders_per_minute: args.orders_per_minute,
+                keep: args.keep,
+                batch_records: args.batch_records,
+            })
+            .await?
+        }
         Command::BenchChild { mode, args } => match mode.as_str() {
             "copy" => bench::child_copy(&args).await?,
             "e2e" => bench::child_e2e(&args).await?,

@@ -112,122 +112,144 @@ fn name(short: &str) -> String {
     format!("{PREFIX}_{short}")
 }
 
+/// Makes each metric with its prefixed name and registers it, in one call.
+struct Registering(Registry);
+
+impl Registering {
+    fn add<M: prometheus::core::Collector + Clone + 'static>(
+        &self,
+        metric: M,
+    ) -> Result<M, prometheus::Error> {
+        self.0.register(Box::new(metric.clone()))?;
+        Ok(metric)
+    }
+
+    fn counter(&self, short: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+        self.add(IntCounter::new(name(short), help)?)
+    }
+
+    fn int_gauge(&self, short: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
+        self.add(IntGauge::new(name(short), help)?)
+    }
+
+    fn gauge(&self, short: &str, help: &str) -> Result<Gauge, prometheus::Error> {
+        self.add(Gauge::new(name(short), help)?)
+    }
+
+    fn counters(
+        &self,
+        short: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntCounterVec, prometheus::Error> {
+        self.add(IntCounterVec::new(Opts::new(name(short), help), labels)?)
+    }
+
+    fn int_gauges(
+        &self,
+        short: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<IntGaugeVec, prometheus::Error> {
+        self.add(IntGaugeVec::new(Opts::new(name(short), help), labels)?)
+    }
+
+    fn gauges(
+        &self,
+        short: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> Result<GaugeVec, prometheus::Error> {
+        self.add(GaugeVec::new(Opts::new(name(short), help), labels)?)
+    }
+
+    fn histogram(
+        &self,
+        short: &str,
+        help: &str,
+        buckets: Vec<f64>,
+    ) -> Result<Histogram, prometheus::Error> {
+        self.add(Histogram::with_opts(
+            HistogramOpts::new(name(short), help).buckets(buckets),
+        )?)
+    }
+}
+
 impl Metrics {
     /// Builds and registers every metric, with at most `team_labels` teams named on the
     /// friendliness gauge (the rest are summed under `team="other"`; `watch.team_labels`).
     /// Label sets with bounded values are pre-created at 0 so dashboards and alerts see the
     /// series before the first event.
     pub fn new(team_labels: usize) -> Result<Arc<Metrics>, prometheus::Error> {
-        let registry = Registry::new();
-        macro_rules! reg {
-            ($m:expr) => {{
-                let m = $m;
-                registry.register(Box::new(m.clone()))?;
-                m
-            }};
-        }
-        let hist = |short: &str, help: &str, buckets: Vec<f64>| {
-            Histogram::with_opts(HistogramOpts::new(name(short), help).buckets(buckets))
-        };
+        let r = Registering(Registry::new());
         let metrics = Metrics {
-            events_consumed: reg!(IntCounterVec::new(
-                Opts::new(name("events_consumed_total"), "New events applied, by CloudEvents type (duplicates excluded)."),
-                &["type"]
-            )?),
-            duplicates: reg!(IntCounter::new(name("duplicate_events_total"), "Events already seen (same source and id), ignored.")?),
-            unknown_types: reg!(IntCounter::new(name("unknown_type_events_total"), "Valid CloudEvents of a type this version does not know, stored and skipped.")?),
-            rejected: reg!(IntCounterVec::new(
-                Opts::new(name("rejected_events_total"), "Records that could not be read, kept in rejected_events, by reason."),
-                &["reason"]
-            )?),
-            fenced: reg!(IntCounter::new(name("fenced_records_total"), "Records skipped because their offset was already committed (replay after a crash or rebalance).")?),
-            batch_events: reg!(hist("batch_records", "Records per committed batch.", prometheus::exponential_buckets(1.0, 4.0, 9)?)?),
-            batch_commit_seconds: reg!(hist("batch_commit_seconds", "Time to commit one batch transaction.", prometheus::exponential_buckets(0.001, 2.0, 14)?)?),
-            batch_failures: reg!(IntCounter::new(name("batch_failures_total"), "Batch transactions that failed and were retried.")?),
-            last_commit: reg!(Gauge::new(name("last_batch_commit_timestamp_seconds"), "Unix time of the last committed batch (0 before the first).")?),
-            broker_answered: reg!(Gauge::new(name("kafka_last_answer_timestamp_seconds"), "Unix time a Kafka broker last answered this instance (0 before the first): consumer_lag_records is as of then.")?),
-            kafka_errors: reg!(IntCounter::new(name("kafka_errors_total"), "Errors reported by the Kafka consumer.")?),
-            assigned_partitions: reg!(IntGauge::new(name("assigned_partitions"), "Partitions assigned to this instance.")?),
-            consumer_lag: reg!(IntGaugeVec::new(
-                Opts::new(name("consumer_lag_records"), "High watermark minus the next offset committed to the database, per assigned partition."),
-                &["topic", "partition"]
-            )?),
-            confirmation_seconds: reg!(hist("confirmation_latency_seconds", "Order created to confirmed (event time), observed once per order.", LATENCY_BUCKETS.to_vec())?),
-            confirmed_to_shipped_seconds: reg!(hist("confirmed_to_shipped_seconds", "Order confirmed to shipped (event time), observed once per order.", LATENCY_BUCKETS.to_vec())?),
-            delivery_lateness_seconds: reg!(hist("delivery_lateness_seconds", "Delivery after the promised slot end, 0 when on time, observed once per order.", {
+            events_consumed: r.counters("events_consumed_total", "New events applied, by CloudEvents type (duplicates excluded).", &["type"])?,
+            duplicates: r.counter("duplicate_events_total", "Events already seen (same source and id), ignored.")?,
+            unknown_types: r.counter("unknown_type_events_total", "Valid CloudEvents of a type this version does not know, stored and skipped.")?,
+            rejected: r.counters("rejected_events_total", "Records that could not be read, kept in rejected_events, by reason.", &["reason"])?,
+            fenced: r.counter("fenced_records_total", "Records skipped because their offset was already committed (replay after a crash or rebalance).")?,
+            batch_events: r.histogram("batch_records", "Records per committed batch.", prometheus::exponential_buckets(1.0, 4.0, 9)?)?,
+            batch_commit_seconds: r.histogram("batch_commit_seconds", "Time to commit one batch transaction.", prometheus::exponential_buckets(0.001, 2.0, 14)?)?,
+            batch_failures: r.counter("batch_failures_total", "Batch transactions that failed and were retried.")?,
+            last_commit: r.gauge("last_batch_commit_timestamp_seconds", "Unix time of the last committed batch (0 before the first).")?,
+            broker_answered: r.gauge("kafka_last_answer_timestamp_seconds", "Unix time a Kafka broker last answered this instance (0 before the first): consumer_lag_records is as of then.")?,
+            kafka_errors: r.counter("kafka_errors_total", "Errors reported by the Kafka consumer.")?,
+            assigned_partitions: r.int_gauge("assigned_partitions", "Partitions assigned to this instance.")?,
+            consumer_lag: r.int_gauges("consumer_lag_records", "High watermark minus the next offset committed to the database, per assigned partition.", &["topic", "partition"])?,
+            confirmation_seconds: r.histogram("confirmation_latency_seconds", "Order created to confirmed (event time), observed once per order.", LATENCY_BUCKETS.to_vec())?,
+            confirmed_to_shipped_seconds: r.histogram("confirmed_to_shipped_seconds", "Order confirmed to shipped (event time), observed once per order.", LATENCY_BUCKETS.to_vec())?,
+            delivery_lateness_seconds: r.histogram("delivery_lateness_seconds", "Delivery after the promised slot end, 0 when on time, observed once per order.", {
                 let mut b = vec![0.0];
                 b.extend_from_slice(&LATENCY_BUCKETS);
                 b
-            })?),
-            claims_filed: reg!(IntCounterVec::new(
-                Opts::new(name("claims_filed_total"), "Claims first seen, by category."),
-                &["category"]
-            )?),
-            po_ratio: reg!(GaugeVec::new(
-                Opts::new(name("perfect_order_ratio"), "Perfect / fulfilled orders over the last 1, 7 or 30 shop-zone days by delivery day (absent when nothing was fulfilled). Shop-wide: aggregate with max."),
-                &["window"]
-            )?),
-            fulfilled_orders: reg!(IntGaugeVec::new(
-                Opts::new(name("fulfilled_orders"), "Fulfilled orders over the window by delivery day. Shop-wide: aggregate with max."),
-                &["window"]
-            )?),
-            perfect_orders: reg!(IntGaugeVec::new(
-                Opts::new(name("perfect_orders"), "Perfect orders over the window by delivery day. Shop-wide: aggregate with max."),
-                &["window"]
-            )?),
-            deviation_orders: reg!(IntGaugeVec::new(
-                Opts::new(name("deviation_orders"), "Fulfilled orders with a deviation of the category over the window. Shop-wide: aggregate with max."),
-                &["window", "category"]
-            )?),
-            awaiting: reg!(IntGauge::new(name("orders_awaiting_confirmation"), "Orders created within the pending horizon, neither confirmed nor cancelled. Shop-wide: aggregate with max.")?),
-            over_sla: reg!(IntGauge::new(name("orders_over_confirmation_sla"), "Orders awaiting confirmation for longer than the SLA. Shop-wide: aggregate with max.")?),
-            oldest_awaiting: reg!(Gauge::new(name("oldest_awaiting_confirmation_seconds"), "Age of the oldest order awaiting confirmation (0 when none). Shop-wide: aggregate with max.")?),
-            watch_failures: reg!(IntCounter::new(name("watch_refresh_failures_total"), "Failed refreshes of the shop-wide gauges.")?),
-            watch_last_success: reg!(Gauge::new(name("watch_last_refresh_timestamp_seconds"), "Unix time of the last successful refresh of the shop-wide gauges.")?),
-            claim_resolution_seconds: reg!(hist("claim_resolution_seconds", "Claim filed to resolved (event time), observed once per claim when both are known.", CLAIM_BUCKETS.to_vec())?),
-            review_answer_seconds: reg!(hist("review_answer_seconds", "Review posted to its first answer (event time), observed once per review when both are known.", LATENCY_BUCKETS.to_vec())?),
-            open_claims: reg!(IntGaugeVec::new(
-                Opts::new(name("open_claims"), "Claims filed and not resolved, by category. Shop-wide: aggregate with max."),
-                &["category"]
-            )?),
-            unanswered_negative_reviews: reg!(IntGauge::new(name("unanswered_negative_reviews"), "Reviews rated 2 or lower with no answer yet (the list: /api/service/lists). Shop-wide: aggregate with max.")?),
-            team_friendliness: reg!(GaugeVec::new(
-                Opts::new(name("team_friendliness_index"), "Friendly-driver contest this shop-zone month: yellow / (yellow + red) smileys per team; at most watch.team_labels teams by rank, the rest summed as team=\"other\". Absent without smileys. Shop-wide: aggregate with max."),
-                &["team"]
-            )?),
+            })?,
+            claims_filed: r.counters("claims_filed_total", "Claims first seen, by category.", &["category"])?,
+            po_ratio: r.gauges("perfect_order_ratio", "Perfect / fulfilled orders over the last 1, 7 or 30 shop-zone days by delivery day (absent when nothing was fulfilled). Shop-wide: aggregate with max.", &["window"])?,
+            fulfilled_orders: r.int_gauges("fulfilled_orders", "Fulfilled orders over the window by delivery day. Shop-wide: aggregate with max.", &["window"])?,
+            perfect_orders: r.int_gauges("perfect_orders", "Perfect orders over the window by delivery day. Shop-wide: aggregate with max.", &["window"])?,
+            deviation_orders: r.int_gauges("deviation_orders", "Fulfilled orders with a deviation of the category over the window. Shop-wide: aggregate with max.", &["window", "category"])?,
+            awaiting: r.int_gauge("orders_awaiting_confirmation", "Orders created within the pending horizon, neither confirmed nor cancelled. Shop-wide: aggregate with max.")?,
+            over_sla: r.int_gauge("orders_over_confirmation_sla", "Orders awaiting confirmation for longer than the SLA. Shop-wide: aggregate with max.")?,
+            oldest_awaiting: r.gauge("oldest_awaiting_confirmation_seconds", "Age of the oldest order awaiting confirmation (0 when none). Shop-wide: aggregate with max.")?,
+            watch_failures: r.counter("watch_refresh_failures_total", "Failed refreshes of the shop-wide gauges.")?,
+            watch_last_success: r.gauge("watch_last_refresh_timestamp_seconds", "Unix time of the last successful refresh of the shop-wide gauges.")?,
+            claim_resolution_seconds: r.histogram("claim_resolution_seconds", "Claim filed to resolved (event time), observed once per claim when both are known.", CLAIM_BUCKETS.to_vec())?,
+            review_answer_seconds: r.histogram("review_answer_seconds", "Review posted to its first answer (event time), observed once per review when both are known.", LATENCY_BUCKETS.to_vec())?,
+            open_claims: r.int_gauges("open_claims", "Claims filed and not resolved, by category. Shop-wide: aggregate with max.", &["category"])?,
+            unanswered_negative_reviews: r.int_gauge("unanswered_negative_reviews", "Reviews rated 2 or lower with no answer yet (the list: /api/service/lists). Shop-wide: aggregate with max.")?,
+            team_friendliness: r.gauges("team_friendliness_index", "Friendly-driver contest this shop-zone month: yellow / (yellow + red) smileys per team; at most watch.team_labels teams by rank, the rest summed as team=\"other\". Absent without smileys. Shop-wide: aggregate with max.", &["team"])?,
             team_labels,
-            leads: reg!(IntGaugeVec::new(
-                Opts::new(name("leads"), "Leads captured so far, by their temperature now. Shop-wide: aggregate with max."),
-                &["temperature"]
-            )?),
-            repeat_customer_ratio: reg!(Gauge::new(name("repeat_customer_ratio"), "Of the customers with an order created in the last 30 shop-zone days, the share who had ordered before them (0 without customers). Shop-wide: aggregate with max.")?),
-            build_info: reg!(IntGaugeVec::new(
-                Opts::new(name("build_info"), "Always 1; the version label says which build runs."),
-                &["version"]
-            )?),
-            ready: reg!(IntGauge::new(name("ready"), "1 when every readiness check holds (the database answers, a broker answered within kafka.broker_silence, the consumer joined its group), else 0 (as /readyz).")?),
-            ready_checks: reg!(IntGaugeVec::new(Opts::new(name("ready_check"), "Each readiness check: 1 when it holds, 0 when it is the reason the instance is not ready (check: database, broker, assignment)."), &["check"])?),
+            leads: r.int_gauges("leads", "Leads captured so far, by their temperature now. Shop-wide: aggregate with max.", &["temperature"])?,
+            repeat_customer_ratio: r.gauge("repeat_customer_ratio", "Of the customers with an order created in the last 30 shop-zone days, the share who had ordered before them (0 without customers). Shop-wide: aggregate with max.")?,
+            build_info: r.int_gauges("build_info", "Always 1; the version label says which build runs.", &["version"])?,
+            ready: r.int_gauge("ready", "1 when every readiness check holds (the database answers, a broker answered within kafka.broker_silence, the consumer joined its group), else 0 (as /readyz).")?,
+            ready_checks: r.int_gauges("ready_check", "Each readiness check: 1 when it holds, 0 when it is the reason the instance is not ready (check: database, broker, assignment).", &["check"])?,
             lag: Mutex::new(LagState::default()),
-            registry,
+            registry: r.0,
         };
+        metrics.prime();
+        Ok(Arc::new(metrics))
+    }
+
+    /// Pre-creates the bounded label sets at 0, so dashboards and alerts see every series
+    /// before its first event.
+    fn prime(&self) {
         for t in KNOWN_TYPES {
-            metrics.events_consumed.with_label_values(&[t]);
+            self.events_consumed.with_label_values(&[t]);
         }
         for r in RejectReason::ALL {
-            metrics.rejected.with_label_values(&[r.as_str()]);
+            self.rejected.with_label_values(&[r.as_str()]);
         }
         for c in Category::ALL {
-            metrics.claims_filed.with_label_values(&[c.as_str()]);
-            metrics.open_claims.with_label_values(&[c.as_str()]);
+            self.claims_filed.with_label_values(&[c.as_str()]);
+            self.open_claims.with_label_values(&[c.as_str()]);
         }
         for t in Temperature::ALL {
-            metrics.leads.with_label_values(&[t.as_str()]);
+            self.leads.with_label_values(&[t.as_str()]);
         }
-        metrics
-            .build_info
+        self.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        Ok(Arc::new(metrics))
     }
 
     /// The Prometheus text exposition of every metric.

@@ -279,18 +279,7 @@ impl Generator {
         self.orders += 1;
         let order = format!("O-{}-{}", self.shop.seed, self.orders);
         let customer = format!("C-{}", self.rng.random_range(0..(self.orders / 3 + 50)));
-        let lines = self.rng.random_range(1..=3);
-        let mut items = Vec::new();
-        let mut ordered = 0u64;
-        let mut total_cents = 0u64;
-        for _ in 0..lines {
-            let (sku, price) = SKUS[self.rng.random_range(0..SKUS.len())];
-            let quantity = self.rng.random_range(1..=4u64);
-            ordered += quantity;
-            let cents: u64 = price.replace('.', "").parse().unwrap_or(100);
-            total_cents += cents * quantity;
-            items.push(json!({"sku": sku, "quantity": quantity, "unit_price": price}));
-        }
+        let (items, ordered, total_cents) = self.basket();
         let slot_from = created + TimeDelta::hours(self.rng.random_range(2..6));
         let slot_to = slot_from + TimeDelta::hours(2);
         let sales_channel = CHANNELS[self.rng.random_range(0..CHANNELS.len())];
@@ -303,30 +292,71 @@ impl Generator {
         let confirm_minutes = self.confirmation.sample(&mut self.rng).min(600.0);
         let confirmed = created + TimeDelta::seconds((confirm_minutes * 60.0) as i64);
         if self.rng.random_bool(self.shop.cancel_rate) {
-            let cancelled = created + TimeDelta::minutes(self.rng.random_range(2..90));
-            if confirmed < cancelled {
-                self.emit(
-                    Family::Orders,
-                    &order,
-                    "order.confirmed",
-                    confirmed,
-                    json!({"order_id": order, "channel": "phone", "operator_id": "OP-1"}),
-                );
-            }
-            self.emit(
-                Family::Orders,
-                &order,
-                "order.cancelled",
-                cancelled,
-                json!({"order_id": order, "reason": "customer"}),
-            );
+            self.cancellation(&order, created, confirmed);
             return;
         }
+        let slot = (slot_from, slot_to);
+        let (courier, delivered) = self.fulfilment(&order, ordered, confirmed, slot);
+        if self.shop.contract_v2 {
+            self.review(&order, &customer, &courier, delivered);
+        }
+        if self.rng.random_bool(self.shop.claim_rate) {
+            self.claim(&order, delivered);
+        }
+    }
+
+    /// The order's lines: their JSON, the items ordered and the total in cents.
+    fn basket(&mut self) -> (Vec<serde_json::Value>, u64, u64) {
+        let lines = self.rng.random_range(1..=3);
+        let mut items = Vec::new();
+        let mut ordered = 0u64;
+        let mut total_cents = 0u64;
+        for _ in 0..lines {
+            let (sku, price) = SKUS[self.rng.random_range(0..SKUS.len())];
+            let quantity = self.rng.random_range(1..=4u64);
+            ordered += quantity;
+            let cents: u64 = price.replace('.', "").parse().unwrap_or(100);
+            total_cents += cents * quantity;
+            items.push(json!({"sku": sku, "quantity": quantity, "unit_price": price}));
+        }
+        (items, ordered, total_cents)
+    }
+
+    /// A cancelled order: confirmed first when the confirmation came before the cancellation.
+    fn cancellation(&mut self, order: &str, created: DateTime<Utc>, confirmed: DateTime<Utc>) {
+        let cancelled = created + TimeDelta::minutes(self.rng.random_range(2..90));
+        if confirmed < cancelled {
+            self.emit(
+                Family::Orders,
+                order,
+                "order.confirmed",
+                confirmed,
+                json!({"order_id": order, "channel": "phone", "operator_id": "OP-1"}),
+            );
+        }
+        self.emit(
+            Family::Orders,
+            order,
+            "order.cancelled",
+            cancelled,
+            json!({"order_id": order, "reason": "customer"}),
+        );
+    }
+
+    /// A fulfilled order's confirmation, shipment and delivery (late or short now and then):
+    /// the courier and the delivery time.
+    fn fulfilment(
+        &mut self,
+        order: &str,
+        ordered: u64,
+        confirmed: DateTime<Utc>,
+        (slot_from, slot_to): (DateTime<Utc>, DateTime<Utc>),
+    ) -> (String, DateTime<Utc>) {
         let channel = ["phone", "email", "messenger", "sms", "auto"][self.rng.random_range(0..5)];
         let operator = format!("OP-{}", self.rng.random_range(1..8));
         self.emit(
             Family::Orders,
-            &order,
+            order,
             "order.confirmed",
             confirmed,
             json!({"order_id": order, "channel": channel, "operator_id": operator}),
@@ -336,7 +366,7 @@ impl Generator {
             .max(confirmed + TimeDelta::minutes(5));
         self.emit(
             Family::Orders,
-            &order,
+            order,
             "order.shipped",
             shipped,
             json!({"order_id": order, "courier_id": courier, "items_shipped": ordered}),
@@ -354,61 +384,60 @@ impl Generator {
         };
         self.emit(
             Family::Orders,
-            &order,
+            order,
             "order.delivered",
             delivered,
             json!({"order_id": order, "courier_id": courier, "items_delivered": got}),
         );
+        (courier, delivered)
+    }
+
+    /// A claim about a delivered order (late now and then), its journal stages (contract v2)
+    /// and, mostly, its resolution.
+    fn claim(&mut self, order: &str, delivered: DateTime<Utc>) {
+        let filed = if self.rng.random_bool(self.shop.late_claim_rate) {
+            delivered + TimeDelta::days(self.rng.random_range(15..40))
+        } else {
+            delivered
+                + TimeDelta::seconds(
+                    (self.claim_delay.sample(&mut self.rng) * 86_400.0).min(13.0 * 86_400.0) as i64,
+                )
+        };
+        let pick: f64 = self.rng.random();
+        let mut acc = 0.0;
+        let category = CATEGORIES
+            .iter()
+            .find(|(_, w)| {
+                acc += w;
+                pick < acc
+            })
+            .map_or("quality", |(c, _)| *c);
+        let claim_id = format!("CL-{}-{}", self.shop.seed, self.orders);
+        self.emit(Family::Claims, order, "claim.filed", filed, json!({"claim_id": claim_id, "order_id": order, "category": category, "description": format!("{category} issue")}));
+        let resolves = self.rng.random_bool(0.7);
+        let resolved = filed + TimeDelta::minutes(self.rng.random_range(60..4320));
         if self.shop.contract_v2 {
-            self.review(&order, &customer, &courier, delivered);
-        }
-        if self.rng.random_bool(self.shop.claim_rate) {
-            let filed = if self.rng.random_bool(self.shop.late_claim_rate) {
-                delivered + TimeDelta::days(self.rng.random_range(15..40))
+            // The journal's stages, before the resolution when there is one.
+            let span = if resolves {
+                resolved - filed
             } else {
-                delivered
-                    + TimeDelta::seconds(
-                        (self.claim_delay.sample(&mut self.rng) * 86_400.0).min(13.0 * 86_400.0)
-                            as i64,
-                    )
+                TimeDelta::days(3)
             };
-            let pick: f64 = self.rng.random();
-            let mut acc = 0.0;
-            let category = CATEGORIES
-                .iter()
-                .find(|(_, w)| {
-                    acc += w;
-                    pick < acc
-                })
-                .map_or("quality", |(c, _)| *c);
-            let claim_id = format!("CL-{}-{}", self.shop.seed, self.orders);
-            self.emit(Family::Claims, &order, "claim.filed", filed, json!({"claim_id": claim_id, "order_id": order, "category": category, "description": format!("{category} issue")}));
-            let resolves = self.rng.random_bool(0.7);
-            let resolved = filed + TimeDelta::minutes(self.rng.random_range(60..4320));
-            if self.shop.contract_v2 {
-                // The journal's stages, before the resolution when there is one.
-                let span = if resolves {
-                    resolved - filed
-                } else {
-                    TimeDelta::days(3)
-                };
-                for (stage, share) in [("investigating", 0.3), ("action_taken", 0.7)] {
-                    if resolves || self.rng.random_bool(0.5) {
-                        let at =
-                            filed + TimeDelta::seconds((span.num_seconds() as f64 * share) as i64);
-                        self.emit(Family::Claims, &order, "claim.updated", at, json!({"claim_id": claim_id, "order_id": order, "stage": stage, "note": format!("{category}: {stage}")}));
-                    }
+            for (stage, share) in [("investigating", 0.3), ("action_taken", 0.7)] {
+                if resolves || self.rng.random_bool(0.5) {
+                    let at = filed + TimeDelta::seconds((span.num_seconds() as f64 * share) as i64);
+                    self.emit(Family::Claims, order, "claim.updated", at, json!({"claim_id": claim_id, "order_id": order, "stage": stage, "note": format!("{category}: {stage}")}));
                 }
             }
-            if resolves {
-                self.emit(
-                    Family::Claims,
-                    &order,
-                    "claim.resolved",
-                    resolved,
-                    json!({"claim_id": claim_id, "order_id": order, "resolution": "refund", "improvement": format!("{category} check added")}),
-                );
-            }
+        }
+        if resolves {
+            self.emit(
+                Family::Claims,
+                order,
+                "claim.resolved",
+                resolved,
+                json!({"claim_id": claim_id, "order_id": order, "resolution": "refund", "improvement": format!("{category} check added")}),
+            );
         }
     }
 

@@ -381,6 +381,67 @@ pub fn check_topics<C: ConsumerContext>(
     Ok(())
 }
 
+/// The consumer, with its context, once the topics are checked and subscribed to (on a
+/// blocking thread: both calls wait on the broker).
+async fn subscribed_consumer<S: Store + Clone>(
+    settings: &Settings,
+    store: S,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    items_tx: &mpsc::Sender<Item>,
+) -> Result<BaseConsumer<IngestContext>, Error> {
+    let runtime = tokio::runtime::Handle::current();
+    let load_offsets: Box<OffsetLoader> =
+        Box::new(move |partitions| runtime.block_on(store.load_offsets(&partitions)));
+    let context = IngestContext {
+        items: items_tx.clone(),
+        load_offsets,
+        drain_timeout: settings.kafka.drain_timeout,
+        metrics,
+        readiness,
+        stop_deadline: std::sync::OnceLock::new(),
+    };
+    let consumer: BaseConsumer<IngestContext> = client_config(&settings.kafka)
+        .create_with_context(context)
+        .map_err(Error::Create)?;
+    let kafka = settings.kafka.clone();
+    tokio::task::spawn_blocking(move || {
+        check_topics(&consumer, &kafka)?;
+        let topics: Vec<&str> = kafka
+            .topics
+            .iter()
+            .chain(&kafka.entity_topics)
+            .map(String::as_str)
+            .collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|source| Error::Subscribe {
+                topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+                source: Box::new(source),
+            })?;
+        Ok::<_, Error>(consumer)
+    })
+    .await
+    .map_err(|e| Error::SubscribeTask(e.to_string()))?
+}
+
+/// `lanes` commit lanes (at least one), each a task with its own clone of `lane`: the senders
+/// the batcher feeds them through, and their tasks.
+fn spawn_lanes<S: Store + Clone>(
+    lanes: usize,
+    lane: &Lane<S>,
+) -> (Vec<mpsc::Sender<Stage>>, Vec<tokio::task::JoinHandle<()>>) {
+    (0..lanes.max(1))
+        .map(|_| {
+            let (stages_tx, stages_rx) = mpsc::channel::<Stage>(1);
+            (
+                stages_tx,
+                tokio::spawn(commit_loop(stages_rx, lane.clone())),
+            )
+        })
+        .unzip()
+}
+
 /// A running consumer: the poll thread, the batcher and the committer.
 pub struct Ingest {
     shutdown: Arc<AtomicBool>,
@@ -401,40 +462,14 @@ impl Ingest {
         readiness: Arc<Readiness>,
     ) -> Result<Ingest, Error> {
         let (items_tx, items_rx) = mpsc::channel::<Item>(64);
-        let runtime = tokio::runtime::Handle::current();
-        let loader_store = store.clone();
-        let load_offsets: Box<OffsetLoader> =
-            Box::new(move |partitions| runtime.block_on(loader_store.load_offsets(&partitions)));
-        let context = IngestContext {
-            items: items_tx.clone(),
-            load_offsets,
-            drain_timeout: settings.kafka.drain_timeout,
-            metrics: metrics.clone(),
+        let consumer = subscribed_consumer(
+            settings,
+            store.clone(),
+            metrics.clone(),
             readiness,
-            stop_deadline: std::sync::OnceLock::new(),
-        };
-        let consumer: BaseConsumer<IngestContext> = client_config(&settings.kafka)
-            .create_with_context(context)
-            .map_err(Error::Create)?;
-        let kafka = settings.kafka.clone();
-        let consumer = tokio::task::spawn_blocking(move || {
-            check_topics(&consumer, &kafka)?;
-            let topics: Vec<&str> = kafka
-                .topics
-                .iter()
-                .chain(&kafka.entity_topics)
-                .map(String::as_str)
-                .collect();
-            consumer
-                .subscribe(&topics)
-                .map_err(|source| Error::Subscribe {
-                    topics: topics.iter().map(|t| (*t).to_owned()).collect(),
-                    source: Box::new(source),
-                })?;
-            Ok::<_, Error>(consumer)
-        })
-        .await
-        .map_err(|e| Error::SubscribeTask(e.to_string()))??;
+            &items_tx,
+        )
+        .await?;
         info!(topics = ?settings.kafka.topics, entity_topics = ?settings.kafka.entity_topics, group = %settings.kafka.group_id, "subscribed");
 
         let (commits_tx, commits_rx) = std_mpsc::channel::<Vec<((String, i32), i64)>>();
@@ -449,23 +484,15 @@ impl Ingest {
                 source,
             })?;
         let (abandon, abandon_rx) = watch::channel(None);
-        let mut lanes = Vec::with_capacity(settings.batch.lanes);
-        let mut committers = Vec::with_capacity(settings.batch.lanes);
-        for _ in 0..settings.batch.lanes.max(1) {
-            let (stages_tx, stages_rx) = mpsc::channel::<Stage>(1);
-            lanes.push(stages_tx);
-            committers.push(tokio::spawn(commit_loop(
-                stages_rx,
-                Lane {
-                    store: store.clone(),
-                    rules: settings.rules.clone(),
-                    metrics: metrics.clone(),
-                    commits: commits_tx.clone(),
-                    stop: shutdown.clone(),
-                    abandon: abandon_rx.clone(),
-                },
-            )));
-        }
+        let lane = Lane {
+            store,
+            rules: settings.rules.clone(),
+            metrics,
+            commits: commits_tx,
+            stop: shutdown.clone(),
+            abandon: abandon_rx,
+        };
+        let (lanes, committers) = spawn_lanes(settings.batch.lanes, &lane);
         let batcher = tokio::spawn(batch_loop(
             items_rx,
             settings.batch.clone(),
@@ -752,6 +779,7 @@ async fn commit_loop<S: Store>(mut stages: mpsc::Receiver<Stage>, lane: Lane<S>)
 struct GaveUp;
 
 /// What a commit lane needs to commit its batches.
+#[derive(Clone)]
 struct Lane<S> {
     store: S,
     rules: Rules,

@@ -17,6 +17,8 @@
 //! its public API (`Service`, the simulator, the stores) and measures commit times from the
 //! service's own `batch committed` log events ([`CommitTimes`]).
 
+pub mod scale;
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write as _};
 use std::process::{Child, Command, Stdio};
@@ -308,7 +310,7 @@ fn child(args: &[String]) -> anyhow::Result<Measured> {
     Ok(serde_json::from_str(line)?)
 }
 
-async fn drop_database(server: &str, name: &str) {
+pub(crate) async fn drop_database(server: &str, name: &str) {
     use sqlx::Connection;
     if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await {
         let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -358,78 +360,111 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Results> {
             if mode == "copy" && rows.iter().any(|r| r.mode == label) {
                 continue;
             }
-            let mut row = Row {
-                broker: if mode == "copy" { "—" } else { kind.name() },
+            let on = Topic {
+                kind: *kind,
+                address: &address,
+                topic: &topic,
                 partitions,
-                mode: label,
-                runs: Vec::new(),
             };
-            for run in 1..=plan.runs {
-                let database = format!("po_bench_{}", uuid_like());
-                let url = format!("{}/{database}", plan.pg_server);
-                let events = if mode == "naive" {
-                    plan.naive_events.min(plan.events)
-                } else {
-                    plan.events
-                };
-                let args: Vec<String> = vec![
-                    mode.into(),
-                    "--brokers".into(),
-                    address.clone(),
-                    "--topic".into(),
-                    topic.clone(),
-                    "--partitions".into(),
-                    partitions.to_string(),
-                    "--events".into(),
-                    events.to_string(),
-                    "--database".into(),
-                    url,
-                    "--seed".into(),
-                    plan.seed.to_string(),
-                    "--days".into(),
-                    plan.days.to_string(),
-                    format!("--contract-v2={}", plan.contract_v2),
-                ];
-                let measured = child(&args);
-                if mode != "consume" {
-                    drop_database(&plan.pg_server, &database).await;
-                }
-                let measured =
-                    measured.with_context(|| format!("{label} on {}, run {run}", kind.name()))?;
-                eprintln!(
-                    "   {label}, run {run}: {} events in {:.2} s = {:.0} events/s, peak RSS {} MB{}",
-                    measured.events,
-                    measured.seconds,
-                    measured.rate(),
-                    measured.peak_rss_bytes / 1_000_000,
-                    measured
-                        .p99_commit_seconds
-                        .map(|p| format!(", p99 commit {:.0} ms", p * 1000.0))
-                        .unwrap_or_default()
-                );
-                row.runs.push(measured);
-            }
-            rows.push(row);
+            rows.push(measure_mode(plan, &on, mode, label).await?);
         }
     }
     let cache = if plan.cache_orders > 0 {
-        eprintln!("== projection cache: {} orders", plan.cache_orders);
-        let args: Vec<String> = vec![
-            "cache".into(),
-            "--topic".into(),
-            "-".into(),
-            "--events".into(),
-            plan.cache_orders.to_string(),
-            "--seed".into(),
-            plan.seed.to_string(),
-            "--days".into(),
-            plan.days.to_string(),
-        ];
-        Some(child(&args).context("the projection cache measurement")?)
+        Some(measure_cache(plan)?)
     } else {
         None
     };
     Ok(Results { rows, cache })
+}
+
+/// The topic a mode is measured on.
+struct Topic<'a> {
+    kind: BrokerKind,
+    address: &'a str,
+    topic: &'a str,
+    partitions: i32,
+}
+
+/// `plan.runs` runs of one mode, each in a child process on a database of its own.
+async fn measure_mode(
+    plan: &Plan,
+    on: &Topic<'_>,
+    mode: &str,
+    label: &'static str,
+) -> anyhow::Result<Row> {
+    let mut row = Row {
+        broker: if mode == "copy" {
+            "—"
+        } else {
+            on.kind.name()
+        },
+        partitions: on.partitions,
+        mode: label,
+        runs: Vec::new(),
+    };
+    for run in 1..=plan.runs {
+        let database = format!("po_bench_{}", uuid_like());
+        let url = format!("{}/{database}", plan.pg_server);
+        let events = if mode == "naive" {
+            plan.naive_events.min(plan.events)
+        } else {
+            plan.events
+        };
+        let args: Vec<String> = vec![
+            mode.into(),
+            "--brokers".into(),
+            on.address.to_owned(),
+            "--topic".into(),
+            on.topic.to_owned(),
+            "--partitions".into(),
+            on.partitions.to_string(),
+            "--events".into(),
+            events.to_string(),
+            "--database".into(),
+            url,
+            "--seed".into(),
+            plan.seed.to_string(),
+            "--days".into(),
+            plan.days.to_string(),
+            format!("--contract-v2={}", plan.contract_v2),
+        ];
+        let measured = child(&args);
+        if mode != "consume" {
+            drop_database(&plan.pg_server, &database).await;
+        }
+        let measured =
+            measured.with_context(|| format!("{label} on {}, run {run}", on.kind.name()))?;
+        eprintln!(
+            "   {label}, run {run}: {} events in {:.2} s = {:.0} events/s, peak RSS {} MB{}",
+            measured.events,
+            measured.seconds,
+            measured.rate(),
+            measured.peak_rss_bytes / 1_000_000,
+            measured
+                .p99_commit_seconds
+                .map(|p| format!(", p99 commit {:.0} ms", p * 1000.0))
+                .unwrap_or_default()
+        );
+        row.runs.push(measured);
+    }
+    Ok(row)
+}
+
+/// The projection cache's measurement, in a child process.
+fn measure_cache(plan: &Plan) -> anyhow::Result<Measured> {
+    eprintln!("== projection cache: {} orders", plan.cache_orders);
+    let args: Vec<String> = vec![
+        "cache".into(),
+        "--topic".into(),
+        "-".into(),
+        "--events".into(),
+        plan.cache_orders.to_string(),
+        "--seed".into(),
+        plan.seed.to_string(),
+        "--days".into(),
+        plan.days.to_string(),
+    ];
+    child(&args).context("the projection cache measurement")
 }
 
 fn uuid_like() -> String {
