@@ -158,6 +158,18 @@ impl Service {
     }
 }
 
+/// What one tick of the gauge timer reads at `now`: the SLA watch with the rolling windows,
+/// and the live contract-v2 figures (also what `bench-scale` times as the watch tick).
+pub async fn watch_tick<S: Store>(
+    store: &S,
+    rules: &domain::Rules,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(store::ShopFigures, store::service::ServiceFigures), store::Error> {
+    let figures = store.shop_figures(rules, now).await?;
+    let service = store.service_figures(rules, now).await?;
+    Ok((figures, service))
+}
+
 /// Recomputes the shop-wide gauges from the database on a timer, even when no event arrives.
 async fn watch_loop<S: Store>(
     store: S,
@@ -174,15 +186,7 @@ async fn watch_loop<S: Store>(
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        let now = chrono::Utc::now();
-        let figures = match store.shop_figures(&rules, now).await {
-            Ok(figures) => store
-                .service_figures(&rules, now)
-                .await
-                .map(|service| (figures, service)),
-            Err(e) => Err(e),
-        };
-        match figures {
+        match watch_tick(&store, &rules, chrono::Utc::now()).await {
             Ok((figures, service)) => {
                 metrics.record_shop_figures(&figures);
                 metrics.record_service_figures(&service);

@@ -69,3 +69,85 @@ fn bench_measures_every_mode_on_both_brokers_and_prints_the_ratios() {
         "{table}"
     );
 }
+
+/// The p50 and p95 cells (ms) of a `bench-scale` row, for every size measured.
+fn scale_cells(table: &str, read: &str) -> Option<Vec<(f64, f64)>> {
+    let line = table
+        .lines()
+        .find(|l| l.split('|').nth(1).map(str::trim) == Some(read))?;
+    line.split('|')
+        .skip(2)
+        .map(str::trim)
+        .filter(|c| c.contains(" / "))
+        .map(|c| {
+            let (p50, p95) = c.split_once(" / ")?;
+            Some((p50.parse().ok()?, p95.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_scale_times_every_endpoint_view_and_the_watch_tick_at_each_size_and_drops_its_databases(
+) {
+    let sizes = ["300", "600"];
+    let out = Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+        .args(["bench-scale", "--orders", sizes[0], "--orders", sizes[1]])
+        .args(["--reps", "2", "--pg-server", &support::pg_server()])
+        .env("PERFECT_ORDER__LOG__LEVEL", "warn")
+        .output()
+        .expect("run bench-scale");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let reads = [
+        "GET /api/dashboard",
+        "GET /api/service",
+        "GET /api/late-orders",
+        "watch tick",
+        "panel: Orders past the confirmation SLA",
+        "view: po_monthly",
+        "view: repeat_customers_monthly",
+        "view: acquisition_monthly",
+    ];
+    for read in reads {
+        let cells = scale_cells(&table, read);
+        assert!(
+            cells
+                .as_ref()
+                .is_some_and(|c| c.len() == sizes.len()
+                    && c.iter().all(|(p50, p95)| *p50 >= 0.0 && p50 <= p95)),
+            "{read}: {cells:?}\n{table}"
+        );
+    }
+    for size in sizes {
+        // The fill counts the records it wrote, duplicates and junk included: more than the
+        // events the store kept.
+        let number_after = |prefix: &str| -> Option<u64> {
+            let rest = &table[table.find(prefix)? + prefix.len()..];
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        };
+        let records = number_after(&format!("fill {size} orders: "));
+        let events = number_after(&format!("at {size} orders ("));
+        assert!(
+            records.zip(events).is_some_and(|(r, e)| r > e && e > 0),
+            "fill of {size} orders: {records:?} records, {events:?} events\n{table}"
+        );
+    }
+    let pool = sqlx::PgPool::connect(&format!("{}/postgres", support::pg_server()))
+        .await
+        .expect("connect");
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_database WHERE datname IN ('po_scale_300', 'po_scale_600')",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("pg_database");
+    assert_eq!(left, 0, "without --keep the databases are dropped");
+}

@@ -893,13 +893,16 @@ impl CommitTimes {
     /// The `q` quantile (nearest rank) of the commit times so far, in seconds.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         let mut ms = self.0.lock().ok()?.clone();
-        if ms.is_empty() {
-            return None;
-        }
         ms.sort_unstable();
-        let rank = ((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len());
-        Some(ms[rank - 1] as f64 / 1000.0)
+        nearest_rank(&ms, q).map(|v| v as f64 / 1000.0)
     }
+}
+
+/// The `q` quantile of `sorted` by nearest rank (PostgreSQL's `percentile_disc`): the value at
+/// rank ceil(q * n); `None` when empty.
+pub fn nearest_rank<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    let n = sorted.len();
+    (n > 0).then(|| sorted[((q * n as f64).ceil() as usize).clamp(1, n) - 1])
 }
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CommitTimes {

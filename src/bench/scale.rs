@@ -77,38 +77,56 @@ struct Timing {
 /// One size's results.
 struct Size {
     orders: u64,
-    events: u64,
-    fill_seconds: Option<f64>,
+    /// Events stored (the fill's records less duplicates and rejected records).
+    events: i64,
+    /// The fill, when this run made it.
+    fill: Option<Fill>,
     timings: Vec<Timing>,
 }
 
+/// How the history was written.
+struct Fill {
+    records: u64,
+    seconds: f64,
+}
+
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
-    let settings = Settings::load_from(None, Vec::<(String, String)>::new())
+    use sqlx::migrate::MigrateDatabase;
+    let mut settings = Settings::load_from(None, Vec::<(String, String)>::new())
         .context("the built-in settings")?;
     let mut sizes = Vec::new();
     for &orders in &plan.orders {
         let database = format!("po_scale_{orders}");
-        let url = format!("{}/{database}", plan.pg_server);
-        let reused = plan.keep && exists(&plan.pg_server, &database).await?;
+        settings.database.url = format!("{}/{database}", plan.pg_server);
+        let reused = plan.keep
+            && sqlx::Postgres::database_exists(&settings.database.url)
+                .await
+                .with_context(|| format!("looking for {database} on {}", plan.pg_server))?;
         if !reused {
-            recreate(&plan.pg_server, &database).await?;
+            super::drop_database(&plan.pg_server, &database).await;
         }
-        let store = AnyStore::connect(&url, 4).await?;
-        store.migrate().await?;
+        // Creates the database when it is missing, connects and migrates, as `migrate` does.
+        let store = perfect_order::migrate(&settings).await?;
         store.write_settings(&settings.rules).await?;
-        let fill_seconds = if reused {
+        let AnyStore::Postgres(pg) = &store else {
+            anyhow::bail!("bench-scale measures PostgreSQL; --pg-server must be postgres://");
+        };
+        let fill = if reused {
             eprintln!("== {orders} orders: reusing {database}");
             None
         } else {
             Some(fill(plan, orders, &store, &settings).await?)
         };
-        let events = count_events(&url).await?;
+        let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(pg.pool())
+            .await
+            .context("counting the stored events")?;
         eprintln!("== {orders} orders ({events} events): timing the reads");
-        let timings = time_reads(plan, &store, &url, &settings).await?;
+        let timings = time_reads(plan, &store, pg.pool(), &settings).await?;
         sizes.push(Size {
             orders,
             events,
-            fill_seconds,
+            fill,
             timings,
         });
         if !plan.keep {
@@ -120,13 +138,13 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fills the store with `orders` orders of history ending now; returns the seconds taken.
+/// Fills the store with `orders` orders of history ending now.
 async fn fill(
     plan: &Plan,
     orders: u64,
     store: &AnyStore,
     settings: &Settings,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Fill> {
     let now = Utc::now();
     let days = orders as f64 / (plan.orders_per_minute * 1440.0);
     let start = now - TimeDelta::seconds((days * 86_400.0) as i64);
@@ -180,14 +198,17 @@ async fn fill(
         "   filled: {events} records committed in {seconds:.1} s = {:.0} records/s",
         events as f64 / seconds
     );
-    Ok(seconds)
+    Ok(Fill {
+        records: events,
+        seconds,
+    })
 }
 
 /// Times every read at the store's current history.
 async fn time_reads(
     plan: &Plan,
     store: &AnyStore,
-    url: &str,
+    pool: &sqlx::PgPool,
     settings: &Settings,
 ) -> anyhow::Result<Vec<Timing>> {
     let mut timings = Vec::new();
@@ -204,14 +225,11 @@ async fn time_reads(
         timings.push(timing(format!("GET {path}"), samples));
     }
     let samples = sample(plan.reps, || async {
-        let now = Utc::now();
-        store.shop_figures(&settings.rules, now).await?;
-        store.service_figures(&settings.rules, now).await?;
+        perfect_order::watch_tick(store, &settings.rules, Utc::now()).await?;
         Ok(())
     })
     .await?;
     timings.push(timing("watch tick".into(), samples));
-    let pool = sqlx::PgPool::connect(url).await?;
     let mut queries: Vec<(String, String)> = dashboard_queries()?
         .into_iter()
         .map(|(title, sql)| (format!("panel: {title}"), sql))
@@ -224,7 +242,7 @@ async fn time_reads(
     for (label, sql) in queries {
         let samples = sample(plan.reps, || async {
             sqlx::raw_sql(&sql)
-                .execute(&pool)
+                .execute(pool)
                 .await
                 .with_context(|| format!("{label}: {sql}"))?;
             Ok(())
@@ -268,10 +286,7 @@ where
 /// Nearest-rank p50 and p95.
 fn timing(read: String, mut samples: Vec<Duration>) -> Timing {
     samples.sort();
-    let rank = |p: f64| {
-        let n = samples.len();
-        samples[((p * n as f64).ceil() as usize).clamp(1, n) - 1]
-    };
+    let rank = |q: f64| super::nearest_rank(&samples, q).unwrap_or_default();
     Timing {
         read,
         p50: rank(0.5),
@@ -326,12 +341,13 @@ fn print_table(sizes: &[Size]) {
         println!("{line}");
     }
     for s in sizes {
-        if let Some(seconds) = s.fill_seconds {
+        if let Some(fill) = &s.fill {
             println!(
-                "\nfill {} orders: {} records in {seconds:.1} s = {:.0} records/s",
+                "\nfill {} orders: {} records in {:.1} s = {:.0} records/s",
                 s.orders,
-                s.events,
-                s.events as f64 / seconds
+                fill.records,
+                fill.seconds,
+                fill.records as f64 / fill.seconds
             );
         }
     }
@@ -339,34 +355,4 @@ fn print_table(sizes: &[Size]) {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-async fn exists(server: &str, database: &str) -> anyhow::Result<bool> {
-    let pool = sqlx::PgPool::connect(&format!("{server}/postgres")).await?;
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-        .bind(database)
-        .fetch_optional(&pool)
-        .await?;
-    Ok(found.is_some())
-}
-
-async fn recreate(server: &str, database: &str) -> anyhow::Result<()> {
-    super::drop_database(server, database).await;
-    let pool = sqlx::PgPool::connect(&format!("{server}/postgres"))
-        .await
-        .with_context(|| format!("connecting to {server}/postgres to create {database}"))?;
-    sqlx::raw_sql(&format!("CREATE DATABASE {database}"))
-        .execute(&pool)
-        .await
-        .with_context(|| format!("creating database {database}"))?;
-    Ok(())
-}
-
-/// Stored events (the fill's records minus duplicates and rejections).
-async fn count_events(url: &str) -> anyhow::Result<u64> {
-    let pool = sqlx::PgPool::connect(url).await?;
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&pool)
-        .await?;
-    Ok(n as u64)
 }
