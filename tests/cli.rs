@@ -90,23 +90,37 @@ async fn migrate_creates_the_documented_tables_and_views() {
     }
 }
 
+/// The text of the PostgreSQL migration file `name`.
+fn migration(name: &str) -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    std::fs::read_to_string(dir.join(name)).expect("migration file")
+}
+
+/// Runs the PostgreSQL migration files in order up to and including `last`: the schema of
+/// the version that stopped there.
+async fn migrate_through(pool: &sqlx::PgPool, last: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("migrations directory")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    names.sort();
+    for name in names.iter().filter(|n| n.as_str() <= last) {
+        sqlx::raw_sql(&migration(name))
+            .execute(pool)
+            .await
+            .expect(name);
+    }
+}
+
 /// A database that ran a version before contract v2 gets the new order and claim columns
 /// filled from what it already stored, in the shop's zone.
 #[tokio::test]
 async fn the_contract_v2_migration_backfills_orders_and_claims_from_stored_state() {
     let db = support::TestDb::create().await;
     let pool = db.pool().await;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-    let run = |name: &str| std::fs::read_to_string(dir.join(name)).expect("migration file");
-    for name in [
-        "0001_ingest.sql",
-        "0002_orders.sql",
-        "0003_views.sql",
-        "0004_order_version.sql",
-        "0005_c_collation.sql",
-    ] {
-        sqlx::raw_sql(&run(name)).execute(&pool).await.expect(name);
-    }
+    migrate_through(&pool, "0005_c_collation.sql").await;
     sqlx::raw_sql(
         r#"INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
              VALUES ('Europe/Moscow', '30m', '24h', '14d');
@@ -119,7 +133,7 @@ async fn the_contract_v2_migration_backfills_orders_and_claims_from_stored_state
     .execute(&pool)
     .await
     .expect("rows of the version before v2");
-    sqlx::raw_sql(&run("0006_contract_v2.sql"))
+    sqlx::raw_sql(&migration("0006_contract_v2.sql"))
         .execute(&pool)
         .await
         .expect("0006");
@@ -139,6 +153,87 @@ async fn the_contract_v2_migration_backfills_orders_and_claims_from_stored_state
         .await
         .expect("claims");
     assert_eq!(resolved, day("2026-11-01"));
+}
+
+/// A database that ran a version before the maintained distributions gets them filled from
+/// the orders it already stored, so the percentile views answer as before the upgrade.
+#[tokio::test]
+async fn the_distributions_migration_fills_them_from_the_stored_orders() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0007_duplicate_events.sql").await;
+    sqlx::raw_sql(
+        r#"INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
+             VALUES ('Europe/Moscow', '30m', '24h', '14d');
+           INSERT INTO orders (order_id, verdict, state, created_at, created_day, shipped_at,
+                               shipped_day, confirmation_seconds) VALUES
+             ('A', 'open', '{}', '2026-10-31T20:00:00Z', '2026-10-31', '2026-10-31T20:30:00Z',
+              '2026-10-31', 2400.5),
+             ('B', 'open', '{}', '2026-10-31T20:00:00Z', '2026-10-31', '2026-10-31T21:00:00Z',
+              '2026-10-31', 60),
+             ('C', 'open', '{}', '2026-10-31T20:00:00Z', '2026-10-31', NULL, NULL, 120.25);"#,
+    )
+    .execute(&pool)
+    .await
+    .expect("orders of the version before");
+    sqlx::raw_sql(&migration("0008_maintained_distributions.sql"))
+        .execute(&pool)
+        .await
+        .expect("0008");
+    let dispatch: Vec<(chrono::NaiveDate, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT month, shipped, dispatch_p50_seconds, dispatch_p95_seconds
+         FROM order_dispatch_monthly",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("order_dispatch_monthly");
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("literal");
+    assert_eq!(
+        dispatch,
+        vec![(day("2026-10-01"), 2, Some(1800), Some(3600))]
+    );
+    type LatencyDay = (chrono::NaiveDate, i64, Option<f64>, Option<f64>, i64);
+    let latency: Vec<LatencyDay> = sqlx::query_as(
+        "SELECT day, confirmed, p50_seconds, max_seconds, over_sla FROM confirmation_latency_daily",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("confirmation_latency_daily");
+    assert_eq!(
+        latency,
+        vec![(day("2026-10-31"), 3, Some(120.25), Some(2400.5), 1)]
+    );
+}
+
+/// A database that ran a version before the sharded daily counts keeps its days: the view
+/// `daily_kpi` (and `po_daily` over it) answers as the table did.
+#[tokio::test]
+async fn the_sharded_daily_counts_migration_keeps_the_stored_days() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0008_maintained_distributions.sql").await;
+    sqlx::raw_sql(
+        "INSERT INTO daily_kpi (day, fulfilled, perfect, cancelled) VALUES ('2026-09-11', 3, 2, 1);",
+    )
+    .execute(&pool)
+    .await
+    .expect("a day of the version before");
+    sqlx::raw_sql(&migration("0009_sharded_daily_kpi.sql"))
+        .execute(&pool)
+        .await
+        .expect("0009");
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("literal");
+    let daily: Vec<(chrono::NaiveDate, i64, i64, i64)> =
+        sqlx::query_as("SELECT day, fulfilled, perfect, cancelled FROM po_daily")
+            .fetch_all(&pool)
+            .await
+            .expect("po_daily");
+    assert_eq!(daily, vec![(day("2026-09-11"), 3, 2, 1)]);
+    let shards: i64 = sqlx::query_scalar("SELECT count(*) FROM daily_kpi_shards")
+        .fetch_one(&pool)
+        .await
+        .expect("daily_kpi_shards");
+    assert_eq!(shards, 1);
 }
 
 #[tokio::test]
@@ -343,7 +438,7 @@ async fn migrate_creates_a_missing_database() {
         .await
         .expect("the database exists now");
     let tables: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'daily_kpi'")
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'daily_kpi_shards'")
             .fetch_one(&pool)
             .await
             .expect("query");

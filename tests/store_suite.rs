@@ -1359,7 +1359,87 @@ async fn order_to_dispatch_is_keyed_on_the_month_of_the_shipment(kind: Kind) {
     });
 }
 
+/// An earlier `order.shipped` arriving in a later batch replaces the shipment: the maintained
+/// distribution retracts the old value from its month and adds the new one, and a corrected
+/// confirmation moves the latency percentiles of its day the same way.
+async fn a_corrected_shipment_moves_the_order_between_months_of_the_dispatch_distribution(
+    kind: Kind,
+) {
+    let f = fixture(kind).await;
+    let at = msk("2026-10-31T23:00:00");
+    let first = vec![
+        created("A-1", at),
+        confirmed("A-1", msk("2026-10-31T23:50:00")),
+        shipped("A-1", msk("2026-11-01T01:00:00")),
+    ];
+    let mut offsets = BTreeMap::new();
+    f.store
+        .commit_batch(
+            &batch(&keyed_all("A-1", first), &mut offsets),
+            &Rules::default(),
+        )
+        .await
+        .expect("first batch");
+    let months = query_as!(
+        f.store,
+        (NaiveDate, i64, Option<i64>),
+        "SELECT month, shipped, dispatch_p50_seconds FROM order_dispatch_monthly ORDER BY month"
+    );
+    assert_eq!(months, vec![(day("2026-11-01"), 1, Some(7200))]);
+
+    let earlier = vec![
+        cloudevent(
+            "A-1-shipped-early",
+            "order.shipped",
+            msk("2026-10-31T23:30:00"),
+            serde_json::json!({"order_id": "A-1", "courier_id": "K-1", "items_shipped": 2}),
+        ),
+        cloudevent(
+            "A-1-confirmed-early",
+            "order.confirmed",
+            msk("2026-10-31T23:10:00"),
+            serde_json::json!({"order_id": "A-1", "channel": "phone", "operator_id": "OP-1"}),
+        ),
+    ];
+    f.store
+        .commit_batch(
+            &batch(&keyed_all("A-1", earlier), &mut offsets),
+            &Rules::default(),
+        )
+        .await
+        .expect("second batch");
+
+    let months = query_as!(
+        f.store,
+        (NaiveDate, i64, Option<i64>),
+        "SELECT month, shipped, dispatch_p50_seconds FROM order_dispatch_monthly ORDER BY month"
+    );
+    assert_eq!(months, vec![(day("2026-10-01"), 1, Some(1800))]);
+    let latency = query_as!(
+        f.store,
+        (NaiveDate, i64, Option<f64>, Option<f64>, i64),
+        "SELECT day, confirmed, p50_seconds, max_seconds, over_sla
+         FROM confirmation_latency_daily ORDER BY day"
+    );
+    assert_eq!(
+        latency,
+        vec![(day("2026-10-31"), 1, Some(600.0), Some(600.0), 0)]
+    );
+    let held = query_as!(
+        f.store,
+        (i64,),
+        "SELECT count(*) FROM (SELECT month, seconds FROM dispatch_seconds
+                               GROUP BY month, seconds HAVING sum(orders) <> 0) x"
+    );
+    assert_eq!(
+        held,
+        vec![(1,)],
+        "one value held in all, the retracted one sums to zero"
+    );
+}
+
 suite!(
+    a_corrected_shipment_moves_the_order_between_months_of_the_dispatch_distribution,
     a_yellow_and_a_red_smiley_for_one_courier_give_index_one_half,
     a_team_of_nine_is_flagged_and_a_smiley_counts_for_the_team_at_its_time,
     a_tie_in_yellow_smileys_goes_to_the_lowest_team_id,
@@ -1495,4 +1575,68 @@ async fn both_stores_answer_every_read_identically() {
     assert!(!a.is_empty());
     assert_eq!(a, b);
     assert_eq!(daily(&pg.store).await, daily(&lite.store).await);
+}
+
+/// Two lanes commit the partitions of one shop at the same time on PostgreSQL. Their
+/// batches deliver orders on the same days, so they add to the same days' counts: each adds
+/// under a shard of its own (no lane waits on the other's row lock), and the sums equal those
+/// of the same stream committed one batch at a time (on SQLite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_lanes_add_one_days_counts_under_shards_of_their_own_and_the_sums_stay_exact() {
+    let pg = fixture(Kind::Postgres).await;
+    let lite = fixture(Kind::Sqlite).await;
+    let start = DateTime::parse_from_rfc3339("2026-09-01T00:00:00+03:00")
+        .expect("literal")
+        .with_timezone(&Utc);
+    let shop = support::shop::generate(7, 400, start);
+    let values: Vec<(String, Vec<u8>)> = shop
+        .records
+        .iter()
+        .map(|r| (r.key.clone(), r.value.clone()))
+        .collect();
+    let partition = |key: &str| key.bytes().map(u32::from).sum::<u32>() % 3;
+    let (lane_a, lane_b): (Vec<_>, Vec<_>) =
+        values.iter().cloned().partition(|(k, _)| partition(k) == 0);
+    let commit_all = |store: AnyStore, values: Vec<(String, Vec<u8>)>| async move {
+        let mut offsets = BTreeMap::new();
+        for chunk in values.chunks(40) {
+            store
+                .commit_batch(&batch(chunk, &mut offsets), &Rules::default())
+                .await
+                .expect("commit");
+        }
+    };
+    tokio::join!(
+        commit_all(pg.store.clone(), lane_a),
+        commit_all(pg.store.clone(), lane_b)
+    );
+    commit_all(lite.store.clone(), values).await;
+
+    let days = daily(&pg.store).await;
+    assert!(!days.is_empty());
+    assert_eq!(days, daily(&lite.store).await);
+    let dispatch = "SELECT month, shipped, dispatch_p50_seconds, dispatch_p95_seconds
+                    FROM order_dispatch_monthly ORDER BY month";
+    assert_eq!(
+        query_as!(
+            pg.store,
+            (NaiveDate, i64, Option<i64>, Option<i64>),
+            dispatch
+        ),
+        query_as!(
+            lite.store,
+            (NaiveDate, i64, Option<i64>, Option<i64>),
+            dispatch
+        )
+    );
+    let shared_days = query_as!(
+        pg.store,
+        (i64,),
+        "SELECT count(*) FROM (SELECT day FROM daily_kpi_shards GROUP BY day
+                               HAVING count(DISTINCT shard) >= 2) d"
+    );
+    assert!(
+        shared_days[0].0 > 0,
+        "both lanes added to some day, each under its own shard"
+    );
 }

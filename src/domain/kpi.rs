@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{NaiveDate, TimeDelta};
 
 use super::event::{Category, Event, EventKind};
+use super::figures::{FigureDelta, OrderFigures};
 use super::order::{Assessment, Change, OrderProjection, Verdict};
 use super::rules::Rules;
 
@@ -174,6 +175,8 @@ impl ChangedOrder {
 pub struct BatchOutcome {
     pub changed: Vec<ChangedOrder>,
     pub kpi: KpiDelta,
+    /// The changed orders' contributions to the maintained distributions.
+    pub figures: FigureDelta,
 }
 
 /// An order being folded: the stored projection is moved in, not copied; what the batch
@@ -181,6 +184,7 @@ pub struct BatchOutcome {
 struct Touched {
     projection: OrderProjection,
     previous: Option<Assessment>,
+    previous_figures: Option<OrderFigures>,
     changed: bool,
     delivery_changed: bool,
     changed_claims: Vec<String>,
@@ -201,9 +205,14 @@ impl Touched {
     /// The order as stored (assessed, so its old KPI contribution can be retracted), or new.
     fn load(stored: Option<OrderProjection>, id: &str, rules: &Rules) -> Touched {
         let previous = stored.as_ref().map(|p| p.assess(rules));
+        let previous_figures = match (&stored, &previous) {
+            (Some(p), Some(a)) => Some(OrderFigures::of(p, a, rules)),
+            _ => None,
+        };
         Touched {
             projection: stored.unwrap_or_else(|| OrderProjection::new(id)),
             previous,
+            previous_figures,
             changed: false,
             delivery_changed: false,
             changed_claims: Vec::new(),
@@ -246,13 +255,21 @@ impl Touched {
         }
     }
 
-    /// The changed order with its new assessment; its KPI delta goes into `kpi`.
-    fn finish(self, rules: &Rules, kpi: &mut KpiDelta) -> ChangedOrder {
+    /// The changed order with its new assessment; its KPI and figure deltas go into `kpi`
+    /// and `figures`.
+    fn finish(self, rules: &Rules, kpi: &mut KpiDelta, figures: &mut FigureDelta) -> ChangedOrder {
         let assessment = self.projection.assess(rules);
         if let Some(p) = &self.previous {
             kpi.add(p, -1);
         }
         kpi.add(&assessment, 1);
+        let now = OrderFigures::of(&self.projection, &assessment, rules);
+        if self.previous_figures.as_ref() != Some(&now) {
+            if let Some(f) = &self.previous_figures {
+                figures.add(f, -1);
+            }
+            figures.add(&now, 1);
+        }
         ChangedOrder {
             projection: self.projection,
             assessment,
@@ -294,8 +311,9 @@ pub fn fold_batch(
     touched.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let mut outcome = BatchOutcome::default();
     for (_, t) in touched {
-        let changed = t.finish(rules, &mut outcome.kpi);
+        let changed = t.finish(rules, &mut outcome.kpi, &mut outcome.figures);
         outcome.changed.push(changed);
     }
+    outcome.figures.settle();
     outcome
 }

@@ -3,6 +3,7 @@
 pub mod contract;
 pub mod entities;
 pub mod fact;
+pub mod figures;
 pub mod kpi;
 pub mod order;
 pub mod rules;
@@ -12,6 +13,7 @@ pub mod storable;
 pub use contract as event;
 pub use entities::EntityBatch;
 pub use event::{decode, Category, Decoded, Event, EventKey, EventKind, RejectReason, Rejection};
+pub use figures::{FigureDelta, OrderFigures};
 pub use kpi::{fold_batch, BatchOutcome, ChangedOrder, DayCounts, KpiDelta};
 pub use order::{Assessment, Change, OrderProjection, Verdict};
 pub use rules::Rules;

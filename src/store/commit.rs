@@ -194,7 +194,8 @@ pub(crate) async fn commit_batch<D: Database>(
     lap.mark("load_orders");
     let outcome = fold_batch(stored, fresh, rules);
     lap.mark("fold");
-    let versions = write_fold::<D>(&mut tx, &outcome, rules, 0).await?;
+    let shard = writer_shard(&batch.partition_numbers());
+    let versions = write_fold::<D>(&mut tx, &outcome, rules, 0, shard).await?;
     lap.mark("write_orders_claims_kpi");
     if !v2.is_empty() {
         let entities = EntityBatch::fold(v2);
@@ -235,13 +236,14 @@ pub(crate) async fn commit_batch<D: Database>(
     Ok(report)
 }
 
-/// Writes a fold's orders (new rows at `first_version`), claims and KPI deltas; returns
-/// the version each order row now has.
+/// Writes a fold's orders (new rows at `first_version`), claims, KPI deltas and
+/// distribution deltas (under `shard`); returns the version each order row now has.
 pub(crate) async fn write_fold<D: Database>(
     conn: &mut Conn<D>,
     outcome: &BatchOutcome,
     rules: &Rules,
     first_version: i64,
+    shard: i32,
 ) -> Result<HashMap<String, i64>, Error> {
     let orders = rows::order_rows(outcome, rules, first_version)?;
     let versions = if orders.is_empty() {
@@ -250,9 +252,29 @@ pub(crate) async fn write_fold<D: Database>(
         D::upsert_orders(conn, &Write::of(&orders)).await?
     };
     let claims = rows::claim_rows(outcome, rules);
-    let kpi = rows::kpi_rows(outcome);
-    D::write(conn, &[Write::of(&claims), Write::of(&kpi)]).await?;
+    let kpi = rows::kpi_rows(outcome, shard);
+    let (dispatch, confirmation) = rows::figure_rows(outcome, shard);
+    D::write(
+        conn,
+        &[
+            Write::of(&claims),
+            Write::of(&kpi),
+            Write::of(&dispatch),
+            Write::of(&confirmation),
+        ],
+    )
+    .await?;
     Ok(versions)
+}
+
+/// How many writer shards the maintained figure tables keep per key.
+const SHARDS: i32 = 8;
+
+/// The shard a batch of `partitions` writes its figure deltas under. Concurrent batches hold
+/// disjoint partitions (the lanes split them), so they mostly write different shards and do
+/// not wait on each other's row locks; the views sum the shards.
+fn writer_shard(partitions: &[i32]) -> i32 {
+    partitions.first().map_or(0, |p| p.rem_euclid(SHARDS))
 }
 
 /// Merges a batch of v2 entities into their tables.

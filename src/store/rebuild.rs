@@ -44,7 +44,7 @@ pub(crate) async fn rebuild<D: Database>(
             regroup.finish(&mut ready);
         }
         let outcome = fold_batch(HashMap::new(), ready, rules);
-        write_fold::<D>(&mut tx, &outcome, rules, rebuilt_version).await?;
+        write_fold::<D>(&mut tx, &outcome, rules, rebuilt_version, 0).await?;
         progress(regroup.report.events, total.max(0) as u64);
         if done {
             break;

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::tables::{
-    ClaimRow, ClaimStageRow, CourierRow, DuplicateRow, EventRow, KpiRow, LeadEventRow, LeadRow,
-    OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow, SpendRow, ViolationRow, Write,
+    ClaimRow, ClaimStageRow, ConfirmationRow, CourierRow, DispatchRow, DuplicateRow, EventRow,
+    KpiRow, LeadEventRow, LeadRow, OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow,
+    SpendRow, ViolationRow, Write,
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
@@ -213,13 +214,14 @@ pub(crate) fn claim_rows(outcome: &BatchOutcome, rules: &Rules) -> Vec<ClaimRow>
     rows
 }
 
-/// The fold's signed deltas of `daily_kpi`, one row per touched day.
-pub(crate) fn kpi_rows(outcome: &BatchOutcome) -> Vec<KpiRow> {
+/// The fold's signed deltas of the daily counts under `shard`, one row per touched day.
+pub(crate) fn kpi_rows(outcome: &BatchOutcome, shard: i32) -> Vec<KpiRow> {
     outcome
         .kpi
         .rows()
         .map(|(day, c): (NaiveDate, DayCounts)| KpiRow {
             day,
+            shard,
             fulfilled: c.fulfilled,
             perfect: c.perfect,
             deviation_quality: c.quality,
@@ -229,6 +231,37 @@ pub(crate) fn kpi_rows(outcome: &BatchOutcome) -> Vec<KpiRow> {
             cancelled: c.cancelled,
         })
         .collect()
+}
+
+/// The fold's signed deltas of the maintained distributions, written under `shard` (a
+/// writer's own rows, so concurrent batches never wait on each other's row locks), in key
+/// order (one lock order for every writer).
+pub(crate) fn figure_rows(
+    outcome: &BatchOutcome,
+    shard: i32,
+) -> (Vec<DispatchRow>, Vec<ConfirmationRow>) {
+    let f = &outcome.figures;
+    let dispatch = f
+        .dispatch
+        .iter()
+        .map(|((month, seconds), orders)| DispatchRow {
+            month: *month,
+            seconds: *seconds,
+            shard,
+            orders: *orders,
+        })
+        .collect();
+    let confirmation = f
+        .confirmation
+        .iter()
+        .map(|((day, ms), orders)| ConfirmationRow {
+            day: *day,
+            ms: *ms,
+            shard,
+            orders: *orders,
+        })
+        .collect();
+    (dispatch, confirmation)
 }
 
 /// The rows that merge a batch of v2 entities into their tables.

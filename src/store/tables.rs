@@ -433,9 +433,35 @@ table! {
 }
 
 table! {
-    /// A signed delta of `daily_kpi`, added to the stored day.
-    KpiRow => "daily_kpi" {
+    /// A signed delta of `dispatch_seconds`: orders shipped in a month that took this many
+    /// whole seconds from creation to shipment, per writer shard (summed by the view).
+    DispatchRow => "dispatch_seconds" {
+        month: NaiveDate = Key;
+        seconds: i64 = Key;
+        shard: i32 = Key;
+        orders: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
+    /// A signed delta of `confirmation_ms`: orders created on a day and confirmed this many
+    /// milliseconds later, per writer shard (summed by the view).
+    ConfirmationRow => "confirmation_ms" {
         day: NaiveDate = Key;
+        ms: i64 = Key;
+        shard: i32 = Key;
+        orders: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
+    /// A signed delta of the daily counts, added to the stored day of the writer's shard
+    /// (the view `daily_kpi` sums the shards).
+    KpiRow => "daily_kpi_shards" {
+        day: NaiveDate = Key;
+        shard: i32 = Key;
         fulfilled: i64 = Add;
         perfect: i64 = Add;
         deviation_quality: i64 = Add;
@@ -583,7 +609,13 @@ table! {
 }
 
 /// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
-pub(crate) const ORDER_TABLES: [&Table; 3] = [OrderRow::TABLE, ClaimRow::TABLE, KpiRow::TABLE];
+pub(crate) const ORDER_TABLES: [&Table; 5] = [
+    OrderRow::TABLE,
+    ClaimRow::TABLE,
+    KpiRow::TABLE,
+    DispatchRow::TABLE,
+    ConfirmationRow::TABLE,
+];
 
 /// The contract-v2 tables, in the order every batch writes them (one lock order for all).
 pub(crate) const V2_TABLES: [&Table; 8] = [
@@ -650,7 +682,7 @@ mod tests {
     #[test]
     fn kpi_deltas_add_to_the_stored_day_and_offsets_never_move_back() {
         let kpi = KpiRow::TABLE.insert_sql(&Plain, 1);
-        assert!(kpi.contains("\"perfect\" = daily_kpi.\"perfect\" + excluded.\"perfect\""));
+        assert!(kpi.contains("\"perfect\" = daily_kpi_shards.\"perfect\" + excluded.\"perfect\""));
         let offsets = OffsetRow::TABLE.insert_sql(&Plain, 1);
         assert!(offsets.contains(
             "\"next_offset\" = GREATEST(consumer_offsets.\"next_offset\", excluded.\"next_offset\")"

@@ -1,0 +1,106 @@
+//! What one order adds to the maintained monthly and daily figures other than its days'
+//! perfect-order counts ([`super::kpi`]): the distributions the percentile views read.
+//!
+//! Like the daily counts, a figure is kept as signed deltas: when a batch changes an order,
+//! its old contribution is retracted and its new one added, so a maintained table always
+//! equals the sum over the current projections, whatever the arrival order. A percentile is
+//! then read from one month's (or day's) distribution, never from all of history.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use super::fact::whole_seconds;
+use super::order::{Assessment, OrderProjection};
+use super::rules::Rules;
+
+/// The contributions of one order to the maintained distributions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFigures {
+    /// Order to dispatch: the shop-zone month of `order.shipped` and the whole seconds from
+    /// `order.created` to it (both events seen).
+    pub dispatch: Option<(NaiveDate, i64)>,
+    /// Confirmation latency: the shop-zone day of creation and the latency in milliseconds
+    /// (both events seen).
+    pub confirmation: Option<(NaiveDate, i64)>,
+}
+
+impl OrderFigures {
+    /// The figures of `projection`, whose assessment under `rules` is `assessment`.
+    pub fn of(projection: &OrderProjection, assessment: &Assessment, rules: &Rules) -> Self {
+        let created = projection.created.as_ref();
+        let dispatch = match (created, &projection.shipped) {
+            (Some(c), Some(s)) => Some((rules.month_of(s.at), whole_seconds(c.at, s.at))),
+            _ => None,
+        };
+        let confirmation = match (assessment.created_day, assessment.confirmation_latency) {
+            (Some(day), Some(latency)) => Some((day, latency.num_milliseconds())),
+            _ => None,
+        };
+        OrderFigures {
+            dispatch,
+            confirmation,
+        }
+    }
+}
+
+/// Signed changes to the maintained distributions: how many orders gained (or lost) each
+/// value in each month or day. Zero entries are dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FigureDelta {
+    /// `(month of shipment, whole seconds)` → orders.
+    pub dispatch: BTreeMap<(NaiveDate, i64), i64>,
+    /// `(day of creation, milliseconds)` → orders.
+    pub confirmation: BTreeMap<(NaiveDate, i64), i64>,
+}
+
+impl FigureDelta {
+    /// Adds (`sign = 1`) or retracts (`sign = -1`) an order's figures.
+    pub fn add(&mut self, figures: &OrderFigures, sign: i64) {
+        if let Some(key) = figures.dispatch {
+            *self.dispatch.entry(key).or_default() += sign;
+        }
+        if let Some(key) = figures.confirmation {
+            *self.confirmation.entry(key).or_default() += sign;
+        }
+    }
+
+    /// Drops the entries that cancelled out (an order whose figure did not change).
+    pub fn settle(&mut self) {
+        self.dispatch.retain(|_, n| *n != 0);
+        self.confirmation.retain(|_, n| *n != 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_retracted_contribution_cancels_the_added_one() {
+        let old = OrderFigures {
+            dispatch: Some((day("2026-10-01"), 3600)),
+            confirmation: Some((day("2026-10-31"), 90_000)),
+        };
+        let new = OrderFigures {
+            dispatch: Some((day("2026-10-01"), 3600)),
+            confirmation: Some((day("2026-10-31"), 60_000)),
+        };
+        let mut delta = FigureDelta::default();
+        delta.add(&old, -1);
+        delta.add(&new, 1);
+        delta.settle();
+        assert!(delta.dispatch.is_empty());
+        assert_eq!(
+            delta.confirmation.into_iter().collect::<Vec<_>>(),
+            vec![
+                ((day("2026-10-31"), 60_000), 1),
+                ((day("2026-10-31"), 90_000), -1)
+            ]
+        );
+    }
+}
