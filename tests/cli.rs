@@ -236,6 +236,25 @@ async fn the_sharded_daily_counts_migration_keeps_the_stored_days() {
     assert_eq!(shards, 1);
 }
 
+/// Grafana's panels and psql open plain sessions: after `migrate`, such a session of the
+/// database runs without JIT compilation, which cost each monthly view up to a second.
+#[tokio::test]
+async fn after_migrate_a_plain_session_of_the_database_runs_without_jit() {
+    let db = support::TestDb::create().await;
+    let out = migrate_with(&[("PERFECT_ORDER__DATABASE__URL", &db.url)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = db.pool().await;
+    let jit: String = sqlx::query_scalar("SHOW jit")
+        .fetch_one(&pool)
+        .await
+        .expect("SHOW jit");
+    assert_eq!(jit, "off");
+}
+
 #[tokio::test]
 async fn json_log_format_writes_one_json_object_per_line() {
     let db = support::TestDb::create().await;

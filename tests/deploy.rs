@@ -208,7 +208,7 @@ fn dockerfile_is_multi_stage_non_root_with_a_healthcheck() {
         .expect("a USER line");
     assert!(!user.contains("root") && !user.contains(" 0"), "{user}");
     assert!(text.contains("HEALTHCHECK") && text.contains("/healthz"));
-    for copied in ["Cargo.toml", "Cargo.lock", "src", "migrations"] {
+    for copied in ["Cargo.toml", "Cargo.lock", "build.rs", "src", "migrations"] {
         assert!(
             root().join(copied).exists(),
             "Dockerfile copies missing {copied}"
