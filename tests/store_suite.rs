@@ -1438,7 +1438,75 @@ async fn a_corrected_shipment_moves_the_order_between_months_of_the_dispatch_dis
     );
 }
 
+/// The console's confirmation-latency histogram counts the orders created on the last 30
+/// shop days, today included, as the 30-day rate does: at 23:00 on 30 November an order
+/// created at 23:30 on 31 October is out, one created at 00:10 on 1 November is in. A later,
+/// earlier confirmation moves the order to its new bucket.
+async fn the_confirmation_histogram_counts_the_last_30_shop_days(kind: Kind) {
+    let f = fixture(kind).await;
+    let mut offsets = BTreeMap::new();
+    let out = msk("2026-10-31T23:30:00");
+    let inside = msk("2026-11-01T00:10:00");
+    let mut values = keyed_all(
+        "A-1",
+        vec![
+            created("A-1", out),
+            confirmed("A-1", out + TimeDelta::minutes(7)),
+        ],
+    );
+    values.extend(keyed_all(
+        "A-2",
+        vec![
+            created("A-2", inside),
+            confirmed("A-2", inside + TimeDelta::minutes(50)),
+        ],
+    ));
+    f.store
+        .commit_batch(&batch(&values, &mut offsets), &Rules::default())
+        .await
+        .expect("commit");
+    let now = msk("2026-11-30T23:00:00");
+    let buckets = |d: perfect_order::store::Dashboard| -> Vec<i64> {
+        d.confirmation_minutes.iter().map(|b| b.1).collect()
+    };
+    let dashboard = f
+        .store
+        .dashboard(&Rules::default(), now)
+        .await
+        .expect("dashboard");
+    assert_eq!(
+        buckets(dashboard),
+        vec![0, 0, 0, 0, 0, 0, 0, 1, 0],
+        "50 min: [45, 60)"
+    );
+
+    let earlier = cloudevent(
+        "A-2-confirmed-early",
+        "order.confirmed",
+        inside + TimeDelta::minutes(12),
+        serde_json::json!({"order_id": "A-2", "channel": "phone", "operator_id": "OP-1"}),
+    );
+    f.store
+        .commit_batch(
+            &batch(&keyed_all("A-2", vec![earlier]), &mut offsets),
+            &Rules::default(),
+        )
+        .await
+        .expect("commit");
+    let dashboard = f
+        .store
+        .dashboard(&Rules::default(), now)
+        .await
+        .expect("dashboard");
+    assert_eq!(
+        buckets(dashboard),
+        vec![0, 0, 1, 0, 0, 0, 0, 0, 0],
+        "12 min: [10, 15)"
+    );
+}
+
 suite!(
+    the_confirmation_histogram_counts_the_last_30_shop_days,
     a_corrected_shipment_moves_the_order_between_months_of_the_dispatch_distribution,
     a_yellow_and_a_red_smiley_for_one_courier_give_index_one_half,
     a_team_of_nine_is_flagged_and_a_smiley_counts_for_the_team_at_its_time,

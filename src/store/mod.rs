@@ -265,6 +265,9 @@ pub const CHART_DAYS: i64 = 60;
 /// holds the longer ones.
 pub const CONFIRMATION_MINUTES: [i64; 8] = [5, 10, 15, 20, 25, 30, 45, 60];
 
+/// How many shop days (today included) the console's confirmation-latency histogram counts.
+pub const CONFIRMATION_DAYS: i64 = 30;
+
 /// One day of the perfect-order chart.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DayPoint {

@@ -504,19 +504,19 @@ impl Reads for PgStore {
             .collect())
     }
 
-    async fn confirmation_buckets(&self, since: DateTime<Utc>) -> Result<Vec<(i64, i64)>, Error> {
+    async fn confirmation_buckets(&self, after: NaiveDate) -> Result<Vec<(i64, i64)>, Error> {
         let bounds: Vec<f64> = CONFIRMATION_MINUTES.iter().map(|b| *b as f64).collect();
         // width_bucket: how many bounds are at or below the latency in minutes.
         Ok(sqlx::query(
-            "SELECT width_bucket(confirmation_seconds / 60.0, $2::float8[])::bigint, count(*)::bigint
-             FROM orders WHERE confirmation_seconds IS NOT NULL AND created_at > $1
-             GROUP BY 1",
+            "SELECT width_bucket((ms / 60000.0)::float8, $2::float8[])::bigint, sum(orders)::bigint
+             FROM confirmation_ms WHERE day > $1
+             GROUP BY 1 HAVING sum(orders) <> 0",
         )
-        .bind(since)
+        .bind(after)
         .bind(bounds)
         .fetch_all(&self.pool)
         .await
-        .map_err(step("read confirmation latencies from orders"))?
+        .map_err(step("read confirmation latencies from confirmation_ms"))?
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect())

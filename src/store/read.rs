@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 
 use super::{
     ClaimsMonth, Dashboard, DayPoint, Error, ShopFigures, WindowFigures, CHART_DAYS,
-    CONFIRMATION_MINUTES, WINDOWS,
+    CONFIRMATION_DAYS, CONFIRMATION_MINUTES, WINDOWS,
 };
 use crate::domain::{Category, Rules};
 
@@ -63,11 +63,12 @@ pub(crate) trait Reads: Sync {
         after: NaiveDate,
     ) -> impl Future<Output = Result<Vec<ClaimsMonth>, Error>> + Send;
 
-    /// Orders created after `since` with a known confirmation latency, counted per bucket
-    /// (how many of [`super::CONFIRMATION_MINUTES`] are at or below the latency in minutes).
+    /// Orders created on the shop days after `after` with a known confirmation latency,
+    /// counted per bucket (how many of [`super::CONFIRMATION_MINUTES`] are at or below the
+    /// latency in minutes), from the maintained distribution: a read of those days only.
     fn confirmation_buckets(
         &self,
-        since: DateTime<Utc>,
+        after: NaiveDate,
     ) -> impl Future<Output = Result<Vec<(i64, i64)>, Error>> + Send;
 }
 
@@ -188,7 +189,9 @@ pub(crate) async fn dashboard<R: Reads>(
         .checked_sub_months(Months::new(6))
         .unwrap_or(month_start);
     let claims_monthly = db.claims_months(six_months_back).await?;
-    let buckets = db.confirmation_buckets(now - TimeDelta::days(30)).await?;
+    let buckets = db
+        .confirmation_buckets(today - TimeDelta::days(CONFIRMATION_DAYS))
+        .await?;
     Ok(Dashboard {
         today,
         sla_seconds: rules.confirmation_sla.num_seconds(),

@@ -501,23 +501,22 @@ impl Reads for SqliteStore {
         Ok(out)
     }
 
-    async fn confirmation_buckets(&self, since: DateTime<Utc>) -> Result<Vec<(i64, i64)>, Error> {
+    async fn confirmation_buckets(&self, after: NaiveDate) -> Result<Vec<(i64, i64)>, Error> {
         // How many bounds are at or below the latency in minutes (PostgreSQL's width_bucket).
         let bucket: Vec<String> = CONFIRMATION_MINUTES
             .iter()
             .map(|b| format!("(m >= {b})"))
             .collect();
         Ok(sqlx::query(&format!(
-            "SELECT {} AS bucket, count(*) FROM (
-                 SELECT confirmation_seconds / 60.0 AS m FROM orders
-                 WHERE confirmation_seconds IS NOT NULL AND created_at > ?1)
-             GROUP BY 1",
+            "SELECT {} AS bucket, sum(orders) FROM (
+                 SELECT ms / 60000.0 AS m, orders FROM confirmation_ms WHERE day > ?1)
+             GROUP BY 1 HAVING sum(orders) <> 0",
             bucket.join(" + ")
         ))
-        .bind(sqlite_time(&since))
+        .bind(after)
         .fetch_all(&self.pool)
         .await
-        .map_err(step("read confirmation latencies from orders"))?
+        .map_err(step("read confirmation latencies from confirmation_ms"))?
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect())
