@@ -112,6 +112,7 @@ async fn bench_scale_times_every_endpoint_view_and_the_watch_tick_at_each_size_a
         "view: po_monthly",
         "view: repeat_customers_monthly",
         "view: acquisition_monthly",
+        "view: lead_base_monthly",
     ];
     for read in reads {
         let cells = scale_cells(&table, read);

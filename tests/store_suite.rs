@@ -1388,17 +1388,13 @@ async fn a_corrected_shipment_moves_the_order_between_months_of_the_dispatch_dis
     assert_eq!(months, vec![(day("2026-11-01"), 1, Some(7200))]);
 
     let earlier = vec![
-        cloudevent(
+        with_id(
+            shipped("A-1", msk("2026-10-31T23:30:00")),
             "A-1-shipped-early",
-            "order.shipped",
-            msk("2026-10-31T23:30:00"),
-            serde_json::json!({"order_id": "A-1", "courier_id": "K-1", "items_shipped": 2}),
         ),
-        cloudevent(
+        with_id(
+            confirmed("A-1", msk("2026-10-31T23:10:00")),
             "A-1-confirmed-early",
-            "order.confirmed",
-            msk("2026-10-31T23:10:00"),
-            serde_json::json!({"order_id": "A-1", "channel": "phone", "operator_id": "OP-1"}),
         ),
     ];
     f.store
@@ -1480,11 +1476,9 @@ async fn the_confirmation_histogram_counts_the_last_30_shop_days(kind: Kind) {
         "50 min: [45, 60)"
     );
 
-    let earlier = cloudevent(
+    let earlier = with_id(
+        confirmed("A-2", inside + TimeDelta::minutes(12)),
         "A-2-confirmed-early",
-        "order.confirmed",
-        inside + TimeDelta::minutes(12),
-        serde_json::json!({"order_id": "A-2", "channel": "phone", "operator_id": "OP-1"}),
     );
     f.store
         .commit_batch(

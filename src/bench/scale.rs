@@ -43,7 +43,7 @@ const DASHBOARDS: [&str; 3] = [
 ];
 
 /// Every daily and monthly view, read whole (what a SQL client or a report reads).
-const VIEWS: [&str; 11] = [
+const VIEWS: [&str; 12] = [
     "po_daily",
     "po_monthly",
     "claims_monthly",
@@ -55,6 +55,7 @@ const VIEWS: [&str; 11] = [
     "repeat_customers_monthly",
     "order_dispatch_monthly",
     "acquisition_monthly",
+    "lead_base_monthly",
 ];
 
 /// The endpoints the console reads.

@@ -263,13 +263,10 @@ impl Touched {
             kpi.add(p, -1);
         }
         kpi.add(&assessment, 1);
-        let now = OrderFigures::of(&self.projection, &assessment, rules);
-        if self.previous_figures.as_ref() != Some(&now) {
-            if let Some(f) = &self.previous_figures {
-                figures.add(f, -1);
-            }
-            figures.add(&now, 1);
+        if let Some(f) = &self.previous_figures {
+            figures.add(f, -1);
         }
+        figures.add(&OrderFigures::of(&self.projection, &assessment, rules), 1);
         ChangedOrder {
             projection: self.projection,
             assessment,

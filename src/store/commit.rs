@@ -170,7 +170,8 @@ pub(crate) async fn commit_batch<D: Database>(
         ..BatchReport::default()
     };
     let mut lap = Laps::start();
-    let mut tx = db.begin_batch(&batch.partition_numbers()).await?;
+    let partitions = batch.partition_numbers();
+    let mut tx = db.begin_batch(&partitions).await?;
     let keys: Vec<(&str, i32)> = batch
         .next_offsets
         .keys()
@@ -194,7 +195,7 @@ pub(crate) async fn commit_batch<D: Database>(
     lap.mark("load_orders");
     let outcome = fold_batch(stored, fresh, rules);
     lap.mark("fold");
-    let shard = writer_shard(&batch.partition_numbers());
+    let shard = writer_shard(&partitions);
     let versions = write_fold::<D>(&mut tx, &outcome, rules, 0, shard).await?;
     lap.mark("write_orders_claims_kpi");
     if !v2.is_empty() {

@@ -233,9 +233,8 @@ pub(crate) fn kpi_rows(outcome: &BatchOutcome, shard: i32) -> Vec<KpiRow> {
         .collect()
 }
 
-/// The fold's signed deltas of the maintained distributions, written under `shard` (a
-/// writer's own rows, so concurrent batches never wait on each other's row locks), in key
-/// order (one lock order for every writer).
+/// The fold's signed deltas of the maintained distributions, written under `shard` (see
+/// `commit::writer_shard`), in key order (one lock order for every writer).
 pub(crate) fn figure_rows(
     outcome: &BatchOutcome,
     shard: i32,
