@@ -236,6 +236,61 @@ async fn the_sharded_daily_counts_migration_keeps_the_stored_days() {
     assert_eq!(shards, 1);
 }
 
+/// A database that ran a version before the maintained customer figures gets them filled
+/// from the orders it already stored: the repeat-customer, acquisition and lead-base views
+/// answer after the upgrade exactly what their versions over all orders answered before.
+#[tokio::test]
+async fn the_customer_figures_migration_keeps_every_customer_view_answer() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0010_jit_off.sql").await;
+    sqlx::raw_sql(
+        r#"INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
+             VALUES ('Europe/Moscow', '30m', '24h', '14d');
+           INSERT INTO orders (order_id, customer_id, verdict, state, created_at, created_day,
+                               sales_channel, total, delivered_day) VALUES
+             ('A', 'C1', 'perfect', '{}', '2026-09-30T21:30:00Z', '2026-10-01', 'web', 10, '2026-10-02'),
+             ('B', 'C1', 'open', '{}', '2026-11-02T10:00:00Z', '2026-11-02', 'app', 20, NULL),
+             ('C', 'C2', 'open', '{}', '2026-11-02T10:00:00Z', '2026-11-02', NULL, 30, NULL),
+             ('D', 'C2', 'cancelled', '{}', '2026-11-02T10:00:00Z', '2026-11-02', 'web', 40, NULL),
+             ('E', 'C3', 'open', '{}', '2026-10-20T10:00:00Z', '2026-10-20', 'app', 50, NULL),
+             ('F', 'C3', 'open', '{}', '2026-10-21T10:00:00Z', '2026-10-21', 'app', 60, NULL);
+           INSERT INTO spends (spend_id, amount, currency, from_day, to_day, channel, time,
+                               event_source, event_id)
+             VALUES ('S', 300, 'RUB', '2026-10-01', '2026-11-30', 'web', '2026-10-01T00:00:00Z',
+                     's', 'S');
+           INSERT INTO leads (lead_id, customer_id, captured_at, captured_month, temperature,
+                              temperature_at, temperature_source, temperature_id)
+             VALUES ('L', 'C2', '2026-10-15T00:00:00Z', '2026-10-01', 'hot',
+                     '2026-11-15T00:00:00Z', 's', 'L2');
+           INSERT INTO lead_events (source, id, lead_id, kind, temperature, time, month)
+             VALUES ('s', 'L', 'L', 'captured', 'warm', '2026-10-15T00:00:00Z', '2026-10-01'),
+                    ('s', 'L2', 'L', 'changed', 'hot', '2026-11-15T00:00:00Z', '2026-11-01');"#,
+    )
+    .execute(&pool)
+    .await
+    .expect("orders, a spend and a lead of the version before");
+    let views = [
+        "SELECT to_jsonb(v)::text FROM repeat_customers_monthly v ORDER BY month",
+        "SELECT to_jsonb(v)::text FROM acquisition_monthly v ORDER BY month, channel",
+        "SELECT to_jsonb(v)::text FROM lead_base_monthly v ORDER BY month",
+    ];
+    let mut before = Vec::new();
+    for sql in views {
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&pool).await.expect(sql);
+        assert!(!rows.is_empty(), "{sql} answers something");
+        before.push(rows);
+    }
+    sqlx::raw_sql(&migration("0011_maintained_customers.sql"))
+        .execute(&pool)
+        .await
+        .expect("0011");
+    for (sql, before) in views.iter().zip(before) {
+        let after: Vec<String> = sqlx::query_scalar(sql).fetch_all(&pool).await.expect(sql);
+        assert_eq!(after, before, "{sql}");
+    }
+}
+
 /// Grafana's panels and psql open plain sessions: after `migrate`, such a session of the
 /// database runs without JIT compilation, which cost each monthly view up to a second.
 #[tokio::test]

@@ -1499,7 +1499,116 @@ async fn the_confirmation_histogram_counts_the_last_30_shop_days(kind: Kind) {
     );
 }
 
+/// Repeat and new customers per month, and each customer's first order, as the views read them.
+async fn customer_months(
+    store: &AnyStore,
+) -> (Vec<(NaiveDate, i64, i64, i64, i64)>, Vec<(NaiveDate, i64)>) {
+    let repeat = query_as!(
+        store,
+        (NaiveDate, i64, i64, i64, i64),
+        "SELECT month, customers, returning_customers, orders, returning_orders
+         FROM repeat_customers_monthly ORDER BY month"
+    );
+    let new = query_as!(
+        store,
+        (NaiveDate, i64),
+        "SELECT month, new_customers FROM acquisition_monthly WHERE channel = 'all' ORDER BY month"
+    );
+    (repeat, new)
+}
+
+/// A customer's first order decides in which months they are new and in which returning. An
+/// earlier `order.created` for an order (the earliest wins) that names another customer
+/// moves the order away: the first customer's first order becomes their next one (October
+/// has no customer left, November gains a new one), the other customer's first order moves
+/// to September, and their November order turns returning. Both batches in turn, then the
+/// same events replayed in one batch on a fresh store, give the same figures.
+async fn a_corrected_order_created_moves_customers_between_new_and_returning(kind: Kind) {
+    let first = vec![
+        created_by("A-1", "C-1", "10.00", "web", msk("2026-10-05T10:00:00")),
+        created_by("A-2", "C-1", "20.00", "app", msk("2026-11-03T10:00:00")),
+        created_by("A-3", "C-2", "30.00", "web", msk("2026-11-04T10:00:00")),
+    ];
+    let correction = vec![with_id(
+        created_by("A-1", "C-2", "10.00", "web", msk("2026-09-20T10:00:00")),
+        "A-1-created-earlier",
+    )];
+    let f = fixture(kind).await;
+    let mut offsets = BTreeMap::new();
+    let values = |events: &[String]| -> Vec<(String, Vec<u8>)> {
+        events
+            .iter()
+            .map(|e| ("k".to_owned(), e.clone().into_bytes()))
+            .collect()
+    };
+    f.store
+        .commit_batch(&batch(&values(&first), &mut offsets), &Rules::default())
+        .await
+        .expect("first batch");
+    assert_eq!(
+        customer_months(&f.store).await,
+        (
+            vec![
+                (day("2026-10-01"), 1, 0, 1, 0),
+                (day("2026-11-01"), 2, 1, 2, 1),
+            ],
+            vec![(day("2026-10-01"), 1), (day("2026-11-01"), 1)],
+        )
+    );
+    f.store
+        .commit_batch(
+            &batch(&values(&correction), &mut offsets),
+            &Rules::default(),
+        )
+        .await
+        .expect("correction");
+    let expected = (
+        vec![
+            (day("2026-09-01"), 1, 0, 1, 0),
+            (day("2026-11-01"), 2, 1, 2, 1),
+        ],
+        vec![(day("2026-09-01"), 1), (day("2026-11-01"), 1)],
+    );
+    assert_eq!(customer_months(&f.store).await, expected);
+    let firsts = query_as!(
+        f.store,
+        (String, String, NaiveDate, Option<String>),
+        "SELECT customer_id, first_order_id, first_month, first_channel FROM customers
+         ORDER BY customer_id"
+    );
+    assert_eq!(
+        firsts,
+        vec![
+            (
+                "C-1".into(),
+                "A-2".into(),
+                day("2026-11-01"),
+                Some("app".into())
+            ),
+            (
+                "C-2".into(),
+                "A-1".into(),
+                day("2026-09-01"),
+                Some("web".into())
+            ),
+        ]
+    );
+
+    let replay = fixture(kind).await;
+    let all: Vec<String> = first.iter().chain(&correction).cloned().collect();
+    replay
+        .store
+        .commit_batch(
+            &batch(&values(&all), &mut BTreeMap::new()),
+            &Rules::default(),
+        )
+        .await
+        .expect("one batch");
+    assert_eq!(customer_months(&replay.store).await, expected);
+}
+
 suite!(
+    a_corrected_order_created_moves_customers_between_new_and_returning,
     the_confirmation_histogram_counts_the_last_30_shop_days,
     a_corrected_shipment_moves_the_order_between_months_of_the_dispatch_distribution,
     a_yellow_and_a_red_smiley_for_one_courier_give_index_one_half,
@@ -1642,12 +1751,14 @@ async fn both_stores_answer_every_read_identically() {
 /// Two lanes commit the partitions of one shop at the same time on PostgreSQL. Their
 /// batches deliver orders on the same days, so they add to the same days' counts: each adds
 /// under a shard of its own (no lane waits on the other's row lock), and the sums equal those
-/// of the same stream committed one batch at a time (on SQLite).
+/// of the same stream committed one batch at a time (on SQLite). The same holds for the
+/// customer figures, though customers place orders on both lanes' partitions: a customer is
+/// changed by one batch at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_lanes_add_one_days_counts_under_shards_of_their_own_and_the_sums_stay_exact() {
     let pg = fixture(Kind::Postgres).await;
     let lite = fixture(Kind::Sqlite).await;
-    let start = DateTime::parse_from_rfc3339("2026-09-01T00:00:00+03:00")
+    let start = DateTime::parse_from_rfc3339("2026-09-20T00:00:00+03:00")
         .expect("literal")
         .with_timezone(&Utc);
     let shop = support::shop::generate(7, 400, start);
@@ -1668,6 +1779,17 @@ async fn two_lanes_add_one_days_counts_under_shards_of_their_own_and_the_sums_st
                 .expect("commit");
         }
     };
+    let lane_of_customer = |lane: &[(String, Vec<u8>)]| -> std::collections::BTreeSet<String> {
+        lane.iter()
+            .filter_map(|(_, v)| serde_json::from_slice::<serde_json::Value>(v).ok())
+            .filter(|e| e["type"] == "order.created")
+            .filter_map(|e| e["data"]["customer_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(
+        !lane_of_customer(&lane_a).is_disjoint(&lane_of_customer(&lane_b)),
+        "some customer has orders in both lanes"
+    );
     tokio::join!(
         commit_all(pg.store.clone(), lane_a),
         commit_all(pg.store.clone(), lane_b)
@@ -1691,6 +1813,9 @@ async fn two_lanes_add_one_days_counts_under_shards_of_their_own_and_the_sums_st
             dispatch
         )
     );
+    let (repeat, new) = customer_months(&pg.store).await;
+    assert!(repeat.iter().any(|m| m.2 > 0), "some customer returned");
+    assert_eq!((repeat, new), customer_months(&lite.store).await);
     let shared_days = query_as!(
         pg.store,
         (i64,),

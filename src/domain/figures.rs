@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
+use super::customers::{CustomerOrder, CustomerOrders};
 use super::fact::whole_seconds;
 use super::order::{Assessment, OrderProjection};
 use super::rules::Rules;
@@ -23,6 +24,8 @@ pub struct OrderFigures {
     /// Confirmation latency: the shop-zone day of creation and the latency in milliseconds
     /// (both events seen).
     pub confirmation: Option<(NaiveDate, i64)>,
+    /// The order as its customer's figures see it (`order.created` seen).
+    pub customer: Option<(String, CustomerOrder)>,
 }
 
 impl OrderFigures {
@@ -37,9 +40,19 @@ impl OrderFigures {
             (Some(day), Some(latency)) => Some((day, latency.num_milliseconds())),
             _ => None,
         };
+        let customer = created.map(|c| {
+            let order = CustomerOrder {
+                at: c.at,
+                order_id: projection.order_id.clone(),
+                month: rules.month_of(c.at),
+                channel: c.data.sales_channel.clone(),
+            };
+            (c.data.customer_id.to_string(), order)
+        });
         OrderFigures {
             dispatch,
             confirmation,
+            customer,
         }
     }
 }
@@ -52,6 +65,8 @@ pub struct FigureDelta {
     pub dispatch: BTreeMap<(NaiveDate, i64), i64>,
     /// `(day of creation, milliseconds)` → orders.
     pub confirmation: BTreeMap<(NaiveDate, i64), i64>,
+    /// Customer id → what changed of the customer's orders.
+    pub customers: BTreeMap<String, CustomerOrders>,
 }
 
 impl FigureDelta {
@@ -63,12 +78,22 @@ impl FigureDelta {
         if let Some(key) = figures.confirmation {
             *self.confirmation.entry(key).or_default() += sign;
         }
+        if let Some((customer, order)) = &figures.customer {
+            self.customers
+                .entry(customer.clone())
+                .or_default()
+                .add(order, sign);
+        }
     }
 
     /// Drops the entries that cancelled out (an order whose figure did not change).
     pub fn settle(&mut self) {
         self.dispatch.retain(|_, n| *n != 0);
         self.confirmation.retain(|_, n| *n != 0);
+        self.customers.retain(|_, c| {
+            c.settle();
+            !c.is_empty()
+        });
     }
 }
 
@@ -85,10 +110,12 @@ mod tests {
         let old = OrderFigures {
             dispatch: Some((day("2026-10-01"), 3600)),
             confirmation: Some((day("2026-10-31"), 90_000)),
+            customer: None,
         };
         let new = OrderFigures {
             dispatch: Some((day("2026-10-01"), 3600)),
             confirmation: Some((day("2026-10-31"), 60_000)),
+            customer: None,
         };
         let mut delta = FigureDelta::default();
         delta.add(&old, -1);

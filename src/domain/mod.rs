@@ -1,6 +1,7 @@
 //! The pure core: no IO, no async, no clock. Everything here is a function of its arguments.
 
 pub mod contract;
+pub mod customers;
 pub mod entities;
 pub mod fact;
 pub mod figures;
@@ -11,6 +12,7 @@ pub mod storable;
 
 /// The contract under its older name: `domain::event::…` paths stay valid.
 pub use contract as event;
+pub use customers::{CustomerChange, CustomerOrder, CustomerOrders, RepeatCounts};
 pub use entities::EntityBatch;
 pub use event::{decode, Category, Decoded, Event, EventKey, EventKind, RejectReason, Rejection};
 pub use figures::{FigureDelta, OrderFigures};

@@ -24,7 +24,11 @@ use super::{
 };
 use crate::batch::PreparedBatch;
 use crate::domain::event::V2_TYPES;
-use crate::domain::{EventKey, Rules};
+use crate::domain::fact::first_of_month;
+use crate::domain::{CustomerOrder, EventKey, Rules};
+
+/// `(customer, created_at, order_id, created_day, sales_channel)` of a stored order.
+type CustomerOrderRow = (String, DateTime<Utc>, String, NaiveDate, Option<String>);
 
 /// First key of the advisory locks this service takes (the second is the partition number).
 const LOCK_NAMESPACE: i32 = 0x504f; // "PO"
@@ -324,6 +328,80 @@ impl Database for PgStore {
             .await
             .map_err(step(what(writes)))?;
         Ok(())
+    }
+
+    async fn lock_customers(
+        conn: &mut PgConnection,
+        lock: &Write<'_>,
+    ) -> Result<HashMap<String, Option<CustomerOrder>>, Error> {
+        let sql = lock.table.insert_sql(&Unnest, 1);
+        let rows = bind(sqlx::query(&sql), std::slice::from_ref(lock))
+            .fetch_all(conn)
+            .await
+            .map_err(step(lock.what()))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let first = CustomerOrder::stored(r.get(1), r.get(2), r.get(3), r.get(4));
+                (r.get(0), first)
+            })
+            .collect())
+    }
+
+    async fn add_customer_months(
+        conn: &mut PgConnection,
+        months: &Write<'_>,
+    ) -> Result<Vec<(String, NaiveDate, i64)>, Error> {
+        let sql = months.table.insert_sql(&Unnest, 1);
+        let rows = bind(sqlx::query(&sql), std::slice::from_ref(months))
+            .fetch_all(conn)
+            .await
+            .map_err(step(months.what()))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    async fn customer_months(
+        conn: &mut PgConnection,
+        customers: &[&str],
+    ) -> Result<Vec<(String, NaiveDate, i64)>, Error> {
+        sqlx::query_as(
+            "SELECT m.customer_id, m.month, m.orders
+             FROM UNNEST($1::text[]) AS k(id) JOIN customer_months m ON m.customer_id = k.id",
+        )
+        .bind(customers)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read customer_months"))
+    }
+
+    async fn customer_orders(
+        conn: &mut PgConnection,
+        customers: &[&str],
+    ) -> Result<Vec<(String, CustomerOrder)>, Error> {
+        let rows: Vec<CustomerOrderRow> = sqlx::query_as(
+            "SELECT o.customer_id, o.created_at, o.order_id, o.created_day, o.sales_channel
+             FROM UNNEST($1::text[]) AS k(id) JOIN orders o ON o.customer_id = k.id
+             WHERE o.created_at IS NOT NULL",
+        )
+        .bind(customers)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read the customers' orders"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(customer, at, order_id, day, channel)| {
+                let order = CustomerOrder {
+                    at,
+                    order_id,
+                    month: first_of_month(day),
+                    channel,
+                };
+                (customer, order)
+            })
+            .collect())
     }
 
     async fn stored_reviews(

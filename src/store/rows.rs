@@ -7,15 +7,19 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::tables::{
-    ClaimRow, ClaimStageRow, ConfirmationRow, CourierRow, DispatchRow, DuplicateRow, EventRow,
-    KpiRow, LeadEventRow, LeadRow, OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow,
-    SpendRow, ViolationRow, Write,
+    ClaimRow, ClaimStageRow, ConfirmationRow, CourierRow, CustomerKpiRow, CustomerLockRow,
+    CustomerMonthRow, CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow, LeadEventRow,
+    LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow, SpendRow,
+    ViolationRow, Write,
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::fact::whole_seconds;
 use crate::domain::EntityBatch;
-use crate::domain::{BatchOutcome, DayCounts, Rules};
+use crate::domain::{
+    BatchOutcome, CustomerChange, CustomerOrder, CustomerOrders, DayCounts, Rules,
+};
+use std::collections::BTreeMap;
 
 /// Seconds of a duration, with millisecond precision (the unit of the latency columns).
 pub(crate) fn seconds(d: chrono::TimeDelta) -> f64 {
@@ -261,6 +265,91 @@ pub(crate) fn figure_rows(
         })
         .collect();
     (dispatch, confirmation)
+}
+
+/// The rows that lock a batch's customers, in customer-id order.
+pub(crate) fn customer_lock_rows(
+    changed: &BTreeMap<String, CustomerOrders>,
+) -> Vec<CustomerLockRow<'_>> {
+    changed
+        .keys()
+        .map(|customer_id| CustomerLockRow {
+            customer_id,
+            first_at: None,
+            first_order_id: None,
+            first_month: None,
+            first_channel: None,
+        })
+        .collect()
+}
+
+/// The order-count deltas of a batch's customers per month.
+pub(crate) fn customer_month_rows(
+    changed: &BTreeMap<String, CustomerOrders>,
+) -> Vec<CustomerMonthRow<'_>> {
+    changed
+        .iter()
+        .flat_map(|(customer_id, orders)| {
+            orders
+                .months
+                .iter()
+                .map(move |(month, n)| CustomerMonthRow {
+                    customer_id,
+                    month: *month,
+                    orders: *n,
+                })
+        })
+        .collect()
+}
+
+/// The customers whose first order is not the stored one any more.
+pub(crate) fn customer_rows<'a>(
+    stored: &HashMap<String, Option<CustomerOrder>>,
+    firsts: &'a HashMap<&'a str, Option<CustomerOrder>>,
+) -> Vec<CustomerRow<'a>> {
+    let mut rows: Vec<CustomerRow<'a>> = firsts
+        .iter()
+        .filter(|(customer, first)| stored.get(**customer) != Some(*first))
+        .map(|(customer_id, first)| CustomerRow {
+            customer_id,
+            first_at: first.as_ref().map(|f| f.at),
+            first_order_id: first.as_ref().map(|f| f.order_id.as_str()),
+            first_month: first.as_ref().map(|f| f.month),
+            first_channel: first.as_ref().and_then(|f| f.channel.as_deref()),
+        })
+        .collect();
+    rows.sort_unstable_by_key(|r| r.customer_id);
+    rows
+}
+
+/// A batch's change of the customer figures as signed rows under `shard`.
+pub(crate) fn customer_kpi_rows(
+    change: &CustomerChange,
+    shard: i32,
+) -> (Vec<CustomerKpiRow>, Vec<NewCustomerRow<'_>>) {
+    let kpi = change
+        .repeat
+        .iter()
+        .map(|(month, c)| CustomerKpiRow {
+            month: *month,
+            shard,
+            customers: c.customers,
+            returning_customers: c.returning_customers,
+            orders: c.orders,
+            returning_orders: c.returning_orders,
+        })
+        .collect();
+    let channels = change
+        .new_by_channel
+        .iter()
+        .map(|((month, channel), n)| NewCustomerRow {
+            month: *month,
+            channel,
+            shard,
+            new_customers: *n,
+        })
+        .collect();
+    (kpi, channels)
 }
 
 /// The rows that merge a batch of v2 entities into their tables.

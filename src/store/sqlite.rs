@@ -30,7 +30,11 @@ use super::{
 };
 use crate::batch::PreparedBatch;
 use crate::domain::event::V2_TYPES;
-use crate::domain::{EventKey, Rules};
+use crate::domain::fact::first_of_month;
+use crate::domain::{CustomerOrder, EventKey, Rules};
+
+/// `(customer, created_at, order_id, created_day, sales_channel)` of a stored order.
+type CustomerOrderRow = (String, String, String, NaiveDate, Option<String>);
 
 /// The current time as SQLite writes `updated_at`.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -158,6 +162,13 @@ impl SqliteStore {
     }
 
     super::same_sql_reads!();
+}
+
+/// A timestamp as SQLite stores it (see [`sqlite_time`]).
+fn parse_time(t: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(t)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The one text form of a timestamp in SQLite: fixed width, so text order is time order.
@@ -368,6 +379,72 @@ impl Database for SqliteStore {
             run(&mut *conn, w).await?;
         }
         Ok(())
+    }
+
+    async fn lock_customers(
+        conn: &mut SqliteConnection,
+        lock: &Write<'_>,
+    ) -> Result<HashMap<String, Option<CustomerOrder>>, Error> {
+        let mut stored = HashMap::new();
+        for r in run(conn, lock).await? {
+            let at: Option<String> = r.get(1);
+            let at = at.as_deref().and_then(parse_time);
+            let first = CustomerOrder::stored(at, r.get(2), r.get(3), r.get(4));
+            stored.insert(r.get(0), first);
+        }
+        Ok(stored)
+    }
+
+    async fn add_customer_months(
+        conn: &mut SqliteConnection,
+        months: &Write<'_>,
+    ) -> Result<Vec<(String, NaiveDate, i64)>, Error> {
+        Ok(run(conn, months)
+            .await?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    async fn customer_months(
+        conn: &mut SqliteConnection,
+        customers: &[&str],
+    ) -> Result<Vec<(String, NaiveDate, i64)>, Error> {
+        sqlx::query_as(
+            "SELECT customer_id, month, orders FROM customer_months
+             WHERE customer_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(&customers, "customer_months")?)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read customer_months"))
+    }
+
+    async fn customer_orders(
+        conn: &mut SqliteConnection,
+        customers: &[&str],
+    ) -> Result<Vec<(String, CustomerOrder)>, Error> {
+        let rows: Vec<CustomerOrderRow> = sqlx::query_as(
+            "SELECT customer_id, created_at, order_id, created_day, sales_channel
+             FROM orders WHERE customer_id IN (SELECT value FROM json_each(?1))
+             AND created_at IS NOT NULL",
+        )
+        .bind(json(&customers, "orders")?)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read the customers' orders"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(customer, at, order_id, day, channel)| {
+                let order = CustomerOrder {
+                    at: parse_time(&at)?,
+                    order_id,
+                    month: first_of_month(day),
+                    channel,
+                };
+                Some((customer, order))
+            })
+            .collect())
     }
 
     async fn stored_reviews(

@@ -14,6 +14,8 @@
 //! - [`Merge::Bump`]: the incoming value on insert, stored + 1 on update (row versions);
 //! - [`Merge::Slot`]: the columns of one fact, taken as a whole when the incoming fact's
 //!   `(time, source, id)` stamp is earlier (or later) than the stored one;
+//! - [`Merge::Keep`]: the incoming value on insert, else the stored one (a write that locks
+//!   an existing row and returns it as stored);
 //! - [`Conflict::Ignore`] on the table: an existing row is kept as it is (append-only).
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -27,6 +29,7 @@ pub(crate) enum Merge {
     Add,
     Max,
     Bump,
+    Keep,
     /// Belongs to the `i`-th [`Slot`] of the table.
     Slot(usize),
 }
@@ -152,6 +155,7 @@ impl Table {
                 Merge::Add => format!("{t}.{n} + excluded.{n}"),
                 Merge::Max => format!("{}({t}.{n}, excluded.{n})", source.greatest()),
                 Merge::Bump => format!("{t}.{n} + 1"),
+                Merge::Keep => format!("{t}.{n}"),
                 Merge::Slot(i) => {
                     let wins = self.slot_wins(i);
                     format!("CASE WHEN {wins} THEN excluded.{n} ELSE {t}.{n} END")
@@ -319,7 +323,7 @@ macro_rules! table {
 }
 
 use Conflict::{Ignore, Merge as Merged};
-use Merge::{Add, Bump, Key, Max, Replace};
+use Merge::{Add, Bump, Keep, Key, Max, Replace};
 
 const EARLIEST: bool = true;
 const LATEST: bool = false;
@@ -452,6 +456,70 @@ table! {
         ms: i64 = Key;
         shard: i32 = Key;
         orders: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
+    /// Locks a customer's row (creating it, with no first order, when new) and returns it as
+    /// stored: the customer figures' first step of a batch, in customer-id order. One
+    /// statement, so the row returned is the one locked, whatever committed meanwhile.
+    CustomerLockRow<'a> => "customers" {
+        customer_id: &'a str = Key;
+        first_at: Option<DateTime<Utc>> = Keep;
+        first_order_id: Option<&'a str> = Keep;
+        first_month: Option<NaiveDate> = Keep;
+        first_channel: Option<&'a str> = Keep;
+    }
+    conflict: Merged, touch: false,
+    returning: ["customer_id", "first_at", "first_order_id", "first_month", "first_channel"]
+}
+
+table! {
+    /// A customer's first order (`order.created`, least `(time, order id)`) after a batch
+    /// changed it.
+    CustomerRow<'a> => "customers" {
+        customer_id: &'a str = Key;
+        first_at: Option<DateTime<Utc>> = Replace;
+        first_order_id: Option<&'a str> = Replace;
+        first_month: Option<NaiveDate> = Replace;
+        first_channel: Option<&'a str> = Replace;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
+    /// A signed delta of a customer's orders created in a month; returns the new count.
+    CustomerMonthRow<'a> => "customer_months" {
+        customer_id: &'a str = Key;
+        month: NaiveDate = Key;
+        orders: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: ["customer_id", "month", "orders"]
+}
+
+table! {
+    /// A signed delta of the repeat-customer figures of a month, per writer shard (summed by
+    /// `repeat_customers_monthly`).
+    CustomerKpiRow => "customer_kpi_shards" {
+        month: NaiveDate = Key;
+        shard: i32 = Key;
+        customers: i64 = Add;
+        returning_customers: i64 = Add;
+        orders: i64 = Add;
+        returning_orders: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
+    /// A signed delta of the new customers of a month whose first order came through a
+    /// sales channel, per writer shard (summed by `acquisition_monthly`).
+    NewCustomerRow<'a> => "new_customer_channels" {
+        month: NaiveDate = Key;
+        channel: &'a str = Key;
+        shard: i32 = Key;
+        new_customers: i64 = Add;
     }
     conflict: Merged, touch: false, returning: []
 }
@@ -609,12 +677,16 @@ table! {
 }
 
 /// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
-pub(crate) const ORDER_TABLES: [&Table; 5] = [
+pub(crate) const ORDER_TABLES: [&Table; 9] = [
     OrderRow::TABLE,
     ClaimRow::TABLE,
     KpiRow::TABLE,
     DispatchRow::TABLE,
     ConfirmationRow::TABLE,
+    CustomerRow::TABLE,
+    CustomerMonthRow::TABLE,
+    CustomerKpiRow::TABLE,
+    NewCustomerRow::TABLE,
 ];
 
 /// The contract-v2 tables, in the order every batch writes them (one lock order for all).
@@ -687,6 +759,16 @@ mod tests {
         assert!(offsets.contains(
             "\"next_offset\" = GREATEST(consumer_offsets.\"next_offset\", excluded.\"next_offset\")"
         ));
+    }
+
+    #[test]
+    fn a_lock_write_keeps_a_stored_customer_as_it_is_and_returns_it() {
+        let sql = CustomerLockRow::TABLE.insert_sql(&Plain, 1);
+        assert!(
+            sql.contains("\"first_at\" = customers.\"first_at\", \"first_order_id\" = customers.\"first_order_id\""),
+            "{sql}"
+        );
+        assert!(sql.ends_with("RETURNING \"customer_id\", \"first_at\", \"first_order_id\", \"first_month\", \"first_channel\""), "{sql}");
     }
 
     #[test]
