@@ -291,6 +291,33 @@ async fn the_customer_figures_migration_keeps_every_customer_view_answer() {
     }
 }
 
+/// The order's state moves from jsonb to the JSON text the service writes: a stored state
+/// reads back as the same JSON document, and the column no longer parses what it is given.
+#[tokio::test]
+async fn the_state_migration_keeps_each_stored_state_as_the_same_json() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0011_maintained_customers.sql").await;
+    let state = r#"{"order_id":"A","created":{"at":"2026-10-31T20:00:00Z","key":{"source":"s","id":"1"},"data":{"order_id":"A","customer_id":"C","items":[{"sku":"X","quantity":2}],"total":"12.50"}}}"#;
+    sqlx::query("INSERT INTO orders (order_id, verdict, state) VALUES ('A', 'open', $1::jsonb)")
+        .bind(state)
+        .execute(&pool)
+        .await
+        .expect("an order of the version before");
+    sqlx::raw_sql(&migration("0012_order_state_as_text.sql"))
+        .execute(&pool)
+        .await
+        .expect("0012");
+    let (kind, stored): (String, String) =
+        sqlx::query_as("SELECT pg_typeof(state)::text, state FROM orders WHERE order_id = 'A'")
+            .fetch_one(&pool)
+            .await
+            .expect("orders");
+    assert_eq!(kind, "text");
+    let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).expect("JSON");
+    assert_eq!(parse(&stored), parse(state));
+}
+
 /// Grafana's panels and psql open plain sessions: after `migrate`, such a session of the
 /// database runs without JIT compilation, which cost each monthly view up to a second.
 #[tokio::test]

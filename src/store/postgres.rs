@@ -295,7 +295,7 @@ impl Database for PgStore {
         versions: &[i64],
     ) -> Result<Vec<(String, Option<String>)>, Error> {
         let rows = sqlx::query(
-            "SELECT o.order_id, CASE WHEN o.version = k.v THEN NULL ELSE o.state::text END
+            "SELECT o.order_id, CASE WHEN o.version = k.v THEN NULL ELSE o.state END
              FROM orders o JOIN UNNEST($1::text[], $2::bigint[]) AS k(id, v) ON o.order_id = k.id",
         )
         .bind(order_ids)

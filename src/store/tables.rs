@@ -407,7 +407,7 @@ table! {
         deviation_service: bool = Replace;
         final_at: Option<DateTime<Utc>> = Replace;
         /// The projection as JSON: what the fold resumes from.
-        state: String = Replace, cast "jsonb";
+        state: String = Replace;
         sales_channel: Option<String> = Replace;
         /// `total` of order.created, a decimal string.
         total: Option<String> = Replace, cast "numeric";
