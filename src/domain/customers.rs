@@ -26,6 +26,21 @@ pub struct CustomerOrder {
 }
 
 impl CustomerOrder {
+    /// An order placed at `at`, on the shop-zone day `day`.
+    pub fn placed(
+        at: DateTime<Utc>,
+        order_id: String,
+        day: NaiveDate,
+        channel: Option<String>,
+    ) -> Self {
+        CustomerOrder {
+            at,
+            order_id,
+            month: super::fact::first_of_month(day),
+            channel,
+        }
+    }
+
     /// A stored first order, from its nullable columns: `None` unless time, order id and
     /// month are all there.
     pub fn stored(

@@ -41,12 +41,12 @@ impl OrderFigures {
             _ => None,
         };
         let customer = created.map(|c| {
-            let order = CustomerOrder {
-                at: c.at,
-                order_id: projection.order_id.clone(),
-                month: rules.month_of(c.at),
-                channel: c.data.sales_channel.clone(),
-            };
+            let order = CustomerOrder::placed(
+                c.at,
+                projection.order_id.clone(),
+                rules.day_of(c.at),
+                c.data.sales_channel.clone(),
+            );
             (c.data.customer_id.to_string(), order)
         });
         OrderFigures {

@@ -15,7 +15,8 @@
 //! then update the cache. A database only says how each step's rows reach its tables
 //! ([`Database`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry as MapEntry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Mutex;
 
@@ -28,8 +29,7 @@ use crate::domain::{
     fold_batch, BatchOutcome, CustomerChange, CustomerOrder, CustomerOrders, EntityBatch, Event,
     EventKey, OrderProjection, Rules,
 };
-use chrono::NaiveDate;
-use std::collections::BTreeMap;
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// The connection a database's transaction runs on.
 pub(crate) type Conn<D> = <<D as Database>::Db as sqlx::Database>::Connection;
@@ -127,11 +127,11 @@ pub(crate) trait Database: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(String, NaiveDate, i64)>, Error>> + Send;
 
     /// Every stored order of `customers` with an `order.created`, as the customer figures
-    /// see it: `(customer, order)`.
+    /// see it.
     fn customer_orders(
         conn: &mut Conn<Self>,
         customers: &[&str],
-    ) -> impl Future<Output = Result<Vec<(String, CustomerOrder)>, Error>> + Send;
+    ) -> impl Future<Output = Result<Vec<CustomerOrderRow>, Error>> + Send;
 
     /// What the stored review rows of `review_ids` held before the batch.
     fn stored_reviews(
@@ -159,13 +159,13 @@ pub(crate) trait Database: Send + Sync + 'static {
 }
 
 /// Wall time per step of a batch, for the debug log (where a batch's time goes).
-pub(crate) struct Laps {
+struct Laps {
     last: std::time::Instant,
     steps: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl Laps {
-    pub(crate) fn start() -> Laps {
+    fn start() -> Laps {
         Laps {
             last: std::time::Instant::now(),
             steps: Vec::with_capacity(8),
@@ -227,7 +227,8 @@ pub(crate) async fn commit_batch<D: Database>(
     let outcome = fold_batch(stored, fresh, rules);
     lap.mark("fold");
     let shard = writer_shard(&partitions);
-    let versions = write_fold::<D>(&mut tx, &outcome, rules, 0, shard, &mut lap).await?;
+    let versions = write_fold::<D>(&mut tx, &outcome, rules, 0, shard).await?;
+    lap.mark("write_orders_claims_kpi");
     if !v2.is_empty() {
         let entities = EntityBatch::fold(v2);
         let ids: Vec<&str> = entities.reviews.keys().map(String::as_str).collect();
@@ -271,15 +272,14 @@ pub(crate) async fn commit_batch<D: Database>(
 }
 
 /// Writes a fold's orders (new rows at `first_version`), claims, KPI deltas and distribution
-/// deltas (under `shard`), noting the step in `lap`; returns the version each order row now
-/// has. The fold's customer figures follow with [`write_customers`].
+/// deltas (under `shard`); returns the version each order row now has. The fold's customer
+/// figures follow with [`write_customers`].
 pub(crate) async fn write_fold<D: Database>(
     conn: &mut Conn<D>,
     outcome: &BatchOutcome,
     rules: &Rules,
     first_version: i64,
     shard: i32,
-    lap: &mut Laps,
 ) -> Result<HashMap<String, i64>, Error> {
     let orders = rows::order_rows(outcome, rules, first_version)?;
     let versions = if orders.is_empty() {
@@ -300,26 +300,23 @@ pub(crate) async fn write_fold<D: Database>(
         ],
     )
     .await?;
-    lap.mark("write_orders_claims_kpi");
     Ok(versions)
 }
+
+/// `(customer, created_at, order_id, created_day, sales_channel)` of a stored order.
+pub(crate) type CustomerOrderRow = (String, DateTime<Utc>, String, NaiveDate, Option<String>);
 
 /// Each changed customer's order counts per month of creation, `(before, after)` a batch.
 type CustomerCounts = HashMap<String, BTreeMap<NaiveDate, (i64, i64)>>;
 
-/// Adds a batch's order-count deltas to `customer_months` and returns each count before and
-/// after. Run with the customers locked: a `(customer, month)` row locked from early in a
-/// batch made other batches wait on it far longer (measured: 22 ms a batch against 6).
-async fn add_customer_months<D: Database>(
-    conn: &mut Conn<D>,
+/// Notes stored counts `(customer, month, orders now)` as `(before, after)` the batch: before
+/// is now minus what the batch added. A month already noted is kept.
+fn note_counts(
+    counts: &mut CustomerCounts,
     changed: &BTreeMap<String, CustomerOrders>,
-) -> Result<CustomerCounts, Error> {
-    let rows = rows::customer_month_rows(changed);
-    let mut counts = CustomerCounts::new();
-    if rows.is_empty() {
-        return Ok(counts);
-    }
-    for (customer, month, after) in D::add_customer_months(conn, &Write::of(&rows)).await? {
+    stored: Vec<(String, NaiveDate, i64)>,
+) {
+    for (customer, month, after) in stored {
         let delta = changed
             .get(&customer)
             .and_then(|c| c.months.get(&month))
@@ -328,9 +325,9 @@ async fn add_customer_months<D: Database>(
         counts
             .entry(customer)
             .or_default()
-            .insert(month, (after - delta, after));
+            .entry(month)
+            .or_insert((after - delta, after));
     }
-    Ok(counts)
 }
 
 /// Brings the customer figures up to date with a fold's changed orders (see
@@ -353,7 +350,14 @@ pub(crate) async fn write_customers<D: Database>(
     let lock = rows::customer_lock_rows(changed);
     let stored = D::lock_customers(conn, &Write::of(&lock)).await?;
     lap.mark("lock");
-    let mut months = add_customer_months::<D>(conn, changed).await?;
+    // With the customers locked: a `(customer, month)` row locked from early in a batch made
+    // other batches wait on it far longer (measured: 22 ms a batch against 6, BENCHMARKS).
+    let mut months = CustomerCounts::new();
+    let month_rows = rows::customer_month_rows(changed);
+    if !month_rows.is_empty() {
+        let now = D::add_customer_months(conn, &Write::of(&month_rows)).await?;
+        note_counts(&mut months, changed, now);
+    }
     lap.mark("months");
     let mut firsts: HashMap<&str, Option<CustomerOrder>> = HashMap::new();
     let mut look_up: Vec<&str> = Vec::new();
@@ -368,10 +372,16 @@ pub(crate) async fn write_customers<D: Database>(
     }
     if !look_up.is_empty() {
         let mut found: HashMap<String, CustomerOrder> = HashMap::new();
-        for (customer, order) in D::customer_orders(conn, &look_up).await? {
-            let least = found.entry(customer).or_insert_with(|| order.clone());
-            if order < *least {
-                *least = order;
+        for (customer, at, order_id, day, channel) in D::customer_orders(conn, &look_up).await? {
+            let order = CustomerOrder::placed(at, order_id, day, channel);
+            match found.entry(customer) {
+                MapEntry::Occupied(mut least) if order < *least.get() => {
+                    least.insert(order);
+                }
+                MapEntry::Occupied(_) => {}
+                MapEntry::Vacant(first) => {
+                    first.insert(order);
+                }
             }
         }
         for customer in look_up {
@@ -388,18 +398,8 @@ pub(crate) async fn write_customers<D: Database>(
         })
         .collect();
     if !moved.is_empty() {
-        for (customer, month, orders) in D::customer_months(conn, &moved).await? {
-            let delta = changed
-                .get(&customer)
-                .and_then(|c| c.months.get(&month))
-                .copied()
-                .unwrap_or(0);
-            months
-                .entry(customer)
-                .or_default()
-                .entry(month)
-                .or_insert((orders - delta, orders));
-        }
+        let all = D::customer_months(conn, &moved).await?;
+        note_counts(&mut months, changed, all);
     }
     lap.mark("look_up");
     let mut change = CustomerChange::default();

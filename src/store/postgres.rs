@@ -14,7 +14,7 @@ use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row};
 
 use super::cache::ProjectionCache;
-use super::commit::{self, Database, Stored, StoredEvent, StoredReviews, Tx};
+use super::commit::{self, CustomerOrderRow, Database, Stored, StoredEvent, StoredReviews, Tx};
 use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
 use super::tables::{Kind, RowSource, Table, Values, Write};
@@ -24,11 +24,7 @@ use super::{
 };
 use crate::batch::PreparedBatch;
 use crate::domain::event::V2_TYPES;
-use crate::domain::fact::first_of_month;
 use crate::domain::{CustomerOrder, EventKey, Rules};
-
-/// `(customer, created_at, order_id, created_day, sales_channel)` of a stored order.
-type CustomerOrderRow = (String, DateTime<Utc>, String, NaiveDate, Option<String>);
 
 /// First key of the advisory locks this service takes (the second is the partition number).
 const LOCK_NAMESPACE: i32 = 0x504f; // "PO"
@@ -380,8 +376,8 @@ impl Database for PgStore {
     async fn customer_orders(
         conn: &mut PgConnection,
         customers: &[&str],
-    ) -> Result<Vec<(String, CustomerOrder)>, Error> {
-        let rows: Vec<CustomerOrderRow> = sqlx::query_as(
+    ) -> Result<Vec<CustomerOrderRow>, Error> {
+        sqlx::query_as(
             "SELECT o.customer_id, o.created_at, o.order_id, o.created_day, o.sales_channel
              FROM UNNEST($1::text[]) AS k(id) JOIN orders o ON o.customer_id = k.id
              WHERE o.created_at IS NOT NULL",
@@ -389,19 +385,7 @@ impl Database for PgStore {
         .bind(customers)
         .fetch_all(conn)
         .await
-        .map_err(step("read the customers' orders"))?;
-        Ok(rows
-            .into_iter()
-            .map(|(customer, at, order_id, day, channel)| {
-                let order = CustomerOrder {
-                    at,
-                    order_id,
-                    month: first_of_month(day),
-                    channel,
-                };
-                (customer, order)
-            })
-            .collect())
+        .map_err(step("read the customers' orders"))
     }
 
     async fn stored_reviews(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
-use super::commit::{write_customers, write_entities, write_fold, Database, Laps, Stored};
+use super::commit::{write_customers, write_entities, write_fold, Database, Stored};
 use super::tables::{ORDER_TABLES, V2_TABLES};
 use super::{Error, RebuildReport};
 use crate::domain::{fold_batch, EntityBatch, Event, Rules};
@@ -44,15 +44,7 @@ pub(crate) async fn rebuild<D: Database>(
             regroup.finish(&mut ready);
         }
         let outcome = fold_batch(HashMap::new(), ready, rules);
-        write_fold::<D>(
-            &mut tx,
-            &outcome,
-            rules,
-            rebuilt_version,
-            0,
-            &mut Laps::start(),
-        )
-        .await?;
+        write_fold::<D>(&mut tx, &outcome, rules, rebuilt_version, 0).await?;
         write_customers::<D>(&mut tx, &outcome, 0).await?;
         progress(regroup.report.events, total.max(0) as u64);
         if done {

@@ -276,9 +276,6 @@ pub(crate) fn customer_lock_rows(
         .map(|customer_id| CustomerLockRow {
             customer_id,
             first_at: None,
-            first_order_id: None,
-            first_month: None,
-            first_channel: None,
         })
         .collect()
 }

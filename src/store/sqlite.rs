@@ -20,7 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool};
 
 use super::cache::ProjectionCache;
-use super::commit::{self, Database, Stored, StoredEvent, StoredReviews, Tx};
+use super::commit::{self, CustomerOrderRow, Database, Stored, StoredEvent, StoredReviews, Tx};
 use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
 use super::tables::{Kind, RowSource, Table, Values, Write};
@@ -30,11 +30,7 @@ use super::{
 };
 use crate::batch::PreparedBatch;
 use crate::domain::event::V2_TYPES;
-use crate::domain::fact::first_of_month;
 use crate::domain::{CustomerOrder, EventKey, Rules};
-
-/// `(customer, created_at, order_id, created_day, sales_channel)` of a stored order.
-type CustomerOrderRow = (String, String, String, NaiveDate, Option<String>);
 
 /// The current time as SQLite writes `updated_at`.
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -162,13 +158,6 @@ impl SqliteStore {
     }
 
     super::same_sql_reads!();
-}
-
-/// A timestamp as SQLite stores it (see [`sqlite_time`]).
-fn parse_time(t: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(t)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The one text form of a timestamp in SQLite: fixed width, so text order is time order.
@@ -387,8 +376,7 @@ impl Database for SqliteStore {
     ) -> Result<HashMap<String, Option<CustomerOrder>>, Error> {
         let mut stored = HashMap::new();
         for r in run(conn, lock).await? {
-            let at: Option<String> = r.get(1);
-            let at = at.as_deref().and_then(parse_time);
+            let at = r.try_get(1).map_err(step("read customers.first_at"))?;
             let first = CustomerOrder::stored(at, r.get(2), r.get(3), r.get(4));
             stored.insert(r.get(0), first);
         }
@@ -423,8 +411,8 @@ impl Database for SqliteStore {
     async fn customer_orders(
         conn: &mut SqliteConnection,
         customers: &[&str],
-    ) -> Result<Vec<(String, CustomerOrder)>, Error> {
-        let rows: Vec<CustomerOrderRow> = sqlx::query_as(
+    ) -> Result<Vec<CustomerOrderRow>, Error> {
+        sqlx::query_as(
             "SELECT customer_id, created_at, order_id, created_day, sales_channel
              FROM orders WHERE customer_id IN (SELECT value FROM json_each(?1))
              AND created_at IS NOT NULL",
@@ -432,19 +420,7 @@ impl Database for SqliteStore {
         .bind(json(&customers, "orders")?)
         .fetch_all(conn)
         .await
-        .map_err(step("read the customers' orders"))?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(customer, at, order_id, day, channel)| {
-                let order = CustomerOrder {
-                    at: parse_time(&at)?,
-                    order_id,
-                    month: first_of_month(day),
-                    channel,
-                };
-                Some((customer, order))
-            })
-            .collect())
+        .map_err(step("read the customers' orders"))
     }
 
     async fn stored_reviews(
