@@ -1607,7 +1607,84 @@ async fn a_corrected_order_created_moves_customers_between_new_and_returning(kin
     assert_eq!(customer_months(&replay.store).await, expected);
 }
 
+/// The 30-day repeat-customer ratio (a live gauge): the customers with an order created in
+/// the last 30 shop days, each once, and those of them who had ordered before the window. A
+/// corrected `order.created` that moves an order earlier turns its customer returning; one
+/// that moves an order to another customer takes the first customer out of the window.
+/// Batch by batch and replayed in one batch, the same figures.
+async fn the_30_day_repeat_ratio_counts_each_customer_once_and_returning_when_they_ordered_before(
+    kind: Kind,
+) {
+    let now = msk("2026-11-30T12:00:00");
+    let first = vec![
+        created_by("R-1", "C-1", "10.00", "web", msk("2026-10-05T10:00:00")),
+        created_by("R-2", "C-1", "10.00", "web", msk("2026-11-20T10:00:00")),
+        created_by("R-3", "C-2", "10.00", "web", msk("2026-11-10T10:00:00")),
+        created_by("R-4", "C-2", "10.00", "web", msk("2026-11-25T10:00:00")),
+        created_by("R-5", "C-2", "10.00", "web", msk("2026-11-25T18:00:00")),
+        created_by("R-6", "C-3", "10.00", "web", msk("2026-10-20T10:00:00")),
+        created_by("R-7", "C-4", "10.00", "web", msk("2026-11-28T10:00:00")),
+    ];
+    let earlier = vec![with_id(
+        created_by("R-3", "C-2", "10.00", "web", msk("2026-10-15T10:00:00")),
+        "R-3-created-earlier",
+    )];
+    let moved = vec![with_id(
+        created_by("R-7", "C-3", "10.00", "web", msk("2026-11-27T10:00:00")),
+        "R-7-created-earlier",
+    )];
+    let values = |events: &[String]| -> Vec<(String, Vec<u8>)> {
+        events
+            .iter()
+            .map(|e| ("k".to_owned(), e.clone().into_bytes()))
+            .collect()
+    };
+    let f = fixture(kind).await;
+    let mut offsets = BTreeMap::new();
+    // C-1 (returning: 5 October), C-2 (new: both days in the window), C-4 (new); C-3's only
+    // order is before the window.
+    for (events, expected) in [(&first, (3, 1)), (&earlier, (3, 2)), (&moved, (3, 3))] {
+        f.store
+            .commit_batch(&batch(&values(events), &mut offsets), &Rules::default())
+            .await
+            .expect("batch");
+        assert_eq!(ratio_30d(&f.store, now).await, expected);
+    }
+    // (5 Oct, 4 Nov]: C-2 and C-3, both new in it (C-1's 5 October is not inside).
+    assert_eq!(
+        ratio_30d(&f.store, msk("2026-11-04T12:00:00")).await,
+        (2, 0)
+    );
+
+    let replay = fixture(kind).await;
+    let all: Vec<String> = first
+        .iter()
+        .chain(&earlier)
+        .chain(&moved)
+        .cloned()
+        .collect();
+    replay
+        .store
+        .commit_batch(
+            &batch(&values(&all), &mut BTreeMap::new()),
+            &Rules::default(),
+        )
+        .await
+        .expect("one batch");
+    assert_eq!(ratio_30d(&replay.store, now).await, (3, 3));
+}
+
+/// `(customers, returning customers)` of the 30 shop days up to `now`.
+async fn ratio_30d(store: &AnyStore, now: DateTime<Utc>) -> (i64, i64) {
+    let f = store
+        .service_figures(&Rules::default(), now)
+        .await
+        .expect("figures");
+    (f.customers_30d, f.returning_customers_30d)
+}
+
 suite!(
+    the_30_day_repeat_ratio_counts_each_customer_once_and_returning_when_they_ordered_before,
     a_corrected_order_created_moves_customers_between_new_and_returning,
     the_confirmation_histogram_counts_the_last_30_shop_days,
     a_corrected_shipment_moves_the_order_between_months_of_the_dispatch_distribution,

@@ -58,19 +58,23 @@ impl CustomerOrder {
     }
 }
 
-/// What a batch changed of one customer's orders: orders per month (signed), and the order
-/// versions it added and retracted (to find the first order again).
+/// What a batch changed of one customer's orders: orders per month and per shop-zone day of
+/// creation (signed), and the order versions it added and retracted (to find the first order
+/// again).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerOrders {
     pub months: BTreeMap<NaiveDate, i64>,
+    pub days: BTreeMap<NaiveDate, i64>,
     pub added: Vec<CustomerOrder>,
     pub retracted: Vec<CustomerOrder>,
 }
 
 impl CustomerOrders {
-    /// Adds (`sign = 1`) or retracts (`sign = -1`) one order of the customer.
-    pub fn add(&mut self, order: &CustomerOrder, sign: i64) {
+    /// Adds (`sign = 1`) or retracts (`sign = -1`) one order of the customer, created on the
+    /// shop-zone day `day`.
+    pub fn add(&mut self, order: &CustomerOrder, day: NaiveDate, sign: i64) {
         *self.months.entry(order.month).or_default() += sign;
+        *self.days.entry(day).or_default() += sign;
         if sign > 0 {
             self.added.push(order.clone());
         } else {
@@ -91,10 +95,14 @@ impl CustomerOrders {
             }
         }
         self.months.retain(|_, n| *n != 0);
+        self.days.retain(|_, n| *n != 0);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.months.is_empty() && self.added.is_empty() && self.retracted.is_empty()
+        self.months.is_empty()
+            && self.days.is_empty()
+            && self.added.is_empty()
+            && self.retracted.is_empty()
     }
 
     /// The customer's first order after this change, given the stored first order: the
@@ -159,6 +167,78 @@ pub struct CustomerChange {
     /// New customers per month of their first order and its sales channel (orders without
     /// a channel count only shop-wide, in `repeat`: new = customers - returning).
     pub new_by_channel: BTreeMap<(NaiveDate, String), i64>,
+    /// Customers per [`OrderGap`].
+    pub gaps: BTreeMap<OrderGap, i64>,
+}
+
+/// A day a customer ordered on, with the latest earlier day they ordered on (the day itself
+/// when it is their first). Counting, over the days of a window `(start, end]`, the gaps whose
+/// previous day is at or before `start` (or is the day itself) counts each customer of the
+/// window once, at their first day in it; those with an earlier day are the returning ones.
+/// So a rolling window's distinct and returning customers are sums over its days' gaps,
+/// whatever day the window ends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OrderGap {
+    pub day: NaiveDate,
+    pub previous_day: NaiveDate,
+}
+
+/// A customer's orders per shop-zone day of creation, as the `customers` row keeps them: one
+/// `YYYY-MM-DD` per order, space-separated, in day order (`2026-10-01 2026-10-01 2026-11-05`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderDays(pub BTreeMap<NaiveDate, i64>);
+
+impl OrderDays {
+    /// Reads the stored text; `None` when a word is not a day.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut days = BTreeMap::new();
+        for word in text.split_ascii_whitespace() {
+            *days.entry(word.parse::<NaiveDate>().ok()?).or_default() += 1;
+        }
+        Some(OrderDays(days))
+    }
+
+    /// The days after adding the signed `change` (days left with no order are dropped).
+    pub fn changed_by(&self, change: &BTreeMap<NaiveDate, i64>) -> Self {
+        let mut days = self.0.clone();
+        for (day, n) in change {
+            *days.entry(*day).or_default() += n;
+        }
+        days.retain(|_, n| *n > 0);
+        OrderDays(days)
+    }
+
+    /// The text stored.
+    pub fn text(&self) -> String {
+        let mut text = String::with_capacity(11 * self.0.len());
+        for (day, n) in &self.0 {
+            for _ in 0..*n {
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                text.push_str(&day.format("%Y-%m-%d").to_string());
+            }
+        }
+        text
+    }
+}
+
+impl OrderGap {
+    /// The gaps of a customer who ordered on `days` (each with at least one order).
+    pub fn of(days: &BTreeMap<NaiveDate, i64>) -> impl Iterator<Item = OrderGap> + '_ {
+        let days = days.iter().filter(|(_, n)| **n > 0).map(|(d, _)| *d);
+        days.clone()
+            .zip(std::iter::once(None).chain(days.map(Some)))
+            .map(|(day, previous)| OrderGap {
+                day,
+                previous_day: previous.unwrap_or(day),
+            })
+    }
+
+    /// Whether it is a first order ever (no earlier day).
+    pub fn is_first(&self) -> bool {
+        self.previous_day == self.day
+    }
 }
 
 impl CustomerChange {
@@ -189,10 +269,20 @@ impl CustomerChange {
         }
     }
 
-    /// Drops the months and channels that did not move.
+    /// Adds the change of one customer's order days, from `before` to `after`.
+    pub fn days_between(&mut self, before: &OrderDays, after: &OrderDays) {
+        for (days, sign) in [(before, -1), (after, 1)] {
+            for gap in OrderGap::of(&days.0) {
+                *self.gaps.entry(gap).or_default() += sign;
+            }
+        }
+    }
+
+    /// Drops the months, channels and gaps that did not move.
     pub fn settle(&mut self) {
         self.repeat.retain(|_, c| !c.is_zero());
         self.new_by_channel.retain(|_, n| *n != 0);
+        self.gaps.retain(|_, n| *n != 0);
     }
 }
 
@@ -202,6 +292,143 @@ mod tests {
 
     fn month(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn days(list: &[(&str, i64)]) -> OrderDays {
+        OrderDays(list.iter().map(|(d, n)| (day(d), *n)).collect())
+    }
+
+    fn gap(d: &str, previous: &str) -> OrderGap {
+        OrderGap {
+            day: day(d),
+            previous_day: day(previous),
+        }
+    }
+
+    /// Distinct and returning customers of the window `(start, end]` from the gaps alone.
+    fn window(gaps: &BTreeMap<OrderGap, i64>, start: &str, end: &str) -> (i64, i64) {
+        let (start, end) = (day(start), day(end));
+        let mut counts = (0, 0);
+        for (g, n) in gaps {
+            if g.day > start && g.day <= end && (g.is_first() || g.previous_day <= start) {
+                counts.0 += n;
+                if !g.is_first() {
+                    counts.1 += n;
+                }
+            }
+        }
+        counts
+    }
+
+    #[test]
+    fn each_order_day_of_a_customer_is_kept_with_the_day_before_it() {
+        let gaps: Vec<OrderGap> =
+            OrderGap::of(&days(&[("2026-10-01", 2), ("2026-10-20", 1), ("2026-11-02", 1)]).0)
+                .collect();
+        assert_eq!(
+            gaps,
+            vec![
+                gap("2026-10-01", "2026-10-01"),
+                gap("2026-10-20", "2026-10-01"),
+                gap("2026-11-02", "2026-10-20")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rolling_window_counts_a_customer_once_and_returning_when_they_ordered_before_it() {
+        let mut change = CustomerChange::default();
+        // Customer a: 1 Oct, 20 Oct, 2 Nov; b: 25 Oct only; c: 5 Nov and 6 Nov.
+        let none = OrderDays::default();
+        change.days_between(
+            &none,
+            &days(&[("2026-10-01", 1), ("2026-10-20", 1), ("2026-11-02", 1)]),
+        );
+        change.days_between(&none, &days(&[("2026-10-25", 1)]));
+        change.days_between(&none, &days(&[("2026-11-05", 1), ("2026-11-06", 1)]));
+        change.settle();
+        // (10 Oct, 9 Nov]: a (returning: 1 Oct), b, c.
+        assert_eq!(window(&change.gaps, "2026-10-10", "2026-11-09"), (3, 1));
+        // (21 Oct, 20 Nov]: a (returning: 20 Oct is before), b, c.
+        assert_eq!(window(&change.gaps, "2026-10-21", "2026-11-20"), (3, 1));
+        // (2 Nov, 2 Dec]: c only (new).
+        assert_eq!(window(&change.gaps, "2026-11-02", "2026-12-02"), (1, 0));
+        // (30 Sep, 30 Oct]: a and b, both new in it.
+        assert_eq!(window(&change.gaps, "2026-09-30", "2026-10-30"), (2, 0));
+    }
+
+    #[test]
+    fn a_late_earlier_order_day_changes_only_the_gaps_around_it() {
+        let mut change = CustomerChange::default();
+        let before = days(&[("2026-10-01", 1), ("2026-10-20", 1)]);
+        let mut orders = CustomerOrders::default();
+        orders.add(
+            &order("o3", "2026-10-10T10:00:00Z", None),
+            day("2026-10-10"),
+            1,
+        );
+        let after = before.changed_by(&orders.days);
+        assert_eq!(
+            after,
+            days(&[("2026-10-01", 1), ("2026-10-10", 1), ("2026-10-20", 1)])
+        );
+        change.days_between(&before, &after);
+        change.settle();
+        assert_eq!(
+            change.gaps,
+            BTreeMap::from([
+                (gap("2026-10-10", "2026-10-01"), 1),
+                (gap("2026-10-20", "2026-10-01"), -1),
+                (gap("2026-10-20", "2026-10-10"), 1)
+            ])
+        );
+    }
+
+    #[test]
+    fn a_second_order_on_a_known_day_changes_no_gap() {
+        let mut change = CustomerChange::default();
+        let mut orders = CustomerOrders::default();
+        orders.add(
+            &order("o2", "2026-10-01T18:00:00Z", None),
+            day("2026-10-01"),
+            1,
+        );
+        let before = days(&[("2026-10-01", 1)]);
+        let after = before.changed_by(&orders.days);
+        assert_eq!(after, days(&[("2026-10-01", 2)]));
+        change.days_between(&before, &after);
+        change.settle();
+        assert!(change.gaps.is_empty());
+    }
+
+    #[test]
+    fn a_customers_order_days_read_back_as_written() {
+        let d = days(&[("2026-10-01", 2), ("2026-11-05", 1)]);
+        assert_eq!(d.text(), "2026-10-01 2026-10-01 2026-11-05");
+        assert_eq!(OrderDays::parse(&d.text()), Some(d));
+        assert_eq!(OrderDays::parse(""), Some(OrderDays::default()));
+        assert_eq!(OrderDays::parse("2026-10-01 yesterday"), None);
+    }
+
+    #[test]
+    fn a_moved_order_leaves_no_day_without_orders() {
+        let mut orders = CustomerOrders::default();
+        orders.add(
+            &order("o1", "2026-10-01T10:00:00Z", None),
+            day("2026-10-01"),
+            -1,
+        );
+        orders.add(
+            &order("o1", "2026-10-03T10:00:00Z", None),
+            day("2026-10-03"),
+            1,
+        );
+        let after = days(&[("2026-10-01", 1)]).changed_by(&orders.days);
+        assert_eq!(after, days(&[("2026-10-03", 1)]));
     }
 
     fn order(id: &str, at: &str, channel: Option<&str>) -> CustomerOrder {
@@ -283,8 +510,12 @@ mod tests {
     fn a_retracted_first_order_asks_for_the_first_order_again() {
         let first = order("o1", "2026-10-05T10:00:00Z", None);
         let mut orders = CustomerOrders::default();
-        orders.add(&first, -1);
-        orders.add(&order("o1", "2026-10-09T10:00:00Z", None), 1);
+        orders.add(&first, day("2026-10-05"), -1);
+        orders.add(
+            &order("o1", "2026-10-09T10:00:00Z", None),
+            day("2026-10-09"),
+            1,
+        );
         orders.settle();
         assert_eq!(orders.first_after(Some(&first)), None);
     }
@@ -293,8 +524,8 @@ mod tests {
     fn an_unchanged_order_cancels_out() {
         let o = order("o1", "2026-10-05T10:00:00Z", Some("ads"));
         let mut orders = CustomerOrders::default();
-        orders.add(&o, -1);
-        orders.add(&o, 1);
+        orders.add(&o, day("2026-10-05"), -1);
+        orders.add(&o, day("2026-10-05"), 1);
         orders.settle();
         assert!(orders.is_empty());
         assert_eq!(orders.first_after(Some(&o)), Some(Some(o)));

@@ -24,8 +24,9 @@ pub struct OrderFigures {
     /// Confirmation latency: the shop-zone day of creation and the latency in milliseconds
     /// (both events seen).
     pub confirmation: Option<(NaiveDate, i64)>,
-    /// The order as its customer's figures see it (`order.created` seen).
-    pub customer: Option<(String, CustomerOrder)>,
+    /// The order as its customer's figures see it (`order.created` seen): the customer, the
+    /// shop-zone day of creation and the order.
+    pub customer: Option<(String, NaiveDate, CustomerOrder)>,
 }
 
 impl OrderFigures {
@@ -41,13 +42,14 @@ impl OrderFigures {
             _ => None,
         };
         let customer = created.map(|c| {
+            let day = rules.day_of(c.at);
             let order = CustomerOrder::placed(
                 c.at,
                 projection.order_id.clone(),
-                rules.day_of(c.at),
+                day,
                 c.data.sales_channel.clone(),
             );
-            (c.data.customer_id.to_string(), order)
+            (c.data.customer_id.to_string(), day, order)
         });
         OrderFigures {
             dispatch,
@@ -78,11 +80,11 @@ impl FigureDelta {
         if let Some(key) = figures.confirmation {
             *self.confirmation.entry(key).or_default() += sign;
         }
-        if let Some((customer, order)) = &figures.customer {
+        if let Some((customer, day, order)) = &figures.customer {
             self.customers
                 .entry(customer.clone())
                 .or_default()
-                .add(order, sign);
+                .add(order, *day, sign);
         }
     }
 

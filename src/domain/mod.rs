@@ -12,7 +12,7 @@ pub mod storable;
 
 /// The contract under its older name: `domain::event::…` paths stay valid.
 pub use contract as event;
-pub use customers::{CustomerChange, CustomerOrder, CustomerOrders, RepeatCounts};
+pub use customers::{CustomerChange, CustomerOrder, CustomerOrders, OrderDays, RepeatCounts};
 pub use entities::EntityBatch;
 pub use event::{decode, Category, Decoded, Event, EventKey, EventKind, RejectReason, Rejection};
 pub use figures::{FigureDelta, OrderFigures};

@@ -27,7 +27,7 @@ use super::{BatchReport, Error};
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::{
     fold_batch, BatchOutcome, CustomerChange, CustomerOrder, CustomerOrders, EntityBatch, Event,
-    EventKey, OrderProjection, Rules,
+    EventKey, OrderDays, OrderProjection, Rules,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -112,7 +112,7 @@ pub(crate) trait Database: Send + Sync + 'static {
     fn lock_customers(
         conn: &mut Conn<Self>,
         lock: &Write<'_>,
-    ) -> impl Future<Output = Result<HashMap<String, Option<CustomerOrder>>, Error>> + Send;
+    ) -> impl Future<Output = Result<HashMap<String, StoredCustomer>, Error>> + Send;
 
     /// Adds order-count deltas to `customer_months`; returns each row's count after it.
     fn add_customer_months(
@@ -303,6 +303,14 @@ pub(crate) async fn write_fold<D: Database>(
     Ok(versions)
 }
 
+/// A customer as stored before a batch: the first order and the orders per day
+/// ([`OrderDays`] text).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct StoredCustomer {
+    pub first: Option<CustomerOrder>,
+    pub order_days: String,
+}
+
 /// `(customer, created_at, order_id, created_day, sales_channel)` of a stored order.
 pub(crate) type CustomerOrderRow = (String, DateTime<Utc>, String, NaiveDate, Option<String>);
 
@@ -362,8 +370,8 @@ pub(crate) async fn write_customers<D: Database>(
     let mut firsts: HashMap<&str, Option<CustomerOrder>> = HashMap::new();
     let mut look_up: Vec<&str> = Vec::new();
     for (customer, orders) in changed {
-        let before = stored.get(customer).cloned().flatten();
-        match orders.first_after(before.as_ref()) {
+        let before = stored.get(customer).and_then(|s| s.first.as_ref());
+        match orders.first_after(before) {
             Some(first) => {
                 firsts.insert(customer, first);
             }
@@ -392,7 +400,10 @@ pub(crate) async fn write_customers<D: Database>(
         .keys()
         .map(String::as_str)
         .filter(|c| {
-            let before = stored.get(*c).and_then(Option::as_ref).map(|f| f.month);
+            let before = stored
+                .get(*c)
+                .and_then(|s| s.first.as_ref())
+                .map(|f| f.month);
             let after = firsts.get(c).and_then(Option::as_ref).map(|f| f.month);
             before.is_some() && before != after
         })
@@ -404,18 +415,35 @@ pub(crate) async fn write_customers<D: Database>(
     lap.mark("look_up");
     let mut change = CustomerChange::default();
     let no_months = BTreeMap::new();
-    for customer in changed.keys() {
-        let before = stored.get(customer).and_then(Option::as_ref);
+    let mut days: HashMap<&str, String> = HashMap::new();
+    for (customer, orders) in changed {
+        let stored = stored.get(customer);
+        let before = stored.and_then(|s| s.first.as_ref());
         let after = firsts.get(customer.as_str()).and_then(Option::as_ref);
         let months = months.get(customer).unwrap_or(&no_months);
         change.between(before, after, months);
+        if !orders.days.is_empty() {
+            let text = stored.map_or("", |s| s.order_days.as_str());
+            let before = OrderDays::parse(text).ok_or_else(|| Error::CorruptOrderDays {
+                customer_id: customer.clone(),
+                value: text.to_owned(),
+            })?;
+            let after = before.changed_by(&orders.days);
+            change.days_between(&before, &after);
+            days.insert(customer, after.text());
+        }
     }
     change.settle();
-    let customers = rows::customer_rows(&stored, &firsts);
-    let (kpi, channels) = rows::customer_kpi_rows(&change, shard);
+    let customers = rows::customer_rows(&stored, &firsts, &days);
+    let (kpi, channels, gaps) = rows::customer_kpi_rows(&change, shard);
     D::write(
         conn,
-        &[Write::of(&customers), Write::of(&kpi), Write::of(&channels)],
+        &[
+            Write::of(&customers),
+            Write::of(&kpi),
+            Write::of(&channels),
+            Write::of(&gaps),
+        ],
     )
     .await?;
     lap.mark("write");

@@ -102,6 +102,8 @@ pub enum Error {
         order_id: String,
         source: serde_json::Error,
     },
+    #[error("stored order days of customer {customer_id} in table customers cannot be read ({value:?}: expected days YYYY-MM-DD separated by spaces); run `perfect-order rebuild`")]
+    CorruptOrderDays { customer_id: String, value: String },
 }
 
 impl Error {
@@ -139,7 +141,10 @@ impl Error {
                 source: sqlx::Error::Encode(_) | sqlx::Error::InvalidArgument(_),
                 ..
             } => true,
-            Error::Encode { .. } | Error::EncodeState { .. } | Error::CorruptState { .. } => true,
+            Error::Encode { .. }
+            | Error::EncodeState { .. }
+            | Error::CorruptState { .. }
+            | Error::CorruptOrderDays { .. } => true,
             _ => false,
         }
     }

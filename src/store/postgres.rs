@@ -14,7 +14,9 @@ use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row};
 
 use super::cache::ProjectionCache;
-use super::commit::{self, CustomerOrderRow, Database, Stored, StoredEvent, StoredReviews, Tx};
+use super::commit::{
+    self, CustomerOrderRow, Database, Stored, StoredCustomer, StoredEvent, StoredReviews, Tx,
+};
 use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
 use super::tables::{Kind, RowSource, Table, Values, Write};
@@ -329,7 +331,7 @@ impl Database for PgStore {
     async fn lock_customers(
         conn: &mut PgConnection,
         lock: &Write<'_>,
-    ) -> Result<HashMap<String, Option<CustomerOrder>>, Error> {
+    ) -> Result<HashMap<String, StoredCustomer>, Error> {
         let sql = lock.table.insert_sql(&Unnest, 1);
         let rows = bind(sqlx::query(&sql), std::slice::from_ref(lock))
             .fetch_all(conn)
@@ -339,7 +341,8 @@ impl Database for PgStore {
             .into_iter()
             .map(|r| {
                 let first = CustomerOrder::stored(r.get(1), r.get(2), r.get(3), r.get(4));
-                (r.get(0), first)
+                let order_days = r.get(5);
+                (r.get(0), StoredCustomer { first, order_days })
             })
             .collect())
     }
@@ -363,9 +366,14 @@ impl Database for PgStore {
         conn: &mut PgConnection,
         customers: &[&str],
     ) -> Result<Vec<(String, NaiveDate, i64)>, Error> {
+        // One index probe per customer, whatever the statistics say: never analysed (no
+        // autovacuum), a customer id looks like it matches most rows and a join scans the
+        // whole table. OFFSET 0 keeps the planner from flattening the LATERAL into that join.
         sqlx::query_as(
             "SELECT m.customer_id, m.month, m.orders
-             FROM UNNEST($1::text[]) AS k(id) JOIN customer_months m ON m.customer_id = k.id",
+             FROM UNNEST($1::text[]) AS k(id)
+             CROSS JOIN LATERAL (SELECT * FROM customer_months m WHERE m.customer_id = k.id
+                                 OFFSET 0) m",
         )
         .bind(customers)
         .fetch_all(conn)
@@ -377,10 +385,13 @@ impl Database for PgStore {
         conn: &mut PgConnection,
         customers: &[&str],
     ) -> Result<Vec<CustomerOrderRow>, Error> {
+        // One index probe per customer, as in customer_months.
         sqlx::query_as(
             "SELECT o.customer_id, o.created_at, o.order_id, o.created_day, o.sales_channel
-             FROM UNNEST($1::text[]) AS k(id) JOIN orders o ON o.customer_id = k.id
-             WHERE o.created_at IS NOT NULL",
+             FROM UNNEST($1::text[]) AS k(id)
+             CROSS JOIN LATERAL (SELECT * FROM orders o
+                                 WHERE o.customer_id = k.id AND o.created_at IS NOT NULL
+                                 OFFSET 0) o",
         )
         .bind(customers)
         .fetch_all(conn)

@@ -6,11 +6,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::commit::StoredCustomer;
 use super::tables::{
-    ClaimRow, ClaimStageRow, ConfirmationRow, CourierRow, CustomerKpiRow, CustomerLockRow,
-    CustomerMonthRow, CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow, LeadEventRow,
-    LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow, SpendRow,
-    ViolationRow, Write,
+    ClaimRow, ClaimStageRow, ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow,
+    CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow,
+    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow,
+    SpendRow, ViolationRow, Write,
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
@@ -299,20 +300,27 @@ pub(crate) fn customer_month_rows(
         .collect()
 }
 
-/// The customers whose first order is not the stored one any more.
+/// The customers whose first order or order days are not the stored ones any more.
 pub(crate) fn customer_rows<'a>(
-    stored: &HashMap<String, Option<CustomerOrder>>,
+    stored: &'a HashMap<String, StoredCustomer>,
     firsts: &'a HashMap<&'a str, Option<CustomerOrder>>,
+    days: &'a HashMap<&'a str, String>,
 ) -> Vec<CustomerRow<'a>> {
     let mut rows: Vec<CustomerRow<'a>> = firsts
         .iter()
-        .filter(|(customer, first)| stored.get(**customer) != Some(*first))
-        .map(|(customer_id, first)| CustomerRow {
-            customer_id,
-            first_at: first.as_ref().map(|f| f.at),
-            first_order_id: first.as_ref().map(|f| f.order_id.as_str()),
-            first_month: first.as_ref().map(|f| f.month),
-            first_channel: first.as_ref().and_then(|f| f.channel.as_deref()),
+        .filter_map(|(customer_id, first)| {
+            let was = stored.get(*customer_id);
+            let stored_days = was.map_or("", |s| s.order_days.as_str());
+            let order_days = days.get(customer_id).map_or(stored_days, String::as_str);
+            let same = was.is_some_and(|s| s.first == *first) && order_days == stored_days;
+            (!same).then(|| CustomerRow {
+                customer_id,
+                first_at: first.as_ref().map(|f| f.at),
+                first_order_id: first.as_ref().map(|f| f.order_id.as_str()),
+                first_month: first.as_ref().map(|f| f.month),
+                first_channel: first.as_ref().and_then(|f| f.channel.as_deref()),
+                order_days,
+            })
         })
         .collect();
     rows.sort_unstable_by_key(|r| r.customer_id);
@@ -323,7 +331,11 @@ pub(crate) fn customer_rows<'a>(
 pub(crate) fn customer_kpi_rows(
     change: &CustomerChange,
     shard: i32,
-) -> (Vec<CustomerKpiRow>, Vec<NewCustomerRow<'_>>) {
+) -> (
+    Vec<CustomerKpiRow>,
+    Vec<NewCustomerRow<'_>>,
+    Vec<CustomerGapRow>,
+) {
     let kpi = change
         .repeat
         .iter()
@@ -346,7 +358,17 @@ pub(crate) fn customer_kpi_rows(
             new_customers: *n,
         })
         .collect();
-    (kpi, channels)
+    let gaps = change
+        .gaps
+        .iter()
+        .map(|(gap, n)| CustomerGapRow {
+            day: gap.day,
+            previous_day: gap.previous_day,
+            shard,
+            customers: *n,
+        })
+        .collect();
+    (kpi, channels, gaps)
 }
 
 /// The rows that merge a batch of v2 entities into their tables.

@@ -254,22 +254,22 @@ macro_rules! service_reads {
             .fetch_all(&self.pool)
             .await
             .map_err(super::step("read leads by temperature"))?;
+            // Each customer of the window counted once, at their first day in it (see
+            // customer_order_gaps): a bounded read of the window's days.
             let (customers_30d, returning_customers_30d): (i64, i64) = sqlx::query_as(
-                "WITH w AS (
-                     SELECT DISTINCT customer_id FROM orders
-                     WHERE customer_id IS NOT NULL AND created_day > $1 AND created_day <= $2
-                 )
-                 SELECT count(*),
-                        count(*) FILTER (WHERE EXISTS (
-                            SELECT 1 FROM orders o
-                            WHERE o.customer_id = w.customer_id AND o.created_day <= $1))
-                 FROM w",
+                "SELECT CAST(COALESCE(sum(customers), 0) AS bigint),
+                        CAST(COALESCE(sum(CASE WHEN previous_day < day THEN customers ELSE 0 END), 0)
+                             AS bigint)
+                 FROM customer_order_gaps
+                 WHERE day > $1 AND day <= $2 AND (previous_day = day OR previous_day <= $1)",
             )
             .bind(today - chrono::TimeDelta::days(30))
             .bind(today)
             .fetch_one(&self.pool)
             .await
-            .map_err(super::step("read repeat customers of the last 30 days from orders"))?;
+            .map_err(super::step(
+                "read repeat customers of the last 30 days from customer_order_gaps",
+            ))?;
             let teams = sqlx::query_as(
                 "SELECT month, team_id, yellow, red, friendliness_index, team_size, size_flagged,
                         rank, winner

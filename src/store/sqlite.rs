@@ -20,7 +20,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqlitePool};
 
 use super::cache::ProjectionCache;
-use super::commit::{self, CustomerOrderRow, Database, Stored, StoredEvent, StoredReviews, Tx};
+use super::commit::{
+    self, CustomerOrderRow, Database, Stored, StoredCustomer, StoredEvent, StoredReviews, Tx,
+};
 use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
 use super::tables::{Kind, RowSource, Table, Values, Write};
@@ -373,12 +375,13 @@ impl Database for SqliteStore {
     async fn lock_customers(
         conn: &mut SqliteConnection,
         lock: &Write<'_>,
-    ) -> Result<HashMap<String, Option<CustomerOrder>>, Error> {
+    ) -> Result<HashMap<String, StoredCustomer>, Error> {
         let mut stored = HashMap::new();
         for r in run(conn, lock).await? {
             let at = r.try_get(1).map_err(step("read customers.first_at"))?;
             let first = CustomerOrder::stored(at, r.get(2), r.get(3), r.get(4));
-            stored.insert(r.get(0), first);
+            let order_days = r.get(5);
+            stored.insert(r.get(0), StoredCustomer { first, order_days });
         }
         Ok(stored)
     }

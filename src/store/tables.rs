@@ -470,18 +470,19 @@ table! {
         first_at: Option<DateTime<Utc>> = Keep;
     }
     conflict: Merged, touch: false,
-    returning: ["customer_id", "first_at", "first_order_id", "first_month", "first_channel"]
+    returning: ["customer_id", "first_at", "first_order_id", "first_month", "first_channel", "order_days"]
 }
 
 table! {
-    /// A customer's first order (`order.created`, least `(time, order id)`) after a batch
-    /// changed it.
+    /// A customer's first order (`order.created`, least `(time, order id)`) and orders per
+    /// day ([`crate::domain::OrderDays`]) after a batch changed them.
     CustomerRow<'a> => "customers" {
         customer_id: &'a str = Key;
         first_at: Option<DateTime<Utc>> = Replace;
         first_order_id: Option<&'a str> = Replace;
         first_month: Option<NaiveDate> = Replace;
         first_channel: Option<&'a str> = Replace;
+        order_days: &'a str = Replace;
     }
     conflict: Merged, touch: false, returning: []
 }
@@ -518,6 +519,19 @@ table! {
         channel: &'a str = Key;
         shard: i32 = Key;
         new_customers: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
+    /// A signed delta of the customers whose order day `day` follows their previous order
+    /// day `previous_day` (`day` itself for a first order), per writer shard: what the rolling
+    /// window's repeat-customer ratio sums (see [`crate::domain::customers::OrderGap`]).
+    CustomerGapRow => "customer_order_gaps" {
+        day: NaiveDate = Key;
+        previous_day: NaiveDate = Key;
+        shard: i32 = Key;
+        customers: i64 = Add;
     }
     conflict: Merged, touch: false, returning: []
 }
@@ -675,7 +689,7 @@ table! {
 }
 
 /// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
-pub(crate) const ORDER_TABLES: [&Table; 9] = [
+pub(crate) const ORDER_TABLES: [&Table; 10] = [
     OrderRow::TABLE,
     ClaimRow::TABLE,
     KpiRow::TABLE,
@@ -685,6 +699,7 @@ pub(crate) const ORDER_TABLES: [&Table; 9] = [
     CustomerMonthRow::TABLE,
     CustomerKpiRow::TABLE,
     NewCustomerRow::TABLE,
+    CustomerGapRow::TABLE,
 ];
 
 /// The contract-v2 tables, in the order every batch writes them (one lock order for all).
@@ -766,7 +781,7 @@ mod tests {
             sql.contains("DO UPDATE SET \"first_at\" = customers.\"first_at\" RETURNING"),
             "{sql}"
         );
-        assert!(sql.ends_with("RETURNING \"customer_id\", \"first_at\", \"first_order_id\", \"first_month\", \"first_channel\""), "{sql}");
+        assert!(sql.ends_with("RETURNING \"customer_id\", \"first_at\", \"first_order_id\", \"first_month\", \"first_channel\", \"order_days\""), "{sql}");
     }
 
     #[test]
