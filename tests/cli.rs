@@ -291,6 +291,97 @@ async fn the_customer_figures_migration_keeps_every_customer_view_answer() {
     }
 }
 
+/// The rolling-customer and sales migrations fill their tables from the orders already
+/// stored: the 30-day repeat-customer figures summed over `customer_order_gaps` equal the
+/// count over the orders of the window, whatever day the window ends on, and
+/// `acquisition_monthly` answers what its version over all orders answered.
+#[tokio::test]
+async fn the_rolling_customer_and_sales_migrations_keep_every_answer() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0012_order_state_as_text.sql").await;
+    sqlx::raw_sql(
+        r#"INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
+             VALUES ('Europe/Moscow', '30m', '24h', '14d');
+           INSERT INTO orders (order_id, customer_id, verdict, state, created_at, created_day,
+                               sales_channel, total, delivered_day) VALUES
+             ('A', 'C1', 'perfect', '{}', '2026-09-30T21:30:00Z', '2026-10-01', 'web', 10.50, '2026-10-02'),
+             ('B', 'C1', 'imperfect', '{}', '2026-11-02T10:00:00Z', '2026-11-02', 'app', 20, '2026-11-04'),
+             ('C', 'C2', 'perfect', '{}', '2026-11-02T10:00:00Z', '2026-11-02', NULL, 30.25, '2026-11-05'),
+             ('D', 'C2', 'cancelled', '{}', '2026-11-02T11:00:00Z', '2026-11-02', 'web', 40, NULL),
+             ('E', 'C3', 'open', '{}', '2026-10-20T10:00:00Z', '2026-10-20', 'app', 50, NULL),
+             ('F', 'C3', 'perfect', '{}', '2026-10-21T10:00:00Z', '2026-10-21', 'app', 60, '2026-11-01'),
+             ('G', 'C3', 'perfect', '{}', '2026-11-21T10:00:00Z', '2026-11-21', 'web', NULL, '2026-11-22');
+           INSERT INTO spends (spend_id, amount, currency, from_day, to_day, channel, time,
+                               event_source, event_id)
+             VALUES ('S', 300, 'RUB', '2026-10-01', '2026-11-30', 'web', '2026-10-01T00:00:00Z',
+                     's', 'S'),
+                    ('T', 100, 'RUB', '2026-11-01', '2026-11-30', 'app', '2026-10-01T00:00:00Z',
+                     's', 'T');"#,
+    )
+    .execute(&pool)
+    .await
+    .expect("orders and spends of the version before");
+    let acquisition = "SELECT to_jsonb(v)::text FROM acquisition_monthly v ORDER BY month, channel";
+    let before: Vec<String> = sqlx::query_scalar(acquisition)
+        .fetch_all(&pool)
+        .await
+        .expect(acquisition);
+    assert!(before.len() >= 4, "{before:?}");
+    let over_orders = "WITH w AS (
+             SELECT DISTINCT customer_id FROM orders
+             WHERE customer_id IS NOT NULL AND created_day > $1::date - 30 AND created_day <= $1)
+         SELECT count(*), count(*) FILTER (WHERE EXISTS (
+             SELECT 1 FROM orders o WHERE o.customer_id = w.customer_id AND o.created_day <= $1::date - 30))
+         FROM w";
+    let days: Vec<chrono::NaiveDate> = [
+        "2026-10-01",
+        "2026-10-25",
+        "2026-11-02",
+        "2026-11-25",
+        "2026-12-20",
+    ]
+    .iter()
+    .map(|d| d.parse().expect("day"))
+    .collect();
+    let mut windows = Vec::new();
+    for day in &days {
+        let counts: (i64, i64) = sqlx::query_as(over_orders)
+            .bind(day)
+            .fetch_one(&pool)
+            .await
+            .expect("the window over orders");
+        windows.push(counts);
+    }
+    assert!(
+        windows.iter().any(|(_, returning)| *returning > 0),
+        "{windows:?}"
+    );
+    for file in ["0013_rolling_customers.sql", "0014_maintained_sales.sql"] {
+        sqlx::raw_sql(&migration(file))
+            .execute(&pool)
+            .await
+            .expect(file);
+    }
+    let after: Vec<String> = sqlx::query_scalar(acquisition)
+        .fetch_all(&pool)
+        .await
+        .expect(acquisition);
+    assert_eq!(after, before);
+    let over_gaps = "SELECT CAST(COALESCE(sum(customers), 0) AS bigint),
+                CAST(COALESCE(sum(CASE WHEN previous_day < day THEN customers ELSE 0 END), 0) AS bigint)
+         FROM customer_order_gaps
+         WHERE day > $1::date - 30 AND day <= $1 AND (previous_day = day OR previous_day <= $1::date - 30)";
+    for (day, expected) in days.iter().zip(windows) {
+        let counts: (i64, i64) = sqlx::query_as(over_gaps)
+            .bind(day)
+            .fetch_one(&pool)
+            .await
+            .expect("the window over the gaps");
+        assert_eq!(counts, expected, "window ending {day}");
+    }
+}
+
 /// The order's state moves from jsonb to the JSON text the service writes: a stored state
 /// reads back as the same JSON document, and the column no longer parses what it is given.
 #[tokio::test]

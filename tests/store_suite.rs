@@ -1517,6 +1517,29 @@ async fn customer_months(
     (repeat, new)
 }
 
+/// Records of `events`, each under one key.
+fn values(events: &[String]) -> Vec<(String, Vec<u8>)> {
+    events
+        .iter()
+        .map(|e| ("k".to_owned(), e.clone().into_bytes()))
+        .collect()
+}
+
+/// A fresh store that committed all of `batches`' events in one batch.
+async fn in_one_batch(kind: Kind, batches: &[&Vec<String>]) -> Fixture {
+    let replay = fixture(kind).await;
+    let all: Vec<String> = batches.iter().flat_map(|b| b.iter().cloned()).collect();
+    replay
+        .store
+        .commit_batch(
+            &batch(&values(&all), &mut BTreeMap::new()),
+            &Rules::default(),
+        )
+        .await
+        .expect("one batch");
+    replay
+}
+
 /// A customer's first order decides in which months they are new and in which returning. An
 /// earlier `order.created` for an order (the earliest wins) that names another customer
 /// moves the order away: the first customer's first order becomes their next one (October
@@ -1535,12 +1558,6 @@ async fn a_corrected_order_created_moves_customers_between_new_and_returning(kin
     )];
     let f = fixture(kind).await;
     let mut offsets = BTreeMap::new();
-    let values = |events: &[String]| -> Vec<(String, Vec<u8>)> {
-        events
-            .iter()
-            .map(|e| ("k".to_owned(), e.clone().into_bytes()))
-            .collect()
-    };
     f.store
         .commit_batch(&batch(&values(&first), &mut offsets), &Rules::default())
         .await
@@ -1594,16 +1611,7 @@ async fn a_corrected_order_created_moves_customers_between_new_and_returning(kin
         ]
     );
 
-    let replay = fixture(kind).await;
-    let all: Vec<String> = first.iter().chain(&correction).cloned().collect();
-    replay
-        .store
-        .commit_batch(
-            &batch(&values(&all), &mut BTreeMap::new()),
-            &Rules::default(),
-        )
-        .await
-        .expect("one batch");
+    let replay = in_one_batch(kind, &[&first, &correction]).await;
     assert_eq!(customer_months(&replay.store).await, expected);
 }
 
@@ -1633,12 +1641,6 @@ async fn the_30_day_repeat_ratio_counts_each_customer_once_and_returning_when_th
         created_by("R-7", "C-3", "10.00", "web", msk("2026-11-27T10:00:00")),
         "R-7-created-earlier",
     )];
-    let values = |events: &[String]| -> Vec<(String, Vec<u8>)> {
-        events
-            .iter()
-            .map(|e| ("k".to_owned(), e.clone().into_bytes()))
-            .collect()
-    };
     let f = fixture(kind).await;
     let mut offsets = BTreeMap::new();
     // C-1 (returning: 5 October), C-2 (new: both days in the window), C-4 (new); C-3's only
@@ -1656,21 +1658,7 @@ async fn the_30_day_repeat_ratio_counts_each_customer_once_and_returning_when_th
         (2, 0)
     );
 
-    let replay = fixture(kind).await;
-    let all: Vec<String> = first
-        .iter()
-        .chain(&earlier)
-        .chain(&moved)
-        .cloned()
-        .collect();
-    replay
-        .store
-        .commit_batch(
-            &batch(&values(&all), &mut BTreeMap::new()),
-            &Rules::default(),
-        )
-        .await
-        .expect("one batch");
+    let replay = in_one_batch(kind, &[&first, &earlier, &moved]).await;
     assert_eq!(ratio_30d(&replay.store, now).await, (3, 3));
 }
 
@@ -1683,7 +1671,81 @@ async fn ratio_30d(store: &AnyStore, now: DateTime<Utc>) -> (i64, i64) {
     (f.customers_30d, f.returning_customers_30d)
 }
 
+/// A fulfilled order's sale counts for its month of delivery and the channel and total of
+/// its `order.created`; a channel is reported when it has spends and orders name it. A
+/// corrected `order.created` (an earlier one naming another channel and total) moves the
+/// sale: the old channel, named by no order any more, leaves the report although it has a
+/// spend; the new one joins it with the order and its total. Batch by batch and replayed in
+/// one batch, the same months.
+async fn a_corrected_order_created_moves_its_sale_to_the_new_channel_and_total(kind: Kind) {
+    let first = vec![
+        spend(
+            "S-1",
+            "100.00",
+            "2026-10-01",
+            "2026-10-31",
+            "ads",
+            msk("2026-10-01T09:00:00"),
+        ),
+        spend(
+            "S-2",
+            "100.00",
+            "2026-10-01",
+            "2026-10-31",
+            "web",
+            msk("2026-10-01T09:00:00"),
+        ),
+        created_by("M-1", "C-1", "100.00", "ads", msk("2026-10-05T10:00:00")),
+        delivered("M-1", msk("2026-10-06T10:00:00")),
+    ];
+    let correction = vec![with_id(
+        created_by("M-1", "C-1", "250.50", "web", msk("2026-10-05T09:00:00")),
+        "M-1-created-earlier",
+    )];
+    let sales = |store: &AnyStore| {
+        let store = store.clone();
+        async move {
+            query_as!(
+                store,
+                (NaiveDate, String, i64, f64),
+                "SELECT month, channel, fulfilled_orders, CAST(revenue AS double precision)
+                 FROM acquisition_monthly ORDER BY month, channel"
+            )
+        }
+    };
+    let october = day("2026-10-01");
+    let f = fixture(kind).await;
+    let mut offsets = BTreeMap::new();
+    f.store
+        .commit_batch(&batch(&values(&first), &mut offsets), &Rules::default())
+        .await
+        .expect("first batch");
+    assert_eq!(
+        sales(&f.store).await,
+        vec![
+            (october, "ads".into(), 1, 100.0),
+            (october, "all".into(), 1, 100.0),
+        ]
+    );
+    f.store
+        .commit_batch(
+            &batch(&values(&correction), &mut offsets),
+            &Rules::default(),
+        )
+        .await
+        .expect("correction");
+    let expected = vec![
+        (october, "all".to_owned(), 1, 250.5),
+        (october, "web".to_owned(), 1, 250.5),
+    ];
+    assert_eq!(sales(&f.store).await, expected);
+
+    let replay = in_one_batch(kind, &[&first, &correction]).await;
+    assert_eq!(sales(&replay.store).await, expected);
+}
+
 suite!(
+    a_corrected_order_created_moves_its_sale_to_the_new_channel_and_total,
     the_30_day_repeat_ratio_counts_each_customer_once_and_returning_when_they_ordered_before,
     a_corrected_order_created_moves_customers_between_new_and_returning,
     the_confirmation_histogram_counts_the_last_30_shop_days,

@@ -10,10 +10,20 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
+use super::contract::Money;
 use super::customers::{CustomerOrder, CustomerOrders};
-use super::fact::whole_seconds;
-use super::order::{Assessment, OrderProjection};
+use super::fact::{first_of_month, whole_seconds};
+use super::order::{Assessment, OrderProjection, Verdict};
 use super::rules::Rules;
+
+/// A fulfilled order's sale, as acquisition's revenue and AOV count it: the shop-zone month
+/// of delivery, the sales channel and the order's `total`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Sale {
+    pub month: NaiveDate,
+    pub channel: Option<String>,
+    pub total: Money,
+}
 
 /// The contributions of one order to the maintained distributions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,6 +37,10 @@ pub struct OrderFigures {
     /// The order as its customer's figures see it (`order.created` seen): the customer, the
     /// shop-zone day of creation and the order.
     pub customer: Option<(String, NaiveDate, CustomerOrder)>,
+    /// Its sale, once fulfilled (perfect or imperfect) with a `total`.
+    pub sale: Option<Sale>,
+    /// The sales channel `order.created` names (which channels acquisition reports).
+    pub channel: Option<String>,
 }
 
 impl OrderFigures {
@@ -51,10 +65,21 @@ impl OrderFigures {
             );
             (c.data.customer_id.to_string(), day, order)
         });
+        let fulfilled = matches!(assessment.verdict, Verdict::Perfect | Verdict::Imperfect);
+        let sale = match (created, assessment.delivered_day) {
+            (Some(c), Some(day)) if fulfilled => c.data.total.clone().map(|total| Sale {
+                month: first_of_month(day),
+                channel: c.data.sales_channel.clone(),
+                total,
+            }),
+            _ => None,
+        };
         OrderFigures {
             dispatch,
             confirmation,
             customer,
+            sale,
+            channel: created.and_then(|c| c.data.sales_channel.clone()),
         }
     }
 }
@@ -69,6 +94,10 @@ pub struct FigureDelta {
     pub confirmation: BTreeMap<(NaiveDate, i64), i64>,
     /// Customer id → what changed of the customer's orders.
     pub customers: BTreeMap<String, CustomerOrders>,
+    /// Sales gained (or lost).
+    pub sales: BTreeMap<Sale, i64>,
+    /// Sales channel → orders naming it.
+    pub channels: BTreeMap<String, i64>,
 }
 
 impl FigureDelta {
@@ -86,12 +115,20 @@ impl FigureDelta {
                 .or_default()
                 .add(order, *day, sign);
         }
+        if let Some(sale) = &figures.sale {
+            *self.sales.entry(sale.clone()).or_default() += sign;
+        }
+        if let Some(channel) = &figures.channel {
+            *self.channels.entry(channel.clone()).or_default() += sign;
+        }
     }
 
     /// Drops the entries that cancelled out (an order whose figure did not change).
     pub fn settle(&mut self) {
         self.dispatch.retain(|_, n| *n != 0);
         self.confirmation.retain(|_, n| *n != 0);
+        self.sales.retain(|_, n| *n != 0);
+        self.channels.retain(|_, n| *n != 0);
         self.customers.retain(|_, c| {
             c.settle();
             !c.is_empty()
@@ -112,12 +149,12 @@ mod tests {
         let old = OrderFigures {
             dispatch: Some((day("2026-10-01"), 3600)),
             confirmation: Some((day("2026-10-31"), 90_000)),
-            customer: None,
+            ..OrderFigures::default()
         };
         let new = OrderFigures {
             dispatch: Some((day("2026-10-01"), 3600)),
             confirmation: Some((day("2026-10-31"), 60_000)),
-            customer: None,
+            ..OrderFigures::default()
         };
         let mut delta = FigureDelta::default();
         delta.add(&old, -1);
@@ -131,5 +168,46 @@ mod tests {
                 ((day("2026-10-31"), 90_000), -1)
             ]
         );
+    }
+
+    fn sale(channel: &str, total: &str) -> Option<Sale> {
+        Some(Sale {
+            month: day("2026-10-01"),
+            channel: Some(channel.to_owned()),
+            total: Money::parse(total).unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_sale_moved_to_another_channel_retracts_the_old_one_and_keeps_the_channel_counts_exact() {
+        let old = OrderFigures {
+            sale: sale("ads", "100.00"),
+            channel: Some("ads".into()),
+            ..OrderFigures::default()
+        };
+        let new = OrderFigures {
+            sale: sale("web", "250.50"),
+            channel: Some("web".into()),
+            ..OrderFigures::default()
+        };
+        let mut delta = FigureDelta::default();
+        delta.add(&old, 1);
+        delta.add(&old, -1);
+        delta.add(&new, 1);
+        delta.settle();
+        assert_eq!(
+            delta.sales.into_iter().collect::<Vec<_>>(),
+            vec![(sale("web", "250.50").unwrap(), 1)]
+        );
+        assert_eq!(
+            delta.channels.into_iter().collect::<Vec<_>>(),
+            vec![("web".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn a_retracted_amount_is_the_negated_decimal_string() {
+        assert_eq!(Money::parse("3.00").unwrap().negated(), "-3.00");
+        assert_eq!(Money::parse("-3.00").unwrap().negated(), "3.00");
     }
 }

@@ -290,6 +290,7 @@ pub(crate) async fn write_fold<D: Database>(
     let claims = rows::claim_rows(outcome, rules);
     let kpi = rows::kpi_rows(outcome, shard);
     let (dispatch, confirmation) = rows::figure_rows(outcome, shard);
+    let (sales, channel_sales, channels) = rows::sale_rows(outcome, shard);
     D::write(
         conn,
         &[
@@ -297,6 +298,9 @@ pub(crate) async fn write_fold<D: Database>(
             Write::of(&kpi),
             Write::of(&dispatch),
             Write::of(&confirmation),
+            Write::of(&sales),
+            Write::of(&channel_sales),
+            Write::of(&channels),
         ],
     )
     .await?;

@@ -8,10 +8,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::commit::StoredCustomer;
 use super::tables::{
-    ClaimRow, ClaimStageRow, ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow,
-    CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow,
-    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow,
-    SpendRow, ViolationRow, Write,
+    ChannelOrdersRow, ChannelSaleRow, ClaimRow, ClaimStageRow, ConfirmationRow, CourierRow,
+    CustomerGapRow, CustomerKpiRow, CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow,
+    DuplicateRow, EventRow, KpiRow, LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow,
+    RejectedRow, ReviewRow, RosterRow, SaleRow, SpendRow, ViolationRow, Write,
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
@@ -266,6 +266,55 @@ pub(crate) fn figure_rows(
         })
         .collect();
     (dispatch, confirmation)
+}
+
+/// A batch's signed sales and sales-channel orders under `shard`. A sale counted `n` times
+/// (`-1`: retracted) is `|n|` rows of one order and its total, negated when retracted; the
+/// statement sums them.
+pub(crate) fn sale_rows(
+    outcome: &BatchOutcome,
+    shard: i32,
+) -> (
+    Vec<SaleRow>,
+    Vec<ChannelSaleRow<'_>>,
+    Vec<ChannelOrdersRow<'_>>,
+) {
+    let f = &outcome.figures;
+    let (mut all, mut by_channel) = (Vec::new(), Vec::new());
+    for (sale, n) in &f.sales {
+        let (orders, revenue) = if *n > 0 {
+            (1, sale.total.as_str().to_owned())
+        } else {
+            (-1, sale.total.negated())
+        };
+        for _ in 0..n.unsigned_abs() {
+            all.push(SaleRow {
+                month: sale.month,
+                shard,
+                orders,
+                revenue: revenue.clone(),
+            });
+            if let Some(channel) = &sale.channel {
+                by_channel.push(ChannelSaleRow {
+                    month: sale.month,
+                    channel,
+                    shard,
+                    orders,
+                    revenue: revenue.clone(),
+                });
+            }
+        }
+    }
+    let channels = f
+        .channels
+        .iter()
+        .map(|(channel, orders)| ChannelOrdersRow {
+            channel,
+            shard,
+            orders: *orders,
+        })
+        .collect();
+    (all, by_channel, channels)
 }
 
 /// The rows that lock a batch's customers, in customer-id order.

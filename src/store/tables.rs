@@ -49,6 +49,10 @@ pub(crate) enum Conflict {
     Ignore,
     /// Merged column by column by each column's [`Merge`].
     Merge,
+    /// Incoming rows may share a key: they are summed per key first (every non-key column is
+    /// [`Merge::Add`]), in the statement, then merged. For amounts the service does not add
+    /// itself (a decimal `total` of any size, summed exactly by PostgreSQL's `numeric`).
+    Sum,
 }
 
 /// The SQL type a column's values travel as.
@@ -120,12 +124,25 @@ impl Table {
         let mut values: Vec<String> = (0..self.columns.len())
             .map(|i| source.value(self, i))
             .collect();
+        let mut group = String::new();
+        if self.conflict == Conflict::Sum {
+            let keys: Vec<String> = (0..self.columns.len())
+                .filter(|i| self.columns[*i].merge == Merge::Key)
+                .map(|i| source.value(self, i))
+                .collect();
+            group = format!(" GROUP BY {}", keys.join(", "));
+            for (value, column) in values.iter_mut().zip(self.columns) {
+                if column.merge != Merge::Key {
+                    *value = format!("sum({value})");
+                }
+            }
+        }
         if self.touch {
             names.push(quote("updated_at"));
             values.push(source.now().to_owned());
         }
         let mut sql = format!(
-            "INSERT INTO {} ({}) SELECT {} {} ON CONFLICT ({}) {}",
+            "INSERT INTO {} ({}) SELECT {} {}{group} ON CONFLICT ({}) {}",
             self.name,
             names.join(", "),
             values.join(", "),
@@ -322,7 +339,7 @@ macro_rules! table {
     (@cast $cast:literal) => { Some($cast) };
 }
 
-use Conflict::{Ignore, Merge as Merged};
+use Conflict::{Ignore, Merge as Merged, Sum as Summed};
 use Merge::{Add, Bump, Keep, Key, Max, Replace};
 
 const EARLIEST: bool = true;
@@ -524,6 +541,43 @@ table! {
 }
 
 table! {
+    /// A signed sale (a fulfilled order with a `total`, or its retraction: `orders` -1 and the
+    /// total negated) in its shop-zone month of delivery, per writer shard; the rows of a
+    /// batch are summed per key by the statement (exactly, as `numeric`, on PostgreSQL).
+    /// `acquisition_monthly` reads the revenue and fulfilled orders of channel `all` here.
+    SaleRow => "sales_shards" {
+        month: NaiveDate = Key;
+        shard: i32 = Key;
+        orders: i64 = Add;
+        revenue: String = Add, cast "numeric";
+    }
+    conflict: Summed, touch: false, returning: []
+}
+
+table! {
+    /// A signed sale of an order with a sales channel, as [`SaleRow`], per channel.
+    ChannelSaleRow<'a> => "channel_sales_shards" {
+        month: NaiveDate = Key;
+        channel: &'a str = Key;
+        shard: i32 = Key;
+        orders: i64 = Add;
+        revenue: String = Add, cast "numeric";
+    }
+    conflict: Summed, touch: false, returning: []
+}
+
+table! {
+    /// A signed delta of the orders naming a sales channel, per writer shard: a channel
+    /// with orders is one acquisition reports (when it has spends too).
+    ChannelOrdersRow<'a> => "sales_channel_orders" {
+        channel: &'a str = Key;
+        shard: i32 = Key;
+        orders: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
     /// A signed delta of the customers whose order day `day` follows their previous order
     /// day `previous_day` (`day` itself for a first order), per writer shard: what the rolling
     /// window's repeat-customer ratio sums (see [`crate::domain::customers::OrderGap`]).
@@ -689,7 +743,7 @@ table! {
 }
 
 /// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
-pub(crate) const ORDER_TABLES: [&Table; 10] = [
+pub(crate) const ORDER_TABLES: [&Table; 13] = [
     OrderRow::TABLE,
     ClaimRow::TABLE,
     KpiRow::TABLE,
@@ -700,6 +754,9 @@ pub(crate) const ORDER_TABLES: [&Table; 10] = [
     CustomerKpiRow::TABLE,
     NewCustomerRow::TABLE,
     CustomerGapRow::TABLE,
+    SaleRow::TABLE,
+    ChannelSaleRow::TABLE,
+    ChannelOrdersRow::TABLE,
 ];
 
 /// The contract-v2 tables, in the order every batch writes them (one lock order for all).

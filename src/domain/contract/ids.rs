@@ -61,7 +61,7 @@ impl<'de> Deserialize<'de> for Id {
 }
 
 /// A money amount as the contract sends it: a decimal string such as `"3.00"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Money(String);
 
@@ -83,6 +83,14 @@ impl Money {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The amount with the opposite sign, as a decimal string (`"3.00"` → `"-3.00"`).
+    pub fn negated(&self) -> String {
+        match self.0.strip_prefix('-') {
+            Some(positive) => positive.to_owned(),
+            None => format!("-{}", self.0),
+        }
     }
 }
 
