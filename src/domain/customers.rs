@@ -105,6 +105,38 @@ impl CustomerOrders {
             && self.retracted.is_empty()
     }
 
+    /// The days of the orders this change added, as text to append to the stored
+    /// [`OrderDays`] (each day after a space).
+    pub fn appended_days(&self) -> String {
+        let mut text = String::new();
+        for (day, n) in self.days.iter().filter(|(_, n)| **n > 0) {
+            for _ in 0..*n {
+                text.push(' ');
+                text.push_str(&day.format("%Y-%m-%d").to_string());
+            }
+        }
+        text
+    }
+
+    /// The customer's order days before and after this change, given the stored days with
+    /// [`Self::appended_days`] already appended; `after` differs from `now` only when the
+    /// change retracted orders.
+    pub fn days_around(&self, now: &OrderDays) -> (OrderDays, OrderDays) {
+        let added: BTreeMap<NaiveDate, i64> = self
+            .days
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(d, n)| (*d, -n))
+            .collect();
+        let retracted: BTreeMap<NaiveDate, i64> = self
+            .days
+            .iter()
+            .filter(|(_, n)| **n < 0)
+            .map(|(d, n)| (*d, *n))
+            .collect();
+        (now.changed_by(&added), now.changed_by(&retracted))
+    }
+
     /// The customer's first order after this change, given the stored first order: the
     /// least of it and the added orders, or `None` when the stored first order was retracted
     /// (it moved or changed, so the first order must be looked up again among the orders).
@@ -412,6 +444,32 @@ mod tests {
         assert_eq!(OrderDays::parse(&d.text()), Some(d));
         assert_eq!(OrderDays::parse(""), Some(OrderDays::default()));
         assert_eq!(OrderDays::parse("2026-10-01 yesterday"), None);
+    }
+
+    #[test]
+    fn the_days_around_a_change_are_read_from_the_stored_days_with_the_added_ones_appended() {
+        let mut orders = CustomerOrders::default();
+        orders.add(
+            &order("o1", "2026-10-01T10:00:00Z", None),
+            day("2026-10-01"),
+            -1,
+        );
+        orders.add(
+            &order("o1", "2026-10-03T10:00:00Z", None),
+            day("2026-10-03"),
+            1,
+        );
+        orders.add(
+            &order("o2", "2026-10-03T12:00:00Z", None),
+            day("2026-10-03"),
+            1,
+        );
+        assert_eq!(orders.appended_days(), " 2026-10-03 2026-10-03");
+        let stored = "2026-09-20 2026-10-01";
+        let now = OrderDays::parse(&format!("{stored}{}", orders.appended_days())).unwrap();
+        let (before, after) = orders.days_around(&now);
+        assert_eq!(before, days(&[("2026-09-20", 1), ("2026-10-01", 1)]));
+        assert_eq!(after, days(&[("2026-09-20", 1), ("2026-10-03", 2)]));
     }
 
     #[test]

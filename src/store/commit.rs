@@ -419,7 +419,9 @@ pub(crate) async fn write_customers<D: Database>(
     lap.mark("look_up");
     let mut change = CustomerChange::default();
     let no_months = BTreeMap::new();
-    let mut days: HashMap<&str, String> = HashMap::new();
+    // Each customer's order days after the batch, and whether they differ from the stored
+    // ones (with the added days appended) so that the row must be rewritten.
+    let mut days: HashMap<&str, (String, bool)> = HashMap::new();
     for (customer, orders) in changed {
         let stored = stored.get(customer);
         let before = stored.and_then(|s| s.first.as_ref());
@@ -427,14 +429,16 @@ pub(crate) async fn write_customers<D: Database>(
         let months = months.get(customer).unwrap_or(&no_months);
         change.between(before, after, months);
         if !orders.days.is_empty() {
+            // The lock appended the added orders' days; a retracted order's day is taken
+            // out here, and the row rewritten.
             let text = stored.map_or("", |s| s.order_days.as_str());
-            let before = OrderDays::parse(text).ok_or_else(|| Error::CorruptOrderDays {
+            let now = OrderDays::parse(text).ok_or_else(|| Error::CorruptOrderDays {
                 customer_id: customer.clone(),
                 value: text.to_owned(),
             })?;
-            let after = before.changed_by(&orders.days);
+            let (before, after) = orders.days_around(&now);
             change.days_between(&before, &after);
-            days.insert(customer, after.text());
+            days.insert(customer, (after.text(), after != now));
         }
     }
     change.settle();

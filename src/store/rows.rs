@@ -317,15 +317,16 @@ pub(crate) fn sale_rows(
     (all, by_channel, channels)
 }
 
-/// The rows that lock a batch's customers, in customer-id order.
+/// The rows that lock a batch's customers, in customer-id order, with the days of their
+/// added orders.
 pub(crate) fn customer_lock_rows(
     changed: &BTreeMap<String, CustomerOrders>,
 ) -> Vec<CustomerLockRow<'_>> {
     changed
-        .keys()
-        .map(|customer_id| CustomerLockRow {
+        .iter()
+        .map(|(customer_id, orders)| CustomerLockRow {
             customer_id,
-            first_at: None,
+            order_days: orders.appended_days(),
         })
         .collect()
 }
@@ -349,19 +350,23 @@ pub(crate) fn customer_month_rows(
         .collect()
 }
 
-/// The customers whose first order or order days are not the stored ones any more.
+/// The customers whose first order or order days are not the stored ones any more. `days`:
+/// each changed customer's order days after the batch, and whether they differ from the
+/// stored ones; a row written for its first order carries them too (in day order).
 pub(crate) fn customer_rows<'a>(
     stored: &'a HashMap<String, StoredCustomer>,
     firsts: &'a HashMap<&'a str, Option<CustomerOrder>>,
-    days: &'a HashMap<&'a str, String>,
+    days: &'a HashMap<&'a str, (String, bool)>,
 ) -> Vec<CustomerRow<'a>> {
     let mut rows: Vec<CustomerRow<'a>> = firsts
         .iter()
         .filter_map(|(customer_id, first)| {
             let was = stored.get(*customer_id);
-            let stored_days = was.map_or("", |s| s.order_days.as_str());
-            let order_days = days.get(customer_id).map_or(stored_days, String::as_str);
-            let same = was.is_some_and(|s| s.first == *first) && order_days == stored_days;
+            let (order_days, days_changed) = match days.get(customer_id) {
+                Some((text, changed)) => (text.as_str(), *changed),
+                None => (was.map_or("", |s| s.order_days.as_str()), false),
+            };
+            let same = was.is_some_and(|s| s.first == *first) && !days_changed;
             (!same).then(|| CustomerRow {
                 customer_id,
                 first_at: first.as_ref().map(|f| f.at),

@@ -29,7 +29,8 @@ pub(crate) enum Merge {
     Add,
     Max,
     Bump,
-    Keep,
+    /// Text appended to the stored text.
+    Append,
     /// Belongs to the `i`-th [`Slot`] of the table.
     Slot(usize),
 }
@@ -172,7 +173,7 @@ impl Table {
                 Merge::Add => format!("{t}.{n} + excluded.{n}"),
                 Merge::Max => format!("{}({t}.{n}, excluded.{n})", source.greatest()),
                 Merge::Bump => format!("{t}.{n} + 1"),
-                Merge::Keep => format!("{t}.{n}"),
+                Merge::Append => format!("{t}.{n} || excluded.{n}"),
                 Merge::Slot(i) => {
                     let wins = self.slot_wins(i);
                     format!("CASE WHEN {wins} THEN excluded.{n} ELSE {t}.{n} END")
@@ -340,7 +341,7 @@ macro_rules! table {
 }
 
 use Conflict::{Ignore, Merge as Merged, Sum as Summed};
-use Merge::{Add, Bump, Keep, Key, Max, Replace};
+use Merge::{Add, Append, Bump, Key, Max, Replace};
 
 const EARLIEST: bool = true;
 const LATEST: bool = false;
@@ -478,13 +479,13 @@ table! {
 }
 
 table! {
-    /// Locks a customer's row (creating it, with no first order, when new) and returns it as
-    /// stored: the customer figures' first step of a batch, in customer-id order. One
-    /// statement, so the row returned is the one locked, whatever committed meanwhile. Only
-    /// the key travels; rewriting one column as stored is what takes the lock.
+    /// Locks a customer's row (creating it, with no first order, when new), appends the
+    /// days of the batch's added orders to its order days, and returns it: the customer
+    /// figures' first step of a batch, in customer-id order. One statement, so the row
+    /// returned is the one locked, whatever committed meanwhile.
     CustomerLockRow<'a> => "customers" {
         customer_id: &'a str = Key;
-        first_at: Option<DateTime<Utc>> = Keep;
+        order_days: String = Append;
     }
     conflict: Merged, touch: false,
     returning: ["customer_id", "first_at", "first_order_id", "first_month", "first_channel", "order_days"]
@@ -832,10 +833,12 @@ mod tests {
     }
 
     #[test]
-    fn a_lock_write_keeps_a_stored_customer_as_it_is_and_returns_it() {
+    fn a_lock_write_appends_the_added_order_days_and_returns_the_customer() {
         let sql = CustomerLockRow::TABLE.insert_sql(&Plain, 1);
         assert!(
-            sql.contains("DO UPDATE SET \"first_at\" = customers.\"first_at\" RETURNING"),
+            sql.contains(
+                "DO UPDATE SET \"order_days\" = customers.\"order_days\" || excluded.\"order_days\" RETURNING"
+            ),
             "{sql}"
         );
         assert!(sql.ends_with("RETURNING \"customer_id\", \"first_at\", \"first_order_id\", \"first_month\", \"first_channel\", \"order_days\""), "{sql}");
