@@ -19,7 +19,7 @@ COMMENT ON COLUMN customer_order_gaps.shard IS 'Writer shard: concurrent batches
 COMMENT ON COLUMN customer_order_gaps.customers IS 'Customers with this (day, previous_day).';
 
 ALTER TABLE customers ADD COLUMN order_days text NOT NULL DEFAULT '';
-COMMENT ON COLUMN customers.order_days IS 'The shop-zone day of order.created of each of the customer''s orders (YYYY-MM-DD, space-separated, in day order): what a batch changes to find the customer''s changed customer_order_gaps without reading their orders.';
+COMMENT ON COLUMN customers.order_days IS 'The shop-zone day of order.created of each of the customer''s orders (YYYY-MM-DD, space-separated, in no particular order: a batch appends the days of its added orders): what a batch changes to find the customer''s changed customer_order_gaps without reading their orders.';
 
 -- Filled from the stored orders (an empty database fills nothing).
 UPDATE customers c SET order_days = d.days

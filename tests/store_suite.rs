@@ -1662,6 +1662,16 @@ async fn the_30_day_repeat_ratio_counts_each_customer_once_and_returning_when_th
     assert_eq!(ratio_30d(&replay.store, now).await, (3, 3));
 }
 
+/// `(month, channel, fulfilled orders, revenue)` of `acquisition_monthly`.
+async fn sales(store: &AnyStore) -> Vec<(NaiveDate, String, i64, f64)> {
+    query_as!(
+        store,
+        (NaiveDate, String, i64, f64),
+        "SELECT month, channel, fulfilled_orders, CAST(revenue AS double precision)
+         FROM acquisition_monthly ORDER BY month, channel"
+    )
+}
+
 /// `(customers, returning customers)` of the 30 shop days up to `now`.
 async fn ratio_30d(store: &AnyStore, now: DateTime<Utc>) -> (i64, i64) {
     let f = store
@@ -1702,17 +1712,6 @@ async fn a_corrected_order_created_moves_its_sale_to_the_new_channel_and_total(k
         created_by("M-1", "C-1", "250.50", "web", msk("2026-10-05T09:00:00")),
         "M-1-created-earlier",
     )];
-    let sales = |store: &AnyStore| {
-        let store = store.clone();
-        async move {
-            query_as!(
-                store,
-                (NaiveDate, String, i64, f64),
-                "SELECT month, channel, fulfilled_orders, CAST(revenue AS double precision)
-                 FROM acquisition_monthly ORDER BY month, channel"
-            )
-        }
-    };
     let october = day("2026-10-01");
     let f = fixture(kind).await;
     let mut offsets = BTreeMap::new();

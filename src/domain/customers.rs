@@ -58,12 +58,11 @@ impl CustomerOrder {
     }
 }
 
-/// What a batch changed of one customer's orders: orders per month and per shop-zone day of
-/// creation (signed), and the order versions it added and retracted (to find the first order
-/// again).
+/// What a batch changed of one customer's orders: orders per shop-zone day of creation
+/// (signed; per month, [`Self::months`]), and the order versions it added and retracted (to
+/// find the first order again).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerOrders {
-    pub months: BTreeMap<NaiveDate, i64>,
     pub days: BTreeMap<NaiveDate, i64>,
     pub added: Vec<CustomerOrder>,
     pub retracted: Vec<CustomerOrder>,
@@ -73,7 +72,6 @@ impl CustomerOrders {
     /// Adds (`sign = 1`) or retracts (`sign = -1`) one order of the customer, created on the
     /// shop-zone day `day`.
     pub fn add(&mut self, order: &CustomerOrder, day: NaiveDate, sign: i64) {
-        *self.months.entry(order.month).or_default() += sign;
         *self.days.entry(day).or_default() += sign;
         if sign > 0 {
             self.added.push(order.clone());
@@ -83,7 +81,7 @@ impl CustomerOrders {
     }
 
     /// Drops what cancelled out: a version both retracted and added (an order whose customer
-    /// figures did not change) and months whose count did not move.
+    /// figures did not change) and days whose count did not move.
     pub fn settle(&mut self) {
         let mut i = 0;
         while i < self.added.len() {
@@ -94,15 +92,31 @@ impl CustomerOrders {
                 i += 1;
             }
         }
-        self.months.retain(|_, n| *n != 0);
         self.days.retain(|_, n| *n != 0);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.months.is_empty()
-            && self.days.is_empty()
-            && self.added.is_empty()
-            && self.retracted.is_empty()
+        self.days.is_empty() && self.added.is_empty() && self.retracted.is_empty()
+    }
+
+    /// The orders created in `month` (signed).
+    pub fn orders_in(&self, month: NaiveDate) -> i64 {
+        self.days
+            .iter()
+            .filter(|(day, _)| super::fact::first_of_month(**day) == month)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The orders per month of creation (signed), summed from the days; months that did
+    /// not move are left out.
+    pub fn months(&self) -> BTreeMap<NaiveDate, i64> {
+        let mut months = BTreeMap::new();
+        for (day, n) in &self.days {
+            *months.entry(super::fact::first_of_month(*day)).or_default() += n;
+        }
+        months.retain(|_, n| *n != 0);
+        months
     }
 
     /// The days of the orders this change added, as text to append to the stored
@@ -110,10 +124,7 @@ impl CustomerOrders {
     pub fn appended_days(&self) -> String {
         let mut text = String::new();
         for (day, n) in self.days.iter().filter(|(_, n)| **n > 0) {
-            for _ in 0..*n {
-                text.push(' ');
-                text.push_str(&day.format("%Y-%m-%d").to_string());
-            }
+            push_day(&mut text, *day, *n);
         }
         text
     }
@@ -216,7 +227,8 @@ pub struct OrderGap {
 }
 
 /// A customer's orders per shop-zone day of creation, as the `customers` row keeps them: one
-/// `YYYY-MM-DD` per order, space-separated, in day order (`2026-10-01 2026-10-01 2026-11-05`).
+/// `YYYY-MM-DD` per order, separated by spaces, in no particular order (a batch appends its
+/// added orders' days; `2026-10-01 2026-11-05 2026-10-01`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OrderDays(pub BTreeMap<NaiveDate, i64>);
 
@@ -240,25 +252,18 @@ impl OrderDays {
         OrderDays(days)
     }
 
-    /// The text stored.
+    /// The text stored (in day order).
     pub fn text(&self) -> String {
-        let mut text = String::with_capacity(11 * self.0.len());
+        let mut text = String::with_capacity(11 * self.0.values().sum::<i64>().max(0) as usize);
         for (day, n) in &self.0 {
-            for _ in 0..*n {
-                if !text.is_empty() {
-                    text.push(' ');
-                }
-                text.push_str(&day.format("%Y-%m-%d").to_string());
-            }
+            push_day(&mut text, *day, *n);
         }
-        text
+        text.trim_start().to_owned()
     }
-}
 
-impl OrderGap {
-    /// The gaps of a customer who ordered on `days` (each with at least one order).
-    pub fn of(days: &BTreeMap<NaiveDate, i64>) -> impl Iterator<Item = OrderGap> + '_ {
-        let days = days.iter().filter(|(_, n)| **n > 0).map(|(d, _)| *d);
+    /// The customer's [`OrderGap`]s: each day with the day before it.
+    pub fn gaps(&self) -> impl Iterator<Item = OrderGap> + '_ {
+        let days = self.0.iter().filter(|(_, n)| **n > 0).map(|(d, _)| *d);
         days.clone()
             .zip(std::iter::once(None).chain(days.map(Some)))
             .map(|(day, previous)| OrderGap {
@@ -266,10 +271,14 @@ impl OrderGap {
                 previous_day: previous.unwrap_or(day),
             })
     }
+}
 
-    /// Whether it is a first order ever (no earlier day).
-    pub fn is_first(&self) -> bool {
-        self.previous_day == self.day
+/// Appends ` YYYY-MM-DD` `n` times.
+fn push_day(text: &mut String, day: NaiveDate, n: i64) {
+    let day = day.format("%Y-%m-%d").to_string();
+    for _ in 0..n {
+        text.push(' ');
+        text.push_str(&day);
     }
 }
 
@@ -304,7 +313,7 @@ impl CustomerChange {
     /// Adds the change of one customer's order days, from `before` to `after`.
     pub fn days_between(&mut self, before: &OrderDays, after: &OrderDays) {
         for (days, sign) in [(before, -1), (after, 1)] {
-            for gap in OrderGap::of(&days.0) {
+            for gap in days.gaps() {
                 *self.gaps.entry(gap).or_default() += sign;
             }
         }
@@ -346,9 +355,10 @@ mod tests {
         let (start, end) = (day(start), day(end));
         let mut counts = (0, 0);
         for (g, n) in gaps {
-            if g.day > start && g.day <= end && (g.is_first() || g.previous_day <= start) {
+            let first = g.previous_day == g.day;
+            if g.day > start && g.day <= end && (first || g.previous_day <= start) {
                 counts.0 += n;
-                if !g.is_first() {
+                if !first {
                     counts.1 += n;
                 }
             }
@@ -358,9 +368,9 @@ mod tests {
 
     #[test]
     fn each_order_day_of_a_customer_is_kept_with_the_day_before_it() {
-        let gaps: Vec<OrderGap> =
-            OrderGap::of(&days(&[("2026-10-01", 2), ("2026-10-20", 1), ("2026-11-02", 1)]).0)
-                .collect();
+        let gaps: Vec<OrderGap> = days(&[("2026-10-01", 2), ("2026-10-20", 1), ("2026-11-02", 1)])
+            .gaps()
+            .collect();
         assert_eq!(
             gaps,
             vec![

@@ -329,11 +329,7 @@ fn note_counts(
     stored: Vec<(String, NaiveDate, i64)>,
 ) {
     for (customer, month, after) in stored {
-        let delta = changed
-            .get(&customer)
-            .and_then(|c| c.months.get(&month))
-            .copied()
-            .unwrap_or(0);
+        let delta = changed.get(&customer).map_or(0, |c| c.orders_in(month));
         counts
             .entry(customer)
             .or_default()
@@ -419,9 +415,9 @@ pub(crate) async fn write_customers<D: Database>(
     lap.mark("look_up");
     let mut change = CustomerChange::default();
     let no_months = BTreeMap::new();
-    // Each customer's order days after the batch, and whether they differ from the stored
-    // ones (with the added days appended) so that the row must be rewritten.
-    let mut days: HashMap<&str, (String, bool)> = HashMap::new();
+    // The order days of the customers whose row must be rewritten: a retracted order's day
+    // is not in the stored days with the added ones appended.
+    let mut days: HashMap<&str, String> = HashMap::new();
     for (customer, orders) in changed {
         let stored = stored.get(customer);
         let before = stored.and_then(|s| s.first.as_ref());
@@ -438,7 +434,9 @@ pub(crate) async fn write_customers<D: Database>(
             })?;
             let (before, after) = orders.days_around(&now);
             change.days_between(&before, &after);
-            days.insert(customer, (after.text(), after != now));
+            if after != now {
+                days.insert(customer, after.text());
+            }
         }
     }
     change.settle();

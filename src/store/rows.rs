@@ -339,41 +339,40 @@ pub(crate) fn customer_month_rows(
         .iter()
         .flat_map(|(customer_id, orders)| {
             orders
-                .months
-                .iter()
+                .months()
+                .into_iter()
                 .map(move |(month, n)| CustomerMonthRow {
                     customer_id,
-                    month: *month,
-                    orders: *n,
+                    month,
+                    orders: n,
                 })
         })
         .collect()
 }
 
-/// The customers whose first order or order days are not the stored ones any more. `days`:
-/// each changed customer's order days after the batch, and whether they differ from the
-/// stored ones; a row written for its first order carries them too (in day order).
+/// The customers whose first order is not the stored one any more, or whose order days
+/// (`days`: the rewritten ones) changed.
 pub(crate) fn customer_rows<'a>(
     stored: &'a HashMap<String, StoredCustomer>,
     firsts: &'a HashMap<&'a str, Option<CustomerOrder>>,
-    days: &'a HashMap<&'a str, (String, bool)>,
+    days: &'a HashMap<&'a str, String>,
 ) -> Vec<CustomerRow<'a>> {
     let mut rows: Vec<CustomerRow<'a>> = firsts
         .iter()
         .filter_map(|(customer_id, first)| {
             let was = stored.get(*customer_id);
-            let (order_days, days_changed) = match days.get(customer_id) {
-                Some((text, changed)) => (text.as_str(), *changed),
-                None => (was.map_or("", |s| s.order_days.as_str()), false),
-            };
-            let same = was.is_some_and(|s| s.first == *first) && !days_changed;
-            (!same).then(|| CustomerRow {
+            let rewritten = days.get(customer_id);
+            if rewritten.is_none() && was.is_some_and(|s| s.first == *first) {
+                return None;
+            }
+            Some(CustomerRow {
                 customer_id,
                 first_at: first.as_ref().map(|f| f.at),
                 first_order_id: first.as_ref().map(|f| f.order_id.as_str()),
                 first_month: first.as_ref().map(|f| f.month),
                 first_channel: first.as_ref().and_then(|f| f.channel.as_deref()),
-                order_days,
+                order_days: rewritten
+                    .map_or_else(|| was.map_or("", |s| s.order_days.as_str()), String::as_str),
             })
         })
         .collect();

@@ -61,7 +61,7 @@ impl<'de> Deserialize<'de> for Id {
 }
 
 /// A money amount as the contract sends it: a decimal string such as `"3.00"`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct Money(String);
 
