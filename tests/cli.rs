@@ -382,6 +382,56 @@ async fn the_rolling_customer_and_sales_migrations_keep_every_answer() {
     }
 }
 
+/// Migration 0015 fills the maintained claims journal from the stored claims and stages:
+/// every month of `claims_journal_monthly` reads as it did over the claims themselves (open
+/// claims carried over months no claim event reached, stages before the filing month, a
+/// claim resolved in its filing month, one resolved before it was filed, one never filed).
+#[tokio::test]
+async fn the_claims_journal_migration_keeps_every_month_of_the_journal() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0014_maintained_sales.sql").await;
+    sqlx::raw_sql(
+        r#"INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
+             VALUES ('Europe/Moscow', '30m', '24h', '14d');
+           INSERT INTO claims (claim_id, order_id, category, filed_at, filed_day, resolved_at,
+                               resolved_day, counts_for_verdict) VALUES
+             ('K1', 'A', 'delivery', '2026-01-20T10:00:00Z', '2026-01-20', '2026-05-02T10:00:00Z', '2026-05-02', true),
+             ('K2', 'B', 'delivery', '2026-02-03T10:00:00Z', '2026-02-03', NULL, NULL, true),
+             ('K3', 'C', 'quality', '2026-02-10T10:00:00Z', '2026-02-10', '2026-02-11T10:00:30Z', '2026-02-11', false),
+             ('K4', 'D', 'quality', '2026-03-31T20:59:59Z', '2026-03-31', '2026-03-30T10:00:00Z', '2026-03-30', false),
+             ('K5', 'E', NULL, NULL, NULL, '2026-03-01T10:00:00Z', '2026-03-01', false),
+             ('K6', 'F', 'service', '2026-01-31T21:30:00Z', '2026-02-01', '2026-04-01T00:00:00Z', '2026-04-01', true);
+           INSERT INTO claim_stages (source, id, claim_id, order_id, stage, time, month) VALUES
+             ('s', '1', 'K1', 'A', 'investigating', '2026-02-10T00:00:00Z', '2026-02-01'),
+             ('s', '2', 'K1', 'A', 'registered', '2026-02-01T00:00:00Z', '2026-02-01'),
+             ('s', '3', 'K1', 'A', 'action_taken', '2026-04-05T00:00:00Z', '2026-04-01'),
+             ('s', '4', 'K2', 'B', 'investigating', '2026-01-05T00:00:00Z', '2026-01-01'),
+             ('s', '5', 'K2', 'B', 'action_taken', '2026-03-01T00:00:00Z', '2026-03-01'),
+             ('t', '5', 'K2', 'B', 'investigating', '2026-03-01T00:00:00Z', '2026-03-01'),
+             ('s', '6', 'K6', 'F', 'action_taken', '2026-03-10T00:00:00Z', '2026-03-01'),
+             ('s', '7', 'K6', 'F', 'action_taken', '2026-03-20T00:00:00Z', '2026-03-01');"#,
+    )
+    .execute(&pool)
+    .await
+    .expect("claims and stages of the version before");
+    let journal = "SELECT to_jsonb(v)::text FROM claims_journal_monthly v ORDER BY month, category";
+    let before: Vec<String> = sqlx::query_scalar(journal)
+        .fetch_all(&pool)
+        .await
+        .expect(journal);
+    assert!(before.len() >= 10, "{before:?}");
+    sqlx::raw_sql(&migration("0015_maintained_claims_journal.sql"))
+        .execute(&pool)
+        .await
+        .expect("0015");
+    let after: Vec<String> = sqlx::query_scalar(journal)
+        .fetch_all(&pool)
+        .await
+        .expect(journal);
+    assert_eq!(after, before);
+}
+
 /// The order's state moves from jsonb to the JSON text the service writes: a stored state
 /// reads back as the same JSON document, and the column no longer parses what it is given.
 #[tokio::test]

@@ -1286,6 +1286,8 @@ async fn rebuild_refolds_the_v2_tables_also_from_events_stored_as_unknown_types(
         lead_changed("L-1", "hot", msk("2026-10-20T10:00:00")),
         claim("A-1", "K-1", "quality", msk("2026-10-10T10:00:00")),
         claim_updated("A-1", "K-1", "investigating", msk("2026-10-10T11:00:00")),
+        claim_updated("A-1", "K-1", "action_taken", msk("2026-11-20T11:00:00")),
+        resolved("A-1", "K-1", msk("2026-12-02T10:00:00")),
     ];
     commit_noisy(&f, &events, 4).await;
     type Snapshot = (
@@ -1293,6 +1295,7 @@ async fn rebuild_refolds_the_v2_tables_also_from_events_stored_as_unknown_types(
         Vec<(NaiveDate, i64, i64)>,
         Vec<(NaiveDate, i64, i64)>,
         Vec<(NaiveDate, String, i64)>,
+        Vec<(NaiveDate, i64, i64, i64, Option<i64>)>,
     );
     async fn snapshot(store: &AnyStore) -> Snapshot {
         (
@@ -1300,19 +1303,26 @@ async fn rebuild_refolds_the_v2_tables_also_from_events_stored_as_unknown_types(
             query_as!(store, (NaiveDate, i64, i64), "SELECT month, reviews, answered_within_sla FROM review_response_monthly ORDER BY month"),
             query_as!(store, (NaiveDate, i64, i64), "SELECT month, leads, hot FROM lead_base_monthly ORDER BY month"),
             query_as!(store, (NaiveDate, String, i64), "SELECT month, channel, CAST(round(spend) AS bigint) FROM acquisition_monthly ORDER BY month, channel"),
+            query_as!(store, (NaiveDate, i64, i64, i64, Option<i64>), "SELECT month, open_at_month_end, open_investigating, open_action_taken, resolve_p50_seconds FROM claims_journal_monthly ORDER BY month"),
         )
     }
     let ingested = snapshot(&f.store).await;
     assert_eq!(ingested.0.len(), 1, "{ingested:?}");
+    assert_eq!(
+        ingested.4,
+        vec![
+            (day("2026-10-01"), 1, 1, 0, None),
+            (day("2026-11-01"), 1, 0, 1, None),
+            (day("2026-12-01"), 0, 0, 0, Some(53 * 86400)),
+        ]
+    );
     let report = f
         .store
         .rebuild(&Rules::default(), &limits(), 2, |_, _| {})
         .await
         .expect("rebuild");
-    assert_eq!(report.v2_events, 8, "every stored v2 event refolded");
+    assert_eq!(report.v2_events, 9, "every stored v2 event refolded");
     assert_eq!(snapshot(&f.store).await, ingested);
-    let stages = query_as!(f.store, (String,), "SELECT stage FROM open_claims");
-    assert_eq!(stages, vec![("investigating".to_owned(),)]);
 
     // A version before v2 kept these events as unknown types and no v2 rows: emptying the
     // v2 tables stands for that. The rebuild folds them.

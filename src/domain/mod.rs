@@ -5,6 +5,7 @@ pub mod customers;
 pub mod entities;
 pub mod fact;
 pub mod figures;
+pub mod journal;
 pub mod kpi;
 pub mod order;
 pub mod rules;
@@ -16,6 +17,7 @@ pub use customers::{CustomerChange, CustomerOrder, CustomerOrders, OrderDays, Re
 pub use entities::EntityBatch;
 pub use event::{decode, Category, Decoded, Event, EventKey, EventKind, RejectReason, Rejection};
 pub use figures::{FigureDelta, OrderFigures};
+pub use journal::{JournalClaim, JournalDelta, StageMark};
 pub use kpi::{fold_batch, BatchOutcome, ChangedOrder, DayCounts, KpiDelta};
 pub use order::{Assessment, Change, OrderProjection, Verdict};
 pub use rules::Rules;

@@ -27,7 +27,7 @@ use super::{BatchReport, Error};
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::{
     fold_batch, BatchOutcome, CustomerChange, CustomerOrder, CustomerOrders, EntityBatch, Event,
-    EventKey, OrderDays, OrderProjection, Rules,
+    EventKey, JournalClaim, JournalDelta, OrderDays, OrderProjection, Rules, StageMark,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -37,7 +37,7 @@ pub(crate) type Conn<D> = <<D as Database>::Db as sqlx::Database>::Connection;
 /// A database's transaction.
 pub(crate) type Tx<D> = sqlx::Transaction<'static, <D as Database>::Db>;
 
-pub(crate) use super::rows::StoredReviews;
+pub(crate) use super::rows::{StoredJournalRow, StoredReviews, StoredStageRow};
 
 /// Which stored events a rebuild reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +132,19 @@ pub(crate) trait Database: Send + Sync + 'static {
         conn: &mut Conn<Self>,
         customers: &[&str],
     ) -> impl Future<Output = Result<Vec<CustomerOrderRow>, Error>> + Send;
+
+    /// Locks the journal rows of `lock` (rows of `claim_journal`, in claim-id order; missing
+    /// ones are created empty) and returns each one as stored.
+    fn lock_claims(
+        conn: &mut Conn<Self>,
+        lock: &Write<'_>,
+    ) -> impl Future<Output = Result<Vec<StoredJournalRow>, Error>> + Send;
+
+    /// Every stored `claim.updated` of `claim_ids`.
+    fn claim_stages(
+        conn: &mut Conn<Self>,
+        claim_ids: &[&str],
+    ) -> impl Future<Output = Result<Vec<StoredStageRow>, Error>> + Send;
 
     /// What the stored review rows of `review_ids` held before the batch.
     fn stored_reviews(
@@ -229,8 +242,10 @@ pub(crate) async fn commit_batch<D: Database>(
     let shard = writer_shard(&partitions);
     let versions = write_fold::<D>(&mut tx, &outcome, rules, 0, shard).await?;
     lap.mark("write_orders_claims_kpi");
-    if !v2.is_empty() {
-        let entities = EntityBatch::fold(v2);
+    let entities = EntityBatch::fold(v2);
+    write_claim_journal::<D>(&mut tx, &outcome, &entities, rules, shard).await?;
+    lap.mark("claims_journal");
+    if !entities.is_empty() {
         let ids: Vec<&str> = entities.reviews.keys().map(String::as_str).collect();
         let before = if ids.is_empty() {
             StoredReviews::default()
@@ -305,6 +320,71 @@ pub(crate) async fn write_fold<D: Database>(
     )
     .await?;
     Ok(versions)
+}
+
+/// Brings the claims journal up to date with a batch: the claims whose filing or
+/// resolution the fold changed and the claims with new `claim.updated` events (see
+/// [`crate::domain::journal`]). The touched claims' journal rows are locked first, in id
+/// order, so two writers never change one claim's contribution at once; then their stored
+/// stages are read, and each claim's old contribution is retracted and its new one added.
+/// Runs before the batch's stages are written: the stored stages are those before it.
+pub(crate) async fn write_claim_journal<D: Database>(
+    conn: &mut Conn<D>,
+    outcome: &BatchOutcome,
+    entities: &EntityBatch,
+    rules: &Rules,
+    shard: i32,
+) -> Result<(), Error> {
+    let mut filed: BTreeMap<&str, JournalClaim> = BTreeMap::new();
+    for c in &outcome.changed {
+        for (claim_id, facts) in c.claims_to_write() {
+            filed.insert(claim_id, JournalClaim::of(facts, rules));
+        }
+    }
+    let mut ids: Vec<&str> = filed.keys().copied().collect();
+    ids.extend(entities.claims.keys().map(String::as_str));
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let lock = rows::claim_lock_rows(&ids);
+    let mut before: HashMap<String, JournalClaim> = HashMap::with_capacity(ids.len());
+    for row in D::lock_claims(conn, &Write::of(&lock)).await? {
+        let (claim_id, claim) = rows::stored_journal_claim(row)?;
+        before.insert(claim_id, claim);
+    }
+    let mut stored: HashMap<String, Vec<StageMark>> = HashMap::new();
+    for row in D::claim_stages(conn, &ids).await? {
+        let (claim_id, mark) = rows::stored_stage(row)?;
+        stored.entry(claim_id).or_default().push(mark);
+    }
+    let mut delta = JournalDelta::default();
+    let none = JournalClaim::default();
+    for claim_id in &ids {
+        let old = before.get(*claim_id).unwrap_or(&none);
+        let new = filed.get(claim_id).unwrap_or(old);
+        let mut stages = stored.remove(*claim_id).unwrap_or_default();
+        delta.add(old, &stages, -1);
+        if let Some(trail) = entities.claims.get(*claim_id) {
+            stages.extend(trail.stages.iter().map(|((at, key), d)| StageMark {
+                at: *at,
+                key: key.clone(),
+                month: rules.month_of(*at),
+                stage: d.stage,
+            }));
+        }
+        delta.add(new, &stages, 1);
+    }
+    delta.settle();
+    filed.retain(|claim_id, c| before.get(*claim_id) != Some(c));
+    let journal = rows::claim_journal_rows(&filed);
+    let (months, seconds) = rows::journal_rows(&delta, shard);
+    D::write(
+        conn,
+        &[Write::of(&journal), Write::of(&months), Write::of(&seconds)],
+    )
+    .await
 }
 
 /// A customer as stored before a batch: the first order and the orders per day

@@ -104,6 +104,12 @@ pub enum Error {
     },
     #[error("stored order days of customer {customer_id} in table customers cannot be read ({value:?}: expected days YYYY-MM-DD separated by spaces); run `perfect-order rebuild`")]
     CorruptOrderDays { customer_id: String, value: String },
+    #[error("stored {table} row of claim {claim_id} holds {value:?}, which is not a claim category or stage this version knows; run `perfect-order rebuild`")]
+    CorruptClaim {
+        claim_id: String,
+        table: &'static str,
+        value: String,
+    },
 }
 
 impl Error {
@@ -144,7 +150,8 @@ impl Error {
             Error::Encode { .. }
             | Error::EncodeState { .. }
             | Error::CorruptState { .. }
-            | Error::CorruptOrderDays { .. } => true,
+            | Error::CorruptOrderDays { .. }
+            | Error::CorruptClaim { .. } => true,
             _ => false,
         }
     }

@@ -15,7 +15,8 @@ use sqlx::{PgPool, Postgres, Row};
 
 use super::cache::ProjectionCache;
 use super::commit::{
-    self, CustomerOrderRow, Database, Stored, StoredCustomer, StoredEvent, StoredReviews, Tx,
+    self, CustomerOrderRow, Database, Stored, StoredCustomer, StoredEvent, StoredJournalRow,
+    StoredReviews, StoredStageRow, Tx,
 };
 use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
@@ -397,6 +398,47 @@ impl Database for PgStore {
         .fetch_all(conn)
         .await
         .map_err(step("read the customers' orders"))
+    }
+
+    async fn lock_claims(
+        conn: &mut PgConnection,
+        lock: &Write<'_>,
+    ) -> Result<Vec<StoredJournalRow>, Error> {
+        let sql = lock.table.insert_sql(&Unnest, 1);
+        let rows = bind(sqlx::query(&sql), std::slice::from_ref(lock))
+            .fetch_all(conn)
+            .await
+            .map_err(step(lock.what()))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(step("read claim_journal"))
+    }
+
+    async fn claim_stages(
+        conn: &mut PgConnection,
+        claim_ids: &[&str],
+    ) -> Result<Vec<StoredStageRow>, Error> {
+        // One index probe per claim, whatever the statistics say (see customer_months).
+        sqlx::query_as(
+            "SELECT s.claim_id, s.time, s.source, s.id, s.month, s.stage
+             FROM UNNEST($1::text[]) AS k(id)
+             CROSS JOIN LATERAL (SELECT * FROM claim_stages s WHERE s.claim_id = k.id
+                                 OFFSET 0) s",
+        )
+        .bind(claim_ids)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read claim_stages"))
     }
 
     async fn stored_reviews(

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
-use super::commit::{write_customers, write_entities, write_fold, Database, Stored};
+use super::commit::{
+    write_claim_journal, write_customers, write_entities, write_fold, Database, Stored,
+};
 use super::tables::{ORDER_TABLES, V2_TABLES};
 use super::{Error, RebuildReport};
-use crate::domain::{fold_batch, EntityBatch, Event, Rules};
+use crate::domain::{fold_batch, BatchOutcome, EntityBatch, Event, Rules};
 
 /// Recomputes the tables from the event store, reading `chunk` events at a time and calling
 /// `progress(events_done, events_total)` after every chunk.
@@ -24,6 +26,8 @@ pub(crate) async fn rebuild<D: Database>(
     let mut tx = db.begin_rebuild().await?;
     let total = D::count_order_events(&mut tx).await?;
     D::empty(&mut tx, &ORDER_TABLES).await?;
+    // The v2 tables too, first: the claims journal reads the claims' stored stages.
+    D::empty(&mut tx, &V2_TABLES).await?;
     // Rebuilt rows get a version no instance has cached (the rebuild's time in ms, above
     // any count of updates), so every cached projection is read again after a rebuild.
     let rebuilt_version = Utc::now().timestamp_millis();
@@ -45,6 +49,7 @@ pub(crate) async fn rebuild<D: Database>(
         }
         let outcome = fold_batch(HashMap::new(), ready, rules);
         write_fold::<D>(&mut tx, &outcome, rules, rebuilt_version, 0).await?;
+        write_claim_journal::<D>(&mut tx, &outcome, &EntityBatch::default(), rules, 0).await?;
         write_customers::<D>(&mut tx, &outcome, 0).await?;
         progress(regroup.report.events, total.max(0) as u64);
         if done {
@@ -53,12 +58,12 @@ pub(crate) async fn rebuild<D: Database>(
     }
     // Contract v2: the entities, from every stored event of a v2 type (including those
     // stored as unknown types by a version before v2).
-    D::empty(&mut tx, &V2_TABLES).await?;
     let mut scan = D::Scan::default();
     loop {
         let stored = D::next_stored(&mut tx, Stored::V2Events, &mut scan, chunk).await?;
         let done = (stored.len() as i64) < chunk;
         let batch = EntityBatch::fold(stored.iter().filter_map(|e| regroup.decode_v2(&e.payload)));
+        write_claim_journal::<D>(&mut tx, &BatchOutcome::default(), &batch, rules, 0).await?;
         write_entities::<D>(&mut tx, &batch, rules).await?;
         if done {
             break;

@@ -8,17 +8,20 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::commit::StoredCustomer;
 use super::tables::{
-    ChannelOrdersRow, ChannelSaleRow, ClaimRow, ClaimStageRow, ConfirmationRow, CourierRow,
-    CustomerGapRow, CustomerKpiRow, CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow,
-    DuplicateRow, EventRow, KpiRow, LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow,
-    RejectedRow, ReviewRow, RosterRow, SaleRow, SpendRow, ViolationRow, Write,
+    ChannelOrdersRow, ChannelSaleRow, ClaimJournalRow, ClaimLockRow, ClaimResolveRow, ClaimRow,
+    ClaimStageRow, ClaimsJournalRow, ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow,
+    CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow,
+    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow,
+    SaleRow, SpendRow, ViolationRow, Write,
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
+use crate::domain::event::ClaimStage;
 use crate::domain::fact::whole_seconds;
 use crate::domain::EntityBatch;
 use crate::domain::{
-    BatchOutcome, CustomerChange, CustomerOrder, CustomerOrders, DayCounts, Rules,
+    BatchOutcome, Category, CustomerChange, CustomerOrder, CustomerOrders, DayCounts, EventKey,
+    JournalClaim, JournalDelta, Rules, StageMark,
 };
 use std::collections::BTreeMap;
 
@@ -654,4 +657,126 @@ pub(crate) fn new_answer_seconds(batch: &EntityBatch, stored: &StoredReviews) ->
             Some(whole_seconds(posted, answered) as f64)
         })
         .collect()
+}
+
+/// A claim's journal row as stored: `(claim_id, category, filed_at, filed_month,
+/// resolved_at, resolved_month)`.
+pub(crate) type StoredJournalRow = (
+    String,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<NaiveDate>,
+    Option<DateTime<Utc>>,
+    Option<NaiveDate>,
+);
+
+/// A stored `claim.updated`: `(claim_id, time, source, id, month, stage)`.
+pub(crate) type StoredStageRow = (String, DateTime<Utc>, String, String, NaiveDate, String);
+
+/// Locks the journal rows of `claim_ids` (sorted: one lock order for every writer).
+pub(crate) fn claim_lock_rows<'a>(claim_ids: &[&'a str]) -> Vec<ClaimLockRow<'a>> {
+    claim_ids
+        .iter()
+        .map(|claim_id| ClaimLockRow {
+            claim_id,
+            version: 0,
+        })
+        .collect()
+}
+
+/// The journal rows of the claims whose filing or resolution a batch changed.
+pub(crate) fn claim_journal_rows<'a>(
+    claims: &BTreeMap<&'a str, JournalClaim>,
+) -> Vec<ClaimJournalRow<'a>> {
+    claims
+        .iter()
+        .map(|(claim_id, c)| ClaimJournalRow {
+            claim_id,
+            category: c.category.map(Category::as_str),
+            filed_at: c.filed.map(|f| f.0),
+            filed_month: c.filed.map(|f| f.1),
+            resolved_at: c.resolved.map(|r| r.0),
+            resolved_month: c.resolved.map(|r| r.1),
+        })
+        .collect()
+}
+
+/// The signed deltas of the claims journal under `shard`, in key order.
+pub(crate) fn journal_rows(
+    delta: &JournalDelta,
+    shard: i32,
+) -> (Vec<ClaimsJournalRow>, Vec<ClaimResolveRow>) {
+    let months = delta
+        .months
+        .iter()
+        .map(|((month, category), c)| ClaimsJournalRow {
+            month: *month,
+            category: category.as_str(),
+            shard,
+            filed: c.filed,
+            resolved: c.resolved,
+            open_registered: c.open[0],
+            open_investigating: c.open[1],
+            open_action_taken: c.open[2],
+        })
+        .collect();
+    let seconds = delta
+        .resolve_seconds
+        .iter()
+        .map(|((month, category, seconds), claims)| ClaimResolveRow {
+            month: *month,
+            category: category.as_str(),
+            seconds: *seconds,
+            shard,
+            claims: *claims,
+        })
+        .collect();
+    (months, seconds)
+}
+
+fn corrupt_claim(claim_id: &str, table: &'static str, value: &str) -> Error {
+    Error::CorruptClaim {
+        claim_id: claim_id.to_owned(),
+        table,
+        value: value.to_owned(),
+    }
+}
+
+/// A stored journal row as the journal reads it.
+pub(crate) fn stored_journal_claim(row: StoredJournalRow) -> Result<(String, JournalClaim), Error> {
+    let (claim_id, category, filed_at, filed_month, resolved_at, resolved_month) = row;
+    let category = match category {
+        None => None,
+        Some(text) => Some(
+            Category::ALL
+                .into_iter()
+                .find(|c| c.as_str() == text)
+                .ok_or_else(|| corrupt_claim(&claim_id, "claim_journal", &text))?,
+        ),
+    };
+    let claim = JournalClaim {
+        category,
+        filed: filed_at.zip(filed_month),
+        resolved: resolved_at.zip(resolved_month),
+    };
+    Ok((claim_id, claim))
+}
+
+/// A stored `claim.updated` as the journal reads it.
+pub(crate) fn stored_stage(row: StoredStageRow) -> Result<(String, StageMark), Error> {
+    let (claim_id, at, source, id, month, stage) = row;
+    let stage = ClaimStage::ALL
+        .into_iter()
+        .find(|s| s.as_str() == stage)
+        .ok_or_else(|| corrupt_claim(&claim_id, "claim_stages", &stage))?;
+    let key = EventKey { source, id };
+    Ok((
+        claim_id,
+        StageMark {
+            at,
+            key,
+            month,
+            stage,
+        },
+    ))
 }

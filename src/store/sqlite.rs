@@ -21,7 +21,8 @@ use sqlx::{Row, Sqlite, SqlitePool};
 
 use super::cache::ProjectionCache;
 use super::commit::{
-    self, CustomerOrderRow, Database, Stored, StoredCustomer, StoredEvent, StoredReviews, Tx,
+    self, CustomerOrderRow, Database, Stored, StoredCustomer, StoredEvent, StoredJournalRow,
+    StoredReviews, StoredStageRow, Tx,
 };
 use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
@@ -424,6 +425,41 @@ impl Database for SqliteStore {
         .fetch_all(conn)
         .await
         .map_err(step("read the customers' orders"))
+    }
+
+    async fn lock_claims(
+        conn: &mut SqliteConnection,
+        lock: &Write<'_>,
+    ) -> Result<Vec<StoredJournalRow>, Error> {
+        run(conn, lock)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(step("read claim_journal"))
+    }
+
+    async fn claim_stages(
+        conn: &mut SqliteConnection,
+        claim_ids: &[&str],
+    ) -> Result<Vec<StoredStageRow>, Error> {
+        sqlx::query_as(
+            "SELECT claim_id, time, source, id, month, stage FROM claim_stages
+             WHERE claim_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(&claim_ids, "claim_stages")?)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read claim_stages"))
     }
 
     async fn stored_reviews(

@@ -455,6 +455,62 @@ table! {
 }
 
 table! {
+    /// Locks a claim's journal row (creating it, empty, when new) and returns it: what the
+    /// claims journal counted of the claim before the batch. In claim-id order, one
+    /// statement, so the row returned is the one locked.
+    ClaimLockRow<'a> => "claim_journal" {
+        claim_id: &'a str = Key;
+        version: i64 = Bump;
+    }
+    conflict: Merged, touch: false,
+    returning: ["claim_id", "category", "filed_at", "filed_month", "resolved_at", "resolved_month"]
+}
+
+table! {
+    /// What the claims journal counts of a claim after a batch changed its filing or
+    /// resolution (its stages are read from `claim_stages`).
+    ClaimJournalRow<'a> => "claim_journal" {
+        claim_id: &'a str = Key;
+        category: Option<&'static str> = Replace;
+        filed_at: Option<DateTime<Utc>> = Replace;
+        filed_month: Option<NaiveDate> = Replace;
+        resolved_at: Option<DateTime<Utc>> = Replace;
+        resolved_month: Option<NaiveDate> = Replace;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
+    /// A signed delta of `claims_journal_shards`: claims filed and resolved in a month and
+    /// category, and the change in the month of the claims open at month end per stage,
+    /// per writer shard (the view sums the shards and runs the changes up to each month).
+    ClaimsJournalRow => "claims_journal_shards" {
+        month: NaiveDate = Key;
+        category: &'static str = Key;
+        shard: i32 = Key;
+        filed: i64 = Add;
+        resolved: i64 = Add;
+        open_registered: i64 = Add;
+        open_investigating: i64 = Add;
+        open_action_taken: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
+    /// A signed delta of `claim_resolve_seconds`: claims resolved in a month and category
+    /// that took this many whole seconds from filing, per writer shard.
+    ClaimResolveRow => "claim_resolve_seconds" {
+        month: NaiveDate = Key;
+        category: &'static str = Key;
+        seconds: i64 = Key;
+        shard: i32 = Key;
+        claims: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
     /// A signed delta of `dispatch_seconds`: orders shipped in a month that took this many
     /// whole seconds from creation to shipment, per writer shard (summed by the view).
     DispatchRow => "dispatch_seconds" {
@@ -744,9 +800,12 @@ table! {
 }
 
 /// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
-pub(crate) const ORDER_TABLES: [&Table; 13] = [
+pub(crate) const ORDER_TABLES: [&Table; 16] = [
     OrderRow::TABLE,
     ClaimRow::TABLE,
+    ClaimJournalRow::TABLE,
+    ClaimsJournalRow::TABLE,
+    ClaimResolveRow::TABLE,
     KpiRow::TABLE,
     DispatchRow::TABLE,
     ConfirmationRow::TABLE,
