@@ -432,6 +432,153 @@ async fn the_claims_journal_migration_keeps_every_month_of_the_journal() {
     assert_eq!(after, before);
 }
 
+/// Migration 0016 reads the lead base once per lead instead of once per lead and month:
+/// every month reads as before (temperatures changed back and forth, an event before the
+/// capture, a month no lead event reached, conversions before and after the capture, a
+/// lead not captured yet).
+#[tokio::test]
+async fn the_lead_base_migration_keeps_every_month_of_the_lead_base() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0015_maintained_claims_journal.sql").await;
+    let lead = |id: &str, customer: &str, at: &str, month: &str, t: &str| {
+        format!("('{id}', {customer}, '{at}', '{month}', 's', '{id}', '{t}', '{at}', 's', '{id}')")
+    };
+    let leads = [
+        lead("L1", "'C1'", "2026-01-10T10:00:00Z", "2026-01-01", "cold"),
+        lead("L2", "'C2'", "2026-01-20T10:00:00Z", "2026-01-01", "warm"),
+        lead("L3", "NULL", "2026-03-05T10:00:00Z", "2026-03-01", "hot"),
+        lead("L4", "'C4'", "2026-02-01T10:00:00Z", "2026-02-01", "cold"),
+    ]
+    .join(", ");
+    let events = [
+        (
+            "s",
+            "L1",
+            "L1",
+            "captured",
+            "cold",
+            "2026-01-10T10:00:00Z",
+            "2026-01-01",
+        ),
+        (
+            "s",
+            "e1",
+            "L1",
+            "changed",
+            "hot",
+            "2026-02-10T10:00:00Z",
+            "2026-02-01",
+        ),
+        (
+            "s",
+            "e2",
+            "L1",
+            "changed",
+            "cold",
+            "2026-02-20T10:00:00Z",
+            "2026-02-01",
+        ),
+        (
+            "s",
+            "e3",
+            "L1",
+            "changed",
+            "warm",
+            "2026-04-02T10:00:00Z",
+            "2026-04-01",
+        ),
+        (
+            "s",
+            "L2",
+            "L2",
+            "captured",
+            "warm",
+            "2026-01-20T10:00:00Z",
+            "2026-01-01",
+        ),
+        (
+            "t",
+            "e4",
+            "L2",
+            "changed",
+            "hot",
+            "2026-01-20T10:00:00Z",
+            "2026-01-01",
+        ),
+        (
+            "s",
+            "e5",
+            "L3",
+            "changed",
+            "warm",
+            "2026-02-05T10:00:00Z",
+            "2026-02-01",
+        ),
+        (
+            "s",
+            "L3",
+            "L3",
+            "captured",
+            "hot",
+            "2026-03-05T10:00:00Z",
+            "2026-03-01",
+        ),
+        (
+            "s",
+            "L4",
+            "L4",
+            "captured",
+            "cold",
+            "2026-02-01T10:00:00Z",
+            "2026-02-01",
+        ),
+        (
+            "s",
+            "e6",
+            "L5",
+            "changed",
+            "hot",
+            "2026-02-01T10:00:00Z",
+            "2026-02-01",
+        ),
+    ]
+    .iter()
+    .map(|(source, id, lead, kind, t, at, month)| {
+        format!("('{source}', '{id}', '{lead}', '{kind}', '{t}', '{at}', '{month}')")
+    })
+    .collect::<Vec<_>>()
+    .join(", ");
+    sqlx::raw_sql(&format!(
+        r#"INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
+             VALUES ('Europe/Moscow', '30m', '24h', '14d');
+           INSERT INTO leads (lead_id, customer_id, captured_at, captured_month, captured_source,
+                              captured_id, temperature, temperature_at, temperature_source,
+                              temperature_id) VALUES {leads};
+           INSERT INTO leads (lead_id, temperature, temperature_at, temperature_source,
+                              temperature_id)
+             VALUES ('L5', 'hot', '2026-02-01T10:00:00Z', 's', 'e6');
+           INSERT INTO lead_events (source, id, lead_id, kind, temperature, time, month)
+             VALUES {events};
+           INSERT INTO customers (customer_id, first_at, first_order_id, first_month) VALUES
+             ('C1', '2026-03-02T10:00:00Z', 'A1', '2026-03-01'),
+             ('C2', '2026-01-01T10:00:00Z', 'A2', '2026-01-01'),
+             ('C4', '2026-02-01T10:00:00Z', 'A4', '2026-02-01');"#
+    ))
+    .execute(&pool)
+    .await
+    .expect("leads of the version before");
+    let base = "SELECT to_jsonb(v)::text FROM lead_base_monthly v ORDER BY month";
+    let before: Vec<String> = sqlx::query_scalar(base).fetch_all(&pool).await.expect(base);
+    assert_eq!(before.len(), 4, "{before:?}");
+    sqlx::raw_sql(&migration("0016_lead_base_by_changes.sql"))
+        .execute(&pool)
+        .await
+        .expect("0016");
+    let after: Vec<String> = sqlx::query_scalar(base).fetch_all(&pool).await.expect(base);
+    assert_eq!(after, before);
+}
+
 /// The order's state moves from jsonb to the JSON text the service writes: a stored state
 /// reads back as the same JSON document, and the column no longer parses what it is given.
 #[tokio::test]
