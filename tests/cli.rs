@@ -579,6 +579,58 @@ async fn the_lead_base_migration_keeps_every_month_of_the_lead_base() {
     assert_eq!(after, before);
 }
 
+/// Migration 0017 fills the contest's tallies from the stored smileys: the couriers' and
+/// the teams' months read as before (a re-rostering mid-month, ties in rostering time, a
+/// courier never rostered, a review below the smiley rating, a team with no smileys).
+#[tokio::test]
+async fn the_contest_migration_keeps_every_month_of_the_contest() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0016_lead_base_by_changes.sql").await;
+    sqlx::raw_sql(
+        r#"INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
+             VALUES ('Europe/Moscow', '30m', '24h', '14d');
+           INSERT INTO courier_rosters (source, id, courier_id, team_id, captain, time, month) VALUES
+             ('s', 'r1', 'D1', 'T1', false, '2026-09-20T00:00:00Z', '2026-09-01'),
+             ('s', 'r2', 'D1', 'T2', false, '2026-10-10T00:00:00Z', '2026-10-01'),
+             ('t', 'r2', 'D1', 'T3', false, '2026-10-10T00:00:00Z', '2026-10-01'),
+             ('s', 'r3', 'D2', 'T2', false, '2026-09-20T00:00:00Z', '2026-09-01'),
+             ('s', 'r4', 'D4', 'T4', false, '2026-09-20T00:00:00Z', '2026-09-01');
+           INSERT INTO reviews (review_id, rating, courier_id, posted_at, posted_month,
+                                posted_source, posted_id) VALUES
+             ('R1', 5, 'D1', '2026-10-03T12:00:00Z', '2026-10-01', 's', 'R1'),
+             ('R2', 4, 'D1', '2026-10-12T12:00:00Z', '2026-10-01', 's', 'R2'),
+             ('R3', 3, 'D1', '2026-10-13T12:00:00Z', '2026-10-01', 's', 'R3'),
+             ('R4', 5, 'D2', '2026-11-02T12:00:00Z', '2026-11-01', 's', 'R4'),
+             ('R5', 5, 'D3', '2026-11-03T12:00:00Z', '2026-11-01', 's', 'R5'),
+             ('R6', 5, NULL, '2026-11-03T12:00:00Z', '2026-11-01', 's', 'R6');
+           INSERT INTO courier_violations (source, id, courier_id, kind, time, month) VALUES
+             ('s', 'v1', 'D1', 'rude', '2026-10-14T12:00:00Z', '2026-10-01'),
+             ('s', 'v2', 'D3', 'rude', '2026-11-14T12:00:00Z', '2026-11-01');"#,
+    )
+    .execute(&pool)
+    .await
+    .expect("smileys of the version before");
+    let reads = [
+        "SELECT to_jsonb(v)::text FROM team_ranking_monthly v ORDER BY month, team_id",
+        "SELECT to_jsonb(v)::text FROM courier_smileys_monthly v ORDER BY month, courier_id",
+    ];
+    let mut before = Vec::new();
+    for read in reads {
+        let rows: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+        assert!(rows.len() >= 3, "{rows:?}");
+        before.push(rows);
+    }
+    sqlx::raw_sql(&migration("0017_maintained_contest.sql"))
+        .execute(&pool)
+        .await
+        .expect("0017");
+    for (read, before) in reads.iter().zip(before) {
+        let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+        assert_eq!(after, before, "{read}");
+    }
+}
+
 /// The order's state moves from jsonb to the JSON text the service writes: a stored state
 /// reads back as the same JSON document, and the column no longer parses what it is given.
 #[tokio::test]

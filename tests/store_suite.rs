@@ -1199,6 +1199,70 @@ async fn a_lead_captured_cold_and_changed_to_hot_is_hot_at_month_end(kind: Kind)
     });
 }
 
+/// A posting of `review` with another event id: the same review posted twice.
+fn posted_again(review: &str, rating: u8, courier: Option<&str>, at: DateTime<Utc>) -> String {
+    review_posted(review, rating, courier, at).replace(
+        &format!("review.posted-{review}\""),
+        &format!("review.posted-{review}-again\""),
+    )
+}
+
+async fn a_late_rostering_moves_the_smileys_from_its_time_and_an_earlier_posting_moves_its_review(
+    kind: Kind,
+) {
+    let events = vec![
+        rostered("D-1", "T-1", msk("2026-09-20T09:00:00")),
+        rostered("D-2", "T-2", msk("2026-09-20T09:00:00")),
+        review_posted("R-1", 5, Some("D-1"), msk("2026-10-03T12:00:00")),
+        review_posted("R-2", 5, Some("D-1"), msk("2026-10-12T12:00:00")),
+        violation("D-1", "V-1", msk("2026-10-14T12:00:00")),
+        // D-1 moves to T-2 on the 10th: R-2 and V-1 count for T-2, R-1 stays with T-1.
+        rostered("D-1", "T-2", msk("2026-10-10T00:00:00")),
+        // R-3's earliest posting is rated 2: no smiley, whatever the later one says.
+        review_posted("R-3", 5, Some("D-1"), msk("2026-10-20T12:00:00")),
+        posted_again("R-3", 2, Some("D-2"), msk("2026-10-05T12:00:00")),
+        // R-4's earliest posting names D-1 on the 2nd (team T-1), not D-2 on the 21st.
+        review_posted("R-4", 4, Some("D-2"), msk("2026-10-21T12:00:00")),
+        posted_again("R-4", 5, Some("D-1"), msk("2026-10-02T12:00:00")),
+    ];
+    for_each_shuffle!(kind, events, |f| {
+        let teams = query_as!(
+            f.store,
+            (NaiveDate, String, i64, i64, i64, i64),
+            "SELECT month, team_id, yellow, red, team_size, rank FROM team_ranking_monthly
+             ORDER BY month, team_id"
+        );
+        assert_eq!(
+            teams,
+            vec![
+                (day("2026-10-01"), "T-1".into(), 2, 0, 0, 1),
+                (day("2026-10-01"), "T-2".into(), 1, 1, 2, 2),
+            ]
+        );
+        let couriers = query_as!(
+            f.store,
+            (NaiveDate, String, Option<String>, i64, i64),
+            "SELECT month, courier_id, team_id, yellow, red FROM courier_smileys_monthly
+             ORDER BY month, courier_id"
+        );
+        assert_eq!(
+            couriers,
+            vec![(day("2026-10-01"), "D-1".into(), Some("T-2".into()), 3, 1)]
+        );
+        f.store
+            .rebuild(&Rules::default(), &limits(), 2, |_, _| {})
+            .await
+            .expect("rebuild");
+        let rebuilt = query_as!(
+            f.store,
+            (NaiveDate, String, i64, i64, i64, i64),
+            "SELECT month, team_id, yellow, red, team_size, rank FROM team_ranking_monthly
+             ORDER BY month, team_id"
+        );
+        assert_eq!(rebuilt, teams);
+    });
+}
+
 async fn a_claim_resolved_in_stages_gets_its_time_to_resolve_and_open_claims_their_stage(
     kind: Kind,
 ) {
@@ -1760,6 +1824,7 @@ suite!(
     the_confirmation_histogram_counts_the_last_30_shop_days,
     a_corrected_shipment_moves_the_order_between_months_of_the_dispatch_distribution,
     a_yellow_and_a_red_smiley_for_one_courier_give_index_one_half,
+    a_late_rostering_moves_the_smileys_from_its_time_and_an_earlier_posting_moves_its_review,
     a_team_of_nine_is_flagged_and_a_smiley_counts_for_the_team_at_its_time,
     a_tie_in_yellow_smileys_goes_to_the_lowest_team_id,
     a_review_answered_after_25_hours_misses_the_24_hour_sla,

@@ -1,5 +1,6 @@
 //! The pure core: no IO, no async, no clock. Everything here is a function of its arguments.
 
+pub mod contest;
 pub mod contract;
 pub mod customers;
 pub mod entities;

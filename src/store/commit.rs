@@ -22,9 +22,12 @@ use std::sync::Mutex;
 
 use super::cache::ProjectionCache;
 use super::rows::{self, seconds};
-use super::tables::{Table, Write};
+use super::tables::{
+    ClaimJournalRow, ClaimResolveRow, ClaimsJournalRow, SmileyTallyRow, Table, Write,
+};
 use super::{BatchReport, Error};
 use crate::batch::{Entry, PreparedBatch};
+use crate::domain::contest::{Colour, Rostering, Smiley, TallyDelta};
 use crate::domain::{
     fold_batch, BatchOutcome, CustomerChange, CustomerOrder, CustomerOrders, EntityBatch, Event,
     EventKey, JournalClaim, JournalDelta, OrderDays, OrderProjection, Rules, StageMark,
@@ -37,7 +40,10 @@ pub(crate) type Conn<D> = <<D as Database>::Db as sqlx::Database>::Connection;
 /// A database's transaction.
 pub(crate) type Tx<D> = sqlx::Transaction<'static, <D as Database>::Db>;
 
-pub(crate) use super::rows::{StoredJournalRow, StoredReviews, StoredStageRow};
+pub(crate) use super::rows::{
+    StoredJournalRow, StoredReviewRow, StoredReviews, StoredRosterRow, StoredSmileyRow,
+    StoredStageRow,
+};
 
 /// Which stored events a rebuild reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +152,30 @@ pub(crate) trait Database: Send + Sync + 'static {
         claim_ids: &[&str],
     ) -> impl Future<Output = Result<Vec<StoredStageRow>, Error>> + Send;
 
+    /// Locks `couriers` for the contest until the commit: exclusively those whose
+    /// rosterings the batch changes (`exclusive[i]`), the others shared, so batches that
+    /// only add smileys do not wait on each other.
+    fn lock_couriers(
+        conn: &mut Conn<Self>,
+        couriers: &[&str],
+        exclusive: &[bool],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Every stored rostering of `couriers`.
+    fn courier_rosters(
+        conn: &mut Conn<Self>,
+        couriers: &[&str],
+    ) -> impl Future<Output = Result<Vec<StoredRosterRow>, Error>> + Send;
+
+    /// The stored smileys of each courier of `couriers` at or after its instant in `since`
+    /// (reviews rated at least `min_rating` naming it, and its violations).
+    fn courier_smileys_since(
+        conn: &mut Conn<Self>,
+        couriers: &[&str],
+        since: &[DateTime<Utc>],
+        min_rating: i32,
+    ) -> impl Future<Output = Result<Vec<StoredSmileyRow>, Error>> + Send;
+
     /// What the stored review rows of `review_ids` held before the batch.
     fn stored_reviews(
         conn: &mut Conn<Self>,
@@ -243,23 +273,20 @@ pub(crate) async fn commit_batch<D: Database>(
     let versions = write_fold::<D>(&mut tx, &outcome, rules, 0, shard).await?;
     lap.mark("write_orders_claims_kpi");
     let entities = EntityBatch::fold(v2);
-    write_claim_journal::<D>(&mut tx, &outcome, &entities, rules, shard).await?;
+    let journal = claim_journal::<D>(&mut tx, &outcome, &entities, rules, shard).await?;
     lap.mark("claims_journal");
     if !entities.is_empty() {
-        let ids: Vec<&str> = entities.reviews.keys().map(String::as_str).collect();
-        let before = if ids.is_empty() {
-            StoredReviews::default()
-        } else {
-            D::stored_reviews(&mut tx, &ids).await?
-        };
-        report.review_answer_seconds = rows::new_answer_seconds(&entities, &before);
-        write_entities::<D>(&mut tx, &entities, rules).await?;
+        report.review_answer_seconds = write_v2::<D>(&mut tx, &entities, rules, shard).await?;
         lap.mark("write_v2");
     }
     let rejected = rows::rejected_rows(&unique);
     let duplicate_rows = rows::duplicate_rows(&duplicates);
     let offsets = rows::offset_rows(batch);
+    let [journal_claims, journal_months, journal_seconds] = journal.writes();
     let rest = [
+        journal_claims,
+        journal_months,
+        journal_seconds,
         Write::of(&rejected),
         Write::of(&duplicate_rows),
         Write::of(&offsets),
@@ -322,19 +349,20 @@ pub(crate) async fn write_fold<D: Database>(
     Ok(versions)
 }
 
-/// Brings the claims journal up to date with a batch: the claims whose filing or
+/// The claims journal's changes for a batch: the claims whose filing or
 /// resolution the fold changed and the claims with new `claim.updated` events (see
 /// [`crate::domain::journal`]). The touched claims' journal rows are locked first, in id
 /// order, so two writers never change one claim's contribution at once; then their stored
 /// stages are read, and each claim's old contribution is retracted and its new one added.
-/// Runs before the batch's stages are written: the stored stages are those before it.
-pub(crate) async fn write_claim_journal<D: Database>(
+/// Runs before the batch's stages are written: the stored stages are those before it. The
+/// caller writes the rows it returns.
+pub(crate) async fn claim_journal<'o, D: Database>(
     conn: &mut Conn<D>,
-    outcome: &BatchOutcome,
+    outcome: &'o BatchOutcome,
     entities: &EntityBatch,
     rules: &Rules,
     shard: i32,
-) -> Result<(), Error> {
+) -> Result<JournalRows<'o>, Error> {
     let mut filed: BTreeMap<&str, JournalClaim> = BTreeMap::new();
     for c in &outcome.changed {
         for (claim_id, facts) in c.claims_to_write() {
@@ -346,14 +374,16 @@ pub(crate) async fn write_claim_journal<D: Database>(
     ids.sort_unstable();
     ids.dedup();
     if ids.is_empty() {
-        return Ok(());
+        return Ok(JournalRows::default());
     }
+    let mut lap = Laps::start();
     let lock = rows::claim_lock_rows(&ids);
     let mut before: HashMap<String, JournalClaim> = HashMap::with_capacity(ids.len());
     for row in D::lock_claims(conn, &Write::of(&lock)).await? {
         let (claim_id, claim) = rows::stored_journal_claim(row)?;
         before.insert(claim_id, claim);
     }
+    lap.mark("lock");
     let mut stored: HashMap<String, Vec<StageMark>> = HashMap::new();
     for row in D::claim_stages(conn, &ids).await? {
         let (claim_id, mark) = rows::stored_stage(row)?;
@@ -380,11 +410,32 @@ pub(crate) async fn write_claim_journal<D: Database>(
     filed.retain(|claim_id, c| before.get(*claim_id) != Some(c));
     let journal = rows::claim_journal_rows(&filed);
     let (months, seconds) = rows::journal_rows(&delta, shard);
-    D::write(
-        conn,
-        &[Write::of(&journal), Write::of(&months), Write::of(&seconds)],
-    )
-    .await
+    lap.mark("stages");
+    tracing::debug!(claims = ids.len(), steps_ms = %lap, "claims journal steps");
+    Ok(JournalRows {
+        journal,
+        months,
+        seconds,
+    })
+}
+
+/// The rows a batch's claims journal step writes, with the batch's other rows (one
+/// statement fewer).
+#[derive(Default)]
+pub(crate) struct JournalRows<'o> {
+    journal: Vec<ClaimJournalRow<'o>>,
+    months: Vec<ClaimsJournalRow>,
+    seconds: Vec<ClaimResolveRow>,
+}
+
+impl JournalRows<'_> {
+    pub fn writes(&self) -> [Write<'_>; 3] {
+        [
+            Write::of(&self.journal),
+            Write::of(&self.months),
+            Write::of(&self.seconds),
+        ]
+    }
 }
 
 /// A customer as stored before a batch: the first order and the orders per day
@@ -547,14 +598,156 @@ fn writer_shard(partitions: &[i32]) -> i32 {
     partitions.first().map_or(0, |p| p.rem_euclid(SHARDS))
 }
 
-/// Merges a batch of v2 entities into their tables.
-pub(crate) async fn write_entities<D: Database>(
+/// Writes a batch of v2 entities: their rows and the contest's tallies (see
+/// [`contest_tallies`]), in one write. Returns the answer times of the reviews answered with this batch.
+pub(crate) async fn write_v2<D: Database>(
     conn: &mut Conn<D>,
     entities: &EntityBatch,
     rules: &Rules,
-) -> Result<(), Error> {
+    shard: i32,
+) -> Result<Vec<f64>, Error> {
+    let ids: Vec<&str> = entities.reviews.keys().map(String::as_str).collect();
+    let before = if ids.is_empty() {
+        StoredReviews::default()
+    } else {
+        D::stored_reviews(conn, &ids).await?
+    };
+    let tallies = contest_tallies::<D>(conn, entities, &before, rules, shard).await?;
     let rows = rows::v2_rows(entities, rules);
-    D::write(conn, &rows.writes()).await
+    let mut writes = rows.writes();
+    writes.push(Write::of(&tallies));
+    D::write(conn, &writes).await?;
+    Ok(rows::new_answer_seconds(entities, &before))
+}
+
+/// The contest's tally changes for a batch's smileys and rosterings (see
+/// [`crate::domain::contest`]): the smileys it adds (reviews newly posted, violations), the
+/// stored ones it retracts (a review whose posting an earlier one replaced), and, for a
+/// courier with a new rostering, the stored smileys from its time on, whose team may change.
+/// The touched couriers are locked first, in id order (reviews, violations and rosterings
+/// of one courier may come on different lanes): shared where the batch only adds or
+/// retracts smileys (such batches commute), exclusively where it brings rosterings (which
+/// move the smileys other batches add); then their rosterings and those smileys are read. Runs before the batch's rows are written: what it reads is the store before it.
+async fn contest_tallies<D: Database>(
+    conn: &mut Conn<D>,
+    entities: &EntityBatch,
+    reviews: &StoredReviews,
+    rules: &Rules,
+    shard: i32,
+) -> Result<Vec<SmileyTallyRow>, Error> {
+    let min_rating = i32::from(rules.smiley_min_rating);
+    let mut added: BTreeMap<String, Vec<Smiley>> = BTreeMap::new();
+    let mut retracted: BTreeMap<String, Vec<Smiley>> = BTreeMap::new();
+    for (review_id, r) in &entities.reviews {
+        let Some(p) = &r.posted else { continue };
+        if let Some(old) = reviews.get(review_id).and_then(|s| s.posting.as_ref()) {
+            if (old.at, &old.key) <= (p.at, &p.key) {
+                continue; // the stored posting is the earliest: nothing changes
+            }
+            if let (Some(courier), Some(month)) = (&old.courier_id, old.month) {
+                if old.rating.is_some_and(|r| r >= min_rating) {
+                    retracted.entry(courier.clone()).or_default().push(Smiley {
+                        colour: Colour::Yellow,
+                        reference: review_id.clone(),
+                        at: old.at,
+                        month,
+                    });
+                }
+            }
+        }
+        if let Some(courier) = &p.data.courier_id {
+            if i32::from(p.data.rating.get()) >= min_rating {
+                added.entry(courier.to_string()).or_default().push(Smiley {
+                    colour: Colour::Yellow,
+                    reference: review_id.clone(),
+                    at: p.at,
+                    month: rules.month_of(p.at),
+                });
+            }
+        }
+    }
+    let mut since: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    for (courier, c) in &entities.couriers {
+        for (at, key) in c.violations.keys() {
+            added.entry(courier.clone()).or_default().push(Smiley {
+                colour: Colour::Red,
+                reference: rows::violation_reference(key),
+                at: *at,
+                month: rules.month_of(*at),
+            });
+        }
+        if let Some((at, _)) = c.rosters.keys().next() {
+            since.insert(courier, *at);
+        }
+    }
+    let mut couriers: Vec<&str> = added.keys().map(String::as_str).collect();
+    couriers.extend(retracted.keys().map(String::as_str));
+    couriers.extend(since.keys());
+    couriers.sort_unstable();
+    couriers.dedup();
+    if couriers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut lap = Laps::start();
+    let exclusive: Vec<bool> = couriers.iter().map(|c| since.contains_key(c)).collect();
+    D::lock_couriers(conn, &couriers, &exclusive).await?;
+    lap.mark("lock");
+    let mut rosters: HashMap<String, Vec<Rostering>> = HashMap::new();
+    for row in D::courier_rosters(conn, &couriers).await? {
+        let (courier, rostering) = rows::stored_rostering(row);
+        rosters.entry(courier).or_default().push(rostering);
+    }
+    lap.mark("rosters");
+    let mut window: HashMap<String, Vec<Smiley>> = HashMap::new();
+    if !since.is_empty() {
+        let (ids, times): (Vec<&str>, Vec<DateTime<Utc>>) = since.iter().unzip();
+        for row in D::courier_smileys_since(conn, &ids, &times, min_rating).await? {
+            let (courier, smiley) = rows::stored_smiley(row);
+            window.entry(courier).or_default().push(smiley);
+        }
+    }
+    let mut delta = TallyDelta::default();
+    let none: Vec<Smiley> = Vec::new();
+    let lap_count = couriers.len();
+    for courier in couriers {
+        let stored = rosters.remove(courier).unwrap_or_default();
+        let mut all = stored.clone();
+        if let Some(c) = entities.couriers.get(courier) {
+            all.extend(c.rosters.iter().map(|((at, key), r)| Rostering {
+                at: *at,
+                key: key.clone(),
+                team: r.team_id.to_string(),
+            }));
+        }
+        let window = window.remove(courier).unwrap_or_default();
+        let retracted = retracted.get(courier).unwrap_or(&none);
+        let gone: HashSet<(Colour, &str)> = retracted
+            .iter()
+            .map(|s| (s.colour, s.reference.as_str()))
+            .collect();
+        let mut before: Vec<Smiley> = window.clone();
+        before.extend(
+            retracted
+                .iter()
+                .filter(|s| {
+                    !window
+                        .iter()
+                        .any(|w| w.colour == s.colour && w.reference == s.reference)
+                })
+                .cloned(),
+        );
+        let mut after: Vec<Smiley> = window
+            .into_iter()
+            .filter(|s| !gone.contains(&(s.colour, s.reference.as_str())))
+            .collect();
+        after.extend(added.get(courier).unwrap_or(&none).iter().cloned());
+        delta.add(courier, &before, &stored, -1);
+        delta.add(courier, &after, &all, 1);
+    }
+    delta.settle();
+    lap.mark("smileys");
+    tracing::debug!(couriers = lap_count, steps_ms = %lap, "contest steps");
+    Ok(rows::tally_rows(delta, shard))
 }
 
 /// The stored projections of `order_ids`. A cached projection whose version is still the

@@ -16,7 +16,7 @@ use sqlx::{PgPool, Postgres, Row};
 use super::cache::ProjectionCache;
 use super::commit::{
     self, CustomerOrderRow, Database, Stored, StoredCustomer, StoredEvent, StoredJournalRow,
-    StoredReviews, StoredStageRow, Tx,
+    StoredReviewRow, StoredReviews, StoredRosterRow, StoredSmileyRow, StoredStageRow, Tx,
 };
 use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
@@ -31,6 +31,9 @@ use crate::domain::{CustomerOrder, EventKey, Rules};
 
 /// First key of the advisory locks this service takes (the second is the partition number).
 const LOCK_NAMESPACE: i32 = 0x504f; // "PO"
+
+/// First key of the contest's courier locks (the second is a hash of the courier id).
+const COURIER_LOCKS: i32 = 0x5043; // "PC"
 
 /// The SLA watch's condition: created after $1 (now minus the pending horizon), neither
 /// confirmed nor cancelled. One definition for the gauges and the on-call list (the
@@ -441,21 +444,88 @@ impl Database for PgStore {
         .map_err(step("read claim_stages"))
     }
 
+    async fn lock_couriers(
+        conn: &mut PgConnection,
+        couriers: &[&str],
+        exclusive: &[bool],
+    ) -> Result<(), Error> {
+        // Advisory locks (no row is written): one per courier, keyed by a hash of its id,
+        // taken in key order so that two batches never wait on each other in a circle. A
+        // collision only makes two couriers share a lock (exclusive if either asks so).
+        sqlx::query(
+            "SELECT CASE WHEN x THEN pg_advisory_xact_lock($1, k)
+                         ELSE pg_advisory_xact_lock_shared($1, k) END
+             FROM (SELECT hashtext(id) AS k, bool_or(x) AS x
+                   FROM UNNEST($2::text[], $3::bool[]) AS c(id, x)
+                   GROUP BY 1 ORDER BY 1) l",
+        )
+        .bind(COURIER_LOCKS)
+        .bind(couriers)
+        .bind(exclusive)
+        .execute(conn)
+        .await
+        .map_err(step("lock the couriers of the contest"))?;
+        Ok(())
+    }
+
+    async fn courier_rosters(
+        conn: &mut PgConnection,
+        couriers: &[&str],
+    ) -> Result<Vec<StoredRosterRow>, Error> {
+        // One index probe per courier, whatever the statistics say (see customer_months).
+        sqlx::query_as(
+            "SELECT r.courier_id, r.time, r.source, r.id, r.team_id
+             FROM UNNEST($1::text[]) AS k(id)
+             CROSS JOIN LATERAL (SELECT * FROM courier_rosters r WHERE r.courier_id = k.id
+                                 OFFSET 0) r",
+        )
+        .bind(couriers)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read courier_rosters"))
+    }
+
+    async fn courier_smileys_since(
+        conn: &mut PgConnection,
+        couriers: &[&str],
+        since: &[DateTime<Utc>],
+        min_rating: i32,
+    ) -> Result<Vec<StoredSmileyRow>, Error> {
+        sqlx::query_as(
+            "SELECT x.courier_id, x.colour, x.reference, x.time, x.month
+             FROM UNNEST($1::text[], $2::timestamptz[]) AS k(id, since)
+             CROSS JOIN LATERAL (
+                 SELECT v.courier_id, 'yellow'::text AS colour, v.review_id AS reference,
+                        v.posted_at AS time, v.posted_month AS month
+                 FROM reviews v
+                 WHERE v.courier_id = k.id AND v.posted_at >= k.since AND v.rating >= $3
+                 UNION ALL
+                 SELECT c.courier_id, 'red', c.source || ' ' || c.id, c.time, c.month
+                 FROM courier_violations c WHERE c.courier_id = k.id AND c.time >= k.since
+                 OFFSET 0) x",
+        )
+        .bind(couriers)
+        .bind(since)
+        .bind(min_rating)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read the couriers' smileys"))
+    }
+
     async fn stored_reviews(
         conn: &mut PgConnection,
         review_ids: &[&str],
     ) -> Result<StoredReviews, Error> {
-        let rows = sqlx::query(
-            "SELECT review_id, posted_at, answered_at FROM reviews WHERE review_id = ANY($1)",
+        let rows: Vec<StoredReviewRow> = sqlx::query_as(
+            "SELECT review_id, posted_at, answered_at, posted_source, posted_id, rating,
+                    courier_id, posted_month
+             FROM reviews WHERE review_id = ANY($1)",
         )
         .bind(review_ids)
         .fetch_all(conn)
         .await
         .map_err(step("read reviews"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get(0), (r.get(1), r.get(2))))
-            .collect())
+        Ok(super::rows::stored_reviews(rows))
     }
 
     async fn count_order_events(conn: &mut PgConnection) -> Result<i64, Error> {

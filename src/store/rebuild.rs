@@ -6,9 +6,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
-use super::commit::{
-    write_claim_journal, write_customers, write_entities, write_fold, Database, Stored,
-};
+use super::commit::{claim_journal, write_customers, write_fold, write_v2, Database, Stored};
 use super::tables::{ORDER_TABLES, V2_TABLES};
 use super::{Error, RebuildReport};
 use crate::domain::{fold_batch, BatchOutcome, EntityBatch, Event, Rules};
@@ -49,7 +47,9 @@ pub(crate) async fn rebuild<D: Database>(
         }
         let outcome = fold_batch(HashMap::new(), ready, rules);
         write_fold::<D>(&mut tx, &outcome, rules, rebuilt_version, 0).await?;
-        write_claim_journal::<D>(&mut tx, &outcome, &EntityBatch::default(), rules, 0).await?;
+        let journal =
+            claim_journal::<D>(&mut tx, &outcome, &EntityBatch::default(), rules, 0).await?;
+        D::write(&mut tx, &journal.writes()).await?;
         write_customers::<D>(&mut tx, &outcome, 0).await?;
         progress(regroup.report.events, total.max(0) as u64);
         if done {
@@ -63,8 +63,10 @@ pub(crate) async fn rebuild<D: Database>(
         let stored = D::next_stored(&mut tx, Stored::V2Events, &mut scan, chunk).await?;
         let done = (stored.len() as i64) < chunk;
         let batch = EntityBatch::fold(stored.iter().filter_map(|e| regroup.decode_v2(&e.payload)));
-        write_claim_journal::<D>(&mut tx, &BatchOutcome::default(), &batch, rules, 0).await?;
-        write_entities::<D>(&mut tx, &batch, rules).await?;
+        let none = BatchOutcome::default();
+        let journal = claim_journal::<D>(&mut tx, &none, &batch, rules, 0).await?;
+        D::write(&mut tx, &journal.writes()).await?;
+        write_v2::<D>(&mut tx, &batch, rules, 0).await?;
         if done {
             break;
         }

@@ -12,10 +12,11 @@ use super::tables::{
     ClaimStageRow, ClaimsJournalRow, ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow,
     CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow,
     LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow,
-    SaleRow, SpendRow, ViolationRow, Write,
+    SaleRow, SmileyTallyRow, SpendRow, ViolationRow, Write,
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
+use crate::domain::contest::{Colour, Rostering, Smiley, TallyDelta};
 use crate::domain::event::ClaimStage;
 use crate::domain::fact::whole_seconds;
 use crate::domain::EntityBatch;
@@ -634,8 +635,68 @@ impl<'a> V2Rows<'a> {
     }
 }
 
-/// What the stored review rows held before the batch: `review_id -> (posted_at, answered_at)`.
-pub(crate) type StoredReviews = HashMap<String, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)>;
+/// A review's posting as stored: its stamp and what makes it a smiley.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StoredPosting {
+    pub at: DateTime<Utc>,
+    pub key: EventKey,
+    pub rating: Option<i32>,
+    pub courier_id: Option<String>,
+    pub month: Option<NaiveDate>,
+}
+
+/// What a stored review row held before the batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct StoredReview {
+    pub posting: Option<StoredPosting>,
+    pub answered_at: Option<DateTime<Utc>>,
+}
+
+/// A stored review row as read: `(review_id, posted_at, answered_at, posted_source,
+/// posted_id, rating, courier_id, posted_month)`.
+pub(crate) type StoredReviewRow = (
+    String,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+    Option<String>,
+    Option<NaiveDate>,
+);
+
+/// The stored review rows of a batch's reviews, by review id.
+pub(crate) type StoredReviews = HashMap<String, StoredReview>;
+
+/// Reads stored review rows into [`StoredReviews`].
+pub(crate) fn stored_reviews(rows: Vec<StoredReviewRow>) -> StoredReviews {
+    rows.into_iter()
+        .map(
+            |(id, at, answered_at, source, event_id, rating, courier_id, month)| {
+                let posting = match (at, source, event_id) {
+                    (Some(at), Some(source), Some(event_id)) => Some(StoredPosting {
+                        at,
+                        key: EventKey {
+                            source,
+                            id: event_id,
+                        },
+                        rating,
+                        courier_id,
+                        month,
+                    }),
+                    _ => None,
+                };
+                (
+                    id,
+                    StoredReview {
+                        posting,
+                        answered_at,
+                    },
+                )
+            },
+        )
+        .collect()
+}
 
 /// Answer times (seconds) that became known with this batch: reviews whose posting and
 /// answer are both known now and were not both known before.
@@ -648,13 +709,69 @@ pub(crate) fn new_answer_seconds(batch: &EntityBatch, stored: &StoredReviews) ->
         .reviews
         .iter()
         .filter_map(|(id, r)| {
-            let (old_posted, old_answered) = stored.get(id).copied().unwrap_or((None, None));
+            let stored = stored.get(id);
+            let old_posted = stored.and_then(|s| s.posting.as_ref()).map(|p| p.at);
+            let old_answered = stored.and_then(|s| s.answered_at);
             if old_posted.is_some() && old_answered.is_some() {
                 return None;
             }
             let posted = earliest(old_posted, r.posted.as_ref().map(|p| p.at))?;
             let answered = earliest(old_answered, r.answered.as_ref().map(|a| a.at))?;
             Some(whole_seconds(posted, answered) as f64)
+        })
+        .collect()
+}
+
+/// A stored rostering: `(courier_id, time, source, id, team_id)`.
+pub(crate) type StoredRosterRow = (String, DateTime<Utc>, String, String, String);
+
+/// A stored smiley: `(courier_id, colour, reference, time, month)`, colour `yellow` or `red`.
+pub(crate) type StoredSmileyRow = (String, String, String, DateTime<Utc>, NaiveDate);
+
+/// A stored rostering as the contest reads it.
+pub(crate) fn stored_rostering(row: StoredRosterRow) -> (String, Rostering) {
+    let (courier_id, at, source, id, team) = row;
+    let key = EventKey { source, id };
+    (courier_id, Rostering { at, key, team })
+}
+
+/// A stored smiley as the contest reads it.
+pub(crate) fn stored_smiley(row: StoredSmileyRow) -> (String, Smiley) {
+    let (courier_id, colour, reference, at, month) = row;
+    let colour = if colour == "red" {
+        Colour::Red
+    } else {
+        Colour::Yellow
+    };
+    (
+        courier_id,
+        Smiley {
+            colour,
+            reference,
+            at,
+            month,
+        },
+    )
+}
+
+/// The reference of a red smiley: its violation event's `source` and `id` (as the stores
+/// read it back).
+pub(crate) fn violation_reference(key: &EventKey) -> String {
+    format!("{} {}", key.source, key.id)
+}
+
+/// The signed deltas of the contest's tallies under `shard`, in key order.
+pub(crate) fn tally_rows(delta: TallyDelta, shard: i32) -> Vec<SmileyTallyRow> {
+    delta
+        .tallies
+        .into_iter()
+        .map(|((month, courier_id, team), t)| SmileyTallyRow {
+            month,
+            courier_id,
+            team_id: team.unwrap_or_default(),
+            shard,
+            yellow: t.yellow,
+            red: t.red,
         })
         .collect()
 }

@@ -22,7 +22,7 @@ use sqlx::{Row, Sqlite, SqlitePool};
 use super::cache::ProjectionCache;
 use super::commit::{
     self, CustomerOrderRow, Database, Stored, StoredCustomer, StoredEvent, StoredJournalRow,
-    StoredReviews, StoredStageRow, Tx,
+    StoredReviewRow, StoredReviews, StoredRosterRow, StoredSmileyRow, StoredStageRow, Tx,
 };
 use super::read::{self, Reads, Watch, WindowSums};
 use super::rows::seconds;
@@ -462,13 +462,65 @@ impl Database for SqliteStore {
         .map_err(step("read claim_stages"))
     }
 
+    /// One writer at a time already (`BEGIN IMMEDIATE`): nothing to lock.
+    async fn lock_couriers(
+        _conn: &mut SqliteConnection,
+        _couriers: &[&str],
+        _exclusive: &[bool],
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn courier_rosters(
+        conn: &mut SqliteConnection,
+        couriers: &[&str],
+    ) -> Result<Vec<StoredRosterRow>, Error> {
+        sqlx::query_as(
+            "SELECT courier_id, time, source, id, team_id FROM courier_rosters
+             WHERE courier_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(&couriers, "courier_rosters")?)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read courier_rosters"))
+    }
+
+    async fn courier_smileys_since(
+        conn: &mut SqliteConnection,
+        couriers: &[&str],
+        since: &[DateTime<Utc>],
+        min_rating: i32,
+    ) -> Result<Vec<StoredSmileyRow>, Error> {
+        let keys: Vec<(&str, String)> = couriers
+            .iter()
+            .zip(since)
+            .map(|(c, t)| (*c, t.to_rfc3339()))
+            .collect();
+        sqlx::query_as(
+            "SELECT v.courier_id, 'yellow', v.review_id, v.posted_at, v.posted_month
+             FROM json_each(?1) k JOIN reviews v ON v.courier_id = k.value ->> 0
+             WHERE unixepoch(v.posted_at, 'subsec') >= unixepoch(k.value ->> 1, 'subsec')
+               AND v.rating >= ?2
+             UNION ALL
+             SELECT c.courier_id, 'red', c.source || ' ' || c.id, c.time, c.month
+             FROM json_each(?1) k JOIN courier_violations c ON c.courier_id = k.value ->> 0
+             WHERE unixepoch(c.time, 'subsec') >= unixepoch(k.value ->> 1, 'subsec')",
+        )
+        .bind(json(&keys, "reviews")?)
+        .bind(min_rating)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read the couriers' smileys"))
+    }
+
     async fn stored_reviews(
         conn: &mut SqliteConnection,
         review_ids: &[&str],
     ) -> Result<StoredReviews, Error> {
         let rows = sqlx::query(
-            "SELECT review_id, posted_at, answered_at FROM reviews
-             WHERE review_id IN (SELECT value FROM json_each(?1))",
+            "SELECT review_id, posted_at, answered_at, posted_source, posted_id, rating,
+                    courier_id, posted_month
+             FROM reviews WHERE review_id IN (SELECT value FROM json_each(?1))",
         )
         .bind(json(&review_ids, "reviews")?)
         .fetch_all(conn)
@@ -478,10 +530,22 @@ impl Database for SqliteStore {
             t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
                 .map(|t| t.with_timezone(&Utc))
         };
-        Ok(rows
+        let rows: Vec<StoredReviewRow> = rows
             .into_iter()
-            .map(|r| (r.get(0), (time(r.get(1)), time(r.get(2)))))
-            .collect())
+            .map(|r| {
+                (
+                    r.get(0),
+                    time(r.get(1)),
+                    time(r.get(2)),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                    r.get(7),
+                )
+            })
+            .collect();
+        Ok(super::rows::stored_reviews(rows))
     }
 
     async fn count_order_events(conn: &mut SqliteConnection) -> Result<i64, Error> {

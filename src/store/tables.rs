@@ -511,6 +511,20 @@ table! {
 }
 
 table! {
+    /// A signed delta of `smiley_tallies`: smileys of a month and courier that count for a
+    /// team (`''`: none), per writer shard (the views sum the shards).
+    SmileyTallyRow => "smiley_tallies" {
+        month: NaiveDate = Key;
+        courier_id: String = Key;
+        team_id: String = Key;
+        shard: i32 = Key;
+        yellow: i64 = Add;
+        red: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
     /// A signed delta of `dispatch_seconds`: orders shipped in a month that took this many
     /// whole seconds from creation to shipment, per writer shard (summed by the view).
     DispatchRow => "dispatch_seconds" {
@@ -820,7 +834,7 @@ pub(crate) const ORDER_TABLES: [&Table; 16] = [
 ];
 
 /// The contract-v2 tables, in the order every batch writes them (one lock order for all).
-pub(crate) const V2_TABLES: [&Table; 8] = [
+pub(crate) const V2_TABLES: [&Table; 9] = [
     ClaimStageRow::TABLE,
     ReviewRow::TABLE,
     RosterRow::TABLE,
@@ -829,6 +843,7 @@ pub(crate) const V2_TABLES: [&Table; 8] = [
     SpendRow::TABLE,
     LeadEventRow::TABLE,
     LeadRow::TABLE,
+    SmileyTallyRow::TABLE,
 ];
 
 #[cfg(test)]
