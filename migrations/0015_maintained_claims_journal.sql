@@ -139,7 +139,8 @@ LEFT JOIN counts o USING (month, category);
 
 -- The view keeps its columns and its answer; it reads the maintained tables. The months are
 -- those from the first filing to the last filing or resolution, as before; the open claims
--- at a month end are the running sum of the changes; nearest-rank percentiles as in 0008.
+-- at a month end are the running sum of the changes; nearest-rank percentiles as in 0008,
+-- each row's from its own month's distribution (a month filter reads only its months).
 CREATE OR REPLACE VIEW claims_journal_monthly AS
 WITH j AS (
     SELECT month, category, sum(filed) AS filed, sum(resolved) AS resolved,
@@ -161,29 +162,22 @@ running AS (
     CROSS JOIN (SELECT DISTINCT category FROM j) k
     LEFT JOIN j ON j.month = m.month AND j.category = k.category
     WINDOW w AS (PARTITION BY k.category ORDER BY m.month)
-),
-d AS (
-    SELECT month, category, seconds, sum(claims) AS n FROM claim_resolve_seconds
-    GROUP BY month, category, seconds HAVING sum(claims) > 0
-),
-c AS (
-    SELECT month, category, seconds,
-           sum(n) OVER (PARTITION BY month, category ORDER BY seconds) AS upto,
-           sum(n) OVER (PARTITION BY month, category) AS total
-    FROM d
-),
-p AS (
-    SELECT month, category,
-           min(seconds) FILTER (WHERE 2 * upto >= total) AS p50,
-           min(seconds) FILTER (WHERE 100 * upto >= 95 * total) AS p95
-    FROM c GROUP BY month, category
 )
 SELECT r.month, r.category, r.filed::bigint AS filed, r.resolved::bigint AS resolved,
        (r.r + r.i + r.a)::bigint AS open_at_month_end,
        r.r::bigint AS open_registered, r.i::bigint AS open_investigating,
        r.a::bigint AS open_action_taken,
-       p.p50 AS resolve_p50_seconds, p.p95 AS resolve_p95_seconds
+       q.p50 AS resolve_p50_seconds, q.p95 AS resolve_p95_seconds
 FROM running r
-LEFT JOIN p ON p.month = r.month AND p.category = r.category
+LEFT JOIN LATERAL (  -- this month's distribution only: a month filter reads its months
+    SELECT min(c.seconds) FILTER (WHERE 2 * c.upto >= c.total) AS p50,
+           min(c.seconds) FILTER (WHERE 100 * c.upto >= 95 * c.total) AS p95
+    FROM (
+        SELECT d.seconds, sum(d.n) OVER (ORDER BY d.seconds) AS upto, sum(d.n) OVER () AS total
+        FROM (SELECT s.seconds, sum(s.claims) AS n FROM claim_resolve_seconds s
+              WHERE s.month = r.month AND s.category = r.category
+              GROUP BY s.seconds HAVING sum(s.claims) > 0) d
+    ) c
+) q ON true
 WHERE r.filed <> 0 OR r.resolved <> 0 OR r.r + r.i + r.a <> 0;
 COMMENT ON VIEW claims_journal_monthly IS 'Claims journal per shop-zone month and category: filed and resolved in the month, open at month end by stage, time to resolve p50/p95 (whole seconds) of the claims resolved in the month (from claims_journal_shards and claim_resolve_seconds).';
