@@ -41,8 +41,8 @@ pub(crate) type Conn<D> = <<D as Database>::Db as sqlx::Database>::Connection;
 pub(crate) type Tx<D> = sqlx::Transaction<'static, <D as Database>::Db>;
 
 pub(crate) use super::rows::{
-    StoredJournalRow, StoredReviewRow, StoredReviews, StoredRosterRow, StoredSmileyRow,
-    StoredStageRow,
+    StoredCustomer, StoredJournalRow, StoredReviewRow, StoredReviews, StoredRosterRow,
+    StoredSmileyRow, StoredStageRow,
 };
 
 /// Which stored events a rebuild reads.
@@ -436,14 +436,6 @@ impl JournalRows<'_> {
             Write::of(&self.seconds),
         ]
     }
-}
-
-/// A customer as stored before a batch: the first order and the orders per day
-/// ([`OrderDays`] text).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct StoredCustomer {
-    pub first: Option<CustomerOrder>,
-    pub order_days: String,
 }
 
 /// `(customer, created_at, order_id, created_day, sales_channel)` of a stored order.

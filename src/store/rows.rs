@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::commit::StoredCustomer;
 use super::tables::{
     ChannelOrdersRow, ChannelSaleRow, ClaimJournalRow, ClaimLockRow, ClaimResolveRow, ClaimRow,
     ClaimStageRow, ClaimsJournalRow, ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow,
@@ -774,6 +773,14 @@ pub(crate) fn tally_rows(delta: TallyDelta, shard: i32) -> Vec<SmileyTallyRow> {
             red: t.red,
         })
         .collect()
+}
+
+/// A customer as stored before a batch: the first order and the orders per day
+/// ([`crate::domain::OrderDays`] text).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct StoredCustomer {
+    pub first: Option<CustomerOrder>,
+    pub order_days: String,
 }
 
 /// A claim's journal row as stored: `(claim_id, category, filed_at, filed_month,
