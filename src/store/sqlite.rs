@@ -530,21 +530,22 @@ impl Database for SqliteStore {
             t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
                 .map(|t| t.with_timezone(&Utc))
         };
-        let rows: Vec<StoredReviewRow> = rows
-            .into_iter()
-            .map(|r| {
-                (
-                    r.get(0),
-                    time(r.get(1)),
-                    time(r.get(2)),
-                    r.get(3),
-                    r.get(4),
-                    r.get(5),
-                    r.get(6),
-                    r.get(7),
-                )
+        let rows = rows
+            .iter()
+            .map(|r| -> Result<StoredReviewRow, sqlx::Error> {
+                Ok((
+                    r.try_get(0)?,
+                    time(r.try_get(1)?),
+                    time(r.try_get(2)?),
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                    r.try_get(7)?,
+                ))
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(step("read reviews"))?;
         Ok(super::rows::stored_reviews(rows))
     }
 
