@@ -27,7 +27,7 @@ use super::tables::{
 };
 use super::{BatchReport, Error};
 use crate::batch::{Entry, PreparedBatch};
-use crate::domain::contest::{Colour, Rostering, Smiley, TallyDelta};
+use crate::domain::contest::{ContestChange, Posting, Rostering, Smiley, TallyDelta};
 use crate::domain::{
     fold_batch, BatchOutcome, CustomerChange, CustomerOrder, CustomerOrders, EntityBatch, Event,
     EventKey, JournalClaim, JournalDelta, OrderDays, OrderProjection, Rules, StageMark,
@@ -363,13 +363,19 @@ pub(crate) async fn claim_journal<'o, D: Database>(
     rules: &Rules,
     shard: i32,
 ) -> Result<JournalRows<'o>, Error> {
-    let mut filed: BTreeMap<&str, JournalClaim> = BTreeMap::new();
+    // The claims whose facts the fold changed (not every claim of an order whose delivery
+    // changed: the journal does not depend on the delivery).
+    let mut folded: BTreeMap<&str, JournalClaim> = BTreeMap::new();
     for c in &outcome.changed {
-        for (claim_id, facts) in c.claims_to_write() {
-            filed.insert(claim_id, JournalClaim::of(facts, rules));
+        for (claim_id, facts) in c
+            .changed_claims
+            .iter()
+            .filter_map(|id| c.projection.claims.get_key_value(id))
+        {
+            folded.insert(claim_id, JournalClaim::of(facts, rules));
         }
     }
-    let mut ids: Vec<&str> = filed.keys().copied().collect();
+    let mut ids: Vec<&str> = folded.keys().copied().collect();
     ids.extend(entities.claims.keys().map(String::as_str));
     ids.sort_unstable();
     ids.dedup();
@@ -393,7 +399,7 @@ pub(crate) async fn claim_journal<'o, D: Database>(
     let none = JournalClaim::default();
     for claim_id in &ids {
         let old = before.get(*claim_id).unwrap_or(&none);
-        let new = filed.get(claim_id).unwrap_or(old);
+        let new = folded.get(claim_id).unwrap_or(old);
         let mut stages = stored.remove(*claim_id).unwrap_or_default();
         delta.add(old, &stages, -1);
         if let Some(trail) = entities.claims.get(*claim_id) {
@@ -407,8 +413,8 @@ pub(crate) async fn claim_journal<'o, D: Database>(
         delta.add(new, &stages, 1);
     }
     delta.settle();
-    filed.retain(|claim_id, c| before.get(*claim_id) != Some(c));
-    let journal = rows::claim_journal_rows(&filed);
+    folded.retain(|claim_id, c| before.get(*claim_id) != Some(c));
+    let journal = rows::claim_journal_rows(&folded);
     let (months, seconds) = rows::journal_rows(&delta, shard);
     lap.mark("stages");
     tracing::debug!(claims = ids.len(), steps_ms = %lap, "claims journal steps");
@@ -612,14 +618,14 @@ pub(crate) async fn write_v2<D: Database>(
     Ok(rows::new_answer_seconds(entities, &before))
 }
 
-/// The contest's tally changes for a batch's smileys and rosterings (see
-/// [`crate::domain::contest`]): the smileys it adds (reviews newly posted, violations), the
-/// stored ones it retracts (a review whose posting an earlier one replaced), and, for a
-/// courier with a new rostering, the stored smileys from its time on, whose team may change.
-/// The touched couriers are locked first, in id order (reviews, violations and rosterings
+/// The contest's tally changes for a batch's smileys and rosterings
+/// ([`ContestChange`]: the smileys it adds and retracts, and for a courier with a new
+/// rostering, its stored smileys from that time on, whose team may change). The touched
+/// couriers are locked first, in id order (reviews, violations and rosterings
 /// of one courier may come on different lanes): shared where the batch only adds or
 /// retracts smileys (such batches commute), exclusively where it brings rosterings (which
-/// move the smileys other batches add); then their rosterings and those smileys are read. Runs before the batch's rows are written: what it reads is the store before it.
+/// move the smileys other batches add); then their rosterings and those smileys are read.
+/// Runs before the batch's rows are written: what it reads is the store before it.
 async fn contest_tallies<D: Database>(
     conn: &mut Conn<D>,
     entities: &EntityBatch,
@@ -627,60 +633,17 @@ async fn contest_tallies<D: Database>(
     rules: &Rules,
     shard: i32,
 ) -> Result<Vec<SmileyTallyRow>, Error> {
-    let min_rating = i32::from(rules.smiley_min_rating);
-    let mut added: BTreeMap<String, Vec<Smiley>> = BTreeMap::new();
-    let mut retracted: BTreeMap<String, Vec<Smiley>> = BTreeMap::new();
-    for (review_id, r) in &entities.reviews {
-        let Some(p) = &r.posted else { continue };
-        if let Some(old) = reviews.get(review_id).and_then(|s| s.posting.as_ref()) {
-            if (old.at, &old.key) <= (p.at, &p.key) {
-                continue; // the stored posting is the earliest: nothing changes
-            }
-            if let (Some(courier), Some(month)) = (&old.courier_id, old.month) {
-                if old.rating.is_some_and(|r| r >= min_rating) {
-                    retracted.entry(courier.clone()).or_default().push(Smiley {
-                        colour: Colour::Yellow,
-                        reference: review_id.clone(),
-                        at: old.at,
-                        month,
-                    });
-                }
-            }
-        }
-        if let Some(courier) = &p.data.courier_id {
-            if i32::from(p.data.rating.get()) >= min_rating {
-                added.entry(courier.to_string()).or_default().push(Smiley {
-                    colour: Colour::Yellow,
-                    reference: review_id.clone(),
-                    at: p.at,
-                    month: rules.month_of(p.at),
-                });
-            }
-        }
-    }
-    let mut since: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
-    for (courier, c) in &entities.couriers {
-        for (at, key) in c.violations.keys() {
-            added.entry(courier.clone()).or_default().push(Smiley {
-                colour: Colour::Red,
-                reference: rows::violation_reference(key),
-                at: *at,
-                month: rules.month_of(*at),
-            });
-        }
-        if let Some((at, _)) = c.rosters.keys().next() {
-            since.insert(courier, *at);
-        }
-    }
-    let mut couriers: Vec<&str> = added.keys().map(String::as_str).collect();
-    couriers.extend(retracted.keys().map(String::as_str));
-    couriers.extend(since.keys());
-    couriers.sort_unstable();
-    couriers.dedup();
+    let postings: HashMap<String, Posting> = reviews
+        .iter()
+        .filter_map(|(id, r)| Some((id.clone(), r.posting.clone()?)))
+        .collect();
+    let change = ContestChange::of(entities, &postings, rules);
+    let couriers = change.couriers();
     if couriers.is_empty() {
         return Ok(Vec::new());
     }
     let mut lap = Laps::start();
+    let since = change.since();
     let exclusive: Vec<bool> = couriers.iter().map(|c| since.contains_key(c)).collect();
     D::lock_couriers(conn, &couriers, &exclusive).await?;
     lap.mark("lock");
@@ -693,52 +656,21 @@ async fn contest_tallies<D: Database>(
     let mut window: HashMap<String, Vec<Smiley>> = HashMap::new();
     if !since.is_empty() {
         let (ids, times): (Vec<&str>, Vec<DateTime<Utc>>) = since.iter().unzip();
+        let min_rating = i32::from(rules.smiley_min_rating);
         for row in D::courier_smileys_since(conn, &ids, &times, min_rating).await? {
             let (courier, smiley) = rows::stored_smiley(row);
             window.entry(courier).or_default().push(smiley);
         }
     }
     let mut delta = TallyDelta::default();
-    let none: Vec<Smiley> = Vec::new();
-    let lap_count = couriers.len();
-    for courier in couriers {
-        let stored = rosters.remove(courier).unwrap_or_default();
-        let mut all = stored.clone();
-        if let Some(c) = entities.couriers.get(courier) {
-            all.extend(c.rosters.iter().map(|((at, key), r)| Rostering {
-                at: *at,
-                key: key.clone(),
-                team: r.team_id.to_string(),
-            }));
-        }
-        let window = window.remove(courier).unwrap_or_default();
-        let retracted = retracted.get(courier).unwrap_or(&none);
-        let gone: HashSet<(Colour, &str)> = retracted
-            .iter()
-            .map(|s| (s.colour, s.reference.as_str()))
-            .collect();
-        let mut before: Vec<Smiley> = window.clone();
-        before.extend(
-            retracted
-                .iter()
-                .filter(|s| {
-                    !window
-                        .iter()
-                        .any(|w| w.colour == s.colour && w.reference == s.reference)
-                })
-                .cloned(),
-        );
-        let mut after: Vec<Smiley> = window
-            .into_iter()
-            .filter(|s| !gone.contains(&(s.colour, s.reference.as_str())))
-            .collect();
-        after.extend(added.get(courier).unwrap_or(&none).iter().cloned());
-        delta.add(courier, &before, &stored, -1);
-        delta.add(courier, &after, &all, 1);
+    for courier in &couriers {
+        let stored = rosters.remove(*courier).unwrap_or_default();
+        let window = window.remove(*courier).unwrap_or_default();
+        change.tally(courier, stored, window, &mut delta);
     }
     delta.settle();
     lap.mark("smileys");
-    tracing::debug!(couriers = lap_count, steps_ms = %lap, "contest steps");
+    tracing::debug!(couriers = couriers.len(), steps_ms = %lap, "contest steps");
     Ok(rows::tally_rows(delta, shard))
 }
 

@@ -15,7 +15,7 @@ use super::tables::{
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
-use crate::domain::contest::{Colour, Rostering, Smiley, TallyDelta};
+use crate::domain::contest::{Colour, Posting, Rostering, Smiley, TallyDelta};
 use crate::domain::event::ClaimStage;
 use crate::domain::fact::whole_seconds;
 use crate::domain::EntityBatch;
@@ -634,20 +634,10 @@ impl<'a> V2Rows<'a> {
     }
 }
 
-/// A review's posting as stored: its stamp and what makes it a smiley.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StoredPosting {
-    pub at: DateTime<Utc>,
-    pub key: EventKey,
-    pub rating: Option<i32>,
-    pub courier_id: Option<String>,
-    pub month: Option<NaiveDate>,
-}
-
 /// What a stored review row held before the batch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct StoredReview {
-    pub posting: Option<StoredPosting>,
+    pub posting: Option<Posting>,
     pub answered_at: Option<DateTime<Utc>>,
 }
 
@@ -671,16 +661,16 @@ pub(crate) type StoredReviews = HashMap<String, StoredReview>;
 pub(crate) fn stored_reviews(rows: Vec<StoredReviewRow>) -> StoredReviews {
     rows.into_iter()
         .map(
-            |(id, at, answered_at, source, event_id, rating, courier_id, month)| {
-                let posting = match (at, source, event_id) {
-                    (Some(at), Some(source), Some(event_id)) => Some(StoredPosting {
+            |(id, at, answered_at, source, event_id, rating, courier, month)| {
+                let posting = match (at, source, event_id, month) {
+                    (Some(at), Some(source), Some(event_id), Some(month)) => Some(Posting {
                         at,
                         key: EventKey {
                             source,
                             id: event_id,
                         },
-                        rating,
-                        courier_id,
+                        rating: rating.and_then(|r| u8::try_from(r).ok()),
+                        courier,
                         month,
                     }),
                     _ => None,
@@ -751,12 +741,6 @@ pub(crate) fn stored_smiley(row: StoredSmileyRow) -> (String, Smiley) {
             month,
         },
     )
-}
-
-/// The reference of a red smiley: its violation event's `source` and `id` (as the stores
-/// read it back).
-pub(crate) fn violation_reference(key: &EventKey) -> String {
-    format!("{} {}", key.source, key.id)
 }
 
 /// The signed deltas of the contest's tallies under `shard`, in key order.
