@@ -336,6 +336,19 @@ fn positive(key: &'static str, raw: &str) -> Result<Duration, Error> {
     Ok(d)
 }
 
+/// A positive duration of whole seconds (a figure kept in whole seconds compares against it
+/// exactly).
+fn whole_seconds(key: &'static str, raw: &str) -> Result<Duration, Error> {
+    let d = positive(key, raw)?;
+    if d.subsec_nanos() != 0 {
+        return Err(invalid(
+            key,
+            format!("`{raw}` is not a whole number of seconds; write it like 90s, 30m or 24h"),
+        ));
+    }
+    Ok(d)
+}
+
 fn delta(key: &'static str, d: Duration) -> Result<TimeDelta, Error> {
     TimeDelta::from_std(d).map_err(|_| invalid(key, "is too large"))
 }
@@ -594,7 +607,7 @@ impl Settings {
             },
             review_answer_sla: delta(
                 "rules.review_answer_sla",
-                positive("rules.review_answer_sla", &r.review_answer_sla)?,
+                whole_seconds("rules.review_answer_sla", &r.review_answer_sla)?,
             )?,
             team_size: if r.team_size == 0 {
                 return Err(invalid("rules.team_size", "must be at least 1"));
@@ -755,6 +768,11 @@ mod tests {
         assert_eq!(s.kafka.entity_topics, vec!["reviews", "leads"]);
         assert_eq!(s.rules.smiley_min_rating, 5);
         assert_eq!(s.rules.review_answer_sla, TimeDelta::hours(12));
+        let e = error_of(&[("PERFECT_ORDER__RULES__REVIEW_ANSWER_SLA", "1500ms")]);
+        assert!(
+            e.starts_with("rules.review_answer_sla:") && e.contains("whole number of seconds"),
+            "{e}"
+        );
         assert_eq!(s.team_labels, 3);
         assert!(
             error_of(&[("PERFECT_ORDER__RULES__SMILEY_MIN_RATING", "6")])

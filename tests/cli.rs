@@ -631,6 +631,93 @@ async fn the_contest_migration_keeps_every_month_of_the_contest() {
     }
 }
 
+/// Reviews of the version before 0018 (SQLite 0014): answered at exactly the SLA, a
+/// millisecond past it, before their posting, never; negative and not; in two months; and
+/// one never posted (answered only).
+const REVIEWS_BEFORE_0018: &str = r#"INSERT INTO reviews (review_id, rating, posted_at, posted_month,
+                            posted_source, posted_id, answered_at, updated_at) VALUES
+  ('R1', 5, '2026-10-03T12:00:00.000000Z', '2026-10-01', 's', 'R1', '2026-10-04T12:00:00.000000Z', '2026-12-01T00:00:00Z'),
+  ('R2', 1, '2026-10-03T12:00:00.000000Z', '2026-10-01', 's', 'R2', '2026-10-04T12:00:00.001000Z', '2026-12-01T00:00:00Z'),
+  ('R3', 2, '2026-10-05T12:00:00.250000Z', '2026-10-01', 's', 'R3', NULL, '2026-12-01T00:00:00Z'),
+  ('R4', 4, '2026-10-05T12:00:00.750000Z', '2026-10-01', 's', 'R4', '2026-10-05T12:00:00.250000Z', '2026-12-01T00:00:00Z'),
+  ('R5', 2, '2026-11-02T12:00:00.000000Z', '2026-11-01', 's', 'R5', '2026-11-02T12:01:30.000000Z', '2026-12-01T00:00:00Z'),
+  ('R6', 3, '2026-11-02T12:00:00.000000Z', '2026-11-01', 's', 'R6', '2026-11-03T12:00:00.000000Z', '2026-12-01T00:00:00Z'),
+  ('R7', 2, NULL, NULL, NULL, NULL, '2026-11-02T12:00:00.000000Z', '2026-12-01T00:00:00Z');"#;
+
+/// Migration 0018 fills the review response figures from the stored reviews: every month
+/// reads as before.
+#[tokio::test]
+async fn the_review_response_migration_keeps_every_month_of_review_response() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0017_maintained_contest.sql").await;
+    sqlx::raw_sql(&format!(
+        "INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
+           VALUES ('Europe/Moscow', '30m', '24h', '14d');
+         {REVIEWS_BEFORE_0018}"
+    ))
+    .execute(&pool)
+    .await
+    .expect("reviews of the version before");
+    let read = "SELECT to_jsonb(v)::text FROM review_response_monthly v ORDER BY month";
+    let before: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+    assert_eq!(before.len(), 2, "{before:?}");
+    sqlx::raw_sql(&migration("0018_maintained_review_response.sql"))
+        .execute(&pool)
+        .await
+        .expect("0018");
+    let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+    assert_eq!(after, before);
+}
+
+/// The same on SQLite (its migration 0014 reads the fixed-width text times).
+#[tokio::test]
+async fn the_sqlite_review_response_migration_keeps_every_month_of_review_response() {
+    use sqlx::sqlite::SqliteConnectOptions;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = SqliteConnectOptions::new()
+        .filename(dir.path().join("before.db"))
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("sqlite");
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut names: Vec<String> = std::fs::read_dir(&migrations)
+        .expect("sqlite migrations")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    names.sort();
+    let text = |name: &str| std::fs::read_to_string(migrations.join(name)).expect(name);
+    for name in names
+        .iter()
+        .filter(|n| n.as_str() <= "0013_maintained_contest.sql")
+    {
+        sqlx::raw_sql(&text(name)).execute(&pool).await.expect(name);
+    }
+    sqlx::raw_sql(&format!(
+        "INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window,
+                                       updated_at)
+           VALUES ('Europe/Moscow', 1800, 86400, 1209600, '2026-12-01T00:00:00.000000Z');
+         {REVIEWS_BEFORE_0018}"
+    ))
+    .execute(&pool)
+    .await
+    .expect("reviews of the version before");
+    let read = "SELECT json_array(month, reviews, answered, answered_within_sla, within_sla_share,
+                                 answer_p50_seconds, answer_p95_seconds, negative,
+                                 unanswered_negative)
+                FROM review_response_monthly ORDER BY month";
+    let before: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+    assert_eq!(before.len(), 2, "{before:?}");
+    sqlx::raw_sql(&text("0014_maintained_review_response.sql"))
+        .execute(&pool)
+        .await
+        .expect("0014");
+    let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+    assert_eq!(after, before);
+}
+
 /// The order's state moves from jsonb to the JSON text the service writes: a stored state
 /// reads back as the same JSON document, and the column no longer parses what it is given.
 #[tokio::test]

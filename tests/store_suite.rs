@@ -981,6 +981,39 @@ async fn a_tie_in_yellow_smileys_goes_to_the_lowest_team_id(kind: Kind) {
     });
 }
 
+/// A row of `review_response_monthly`, every column.
+type ReviewMonth = (
+    NaiveDate,
+    i64,
+    i64,
+    i64,
+    f64,
+    Option<i64>,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+async fn review_months(store: &AnyStore) -> Vec<ReviewMonth> {
+    query_as!(
+        store,
+        (
+            NaiveDate,
+            i64,
+            i64,
+            i64,
+            f64,
+            Option<i64>,
+            Option<i64>,
+            i64,
+            i64
+        ),
+        "SELECT month, reviews, answered, answered_within_sla, within_sla_share,
+                answer_p50_seconds, answer_p95_seconds, negative, unanswered_negative
+         FROM review_response_monthly ORDER BY month"
+    )
+}
+
 async fn a_review_answered_after_25_hours_misses_the_24_hour_sla(kind: Kind) {
     let posted = msk("2026-10-31T12:00:00");
     let events = vec![
@@ -995,23 +1028,7 @@ async fn a_review_answered_after_25_hours_misses_the_24_hour_sla(kind: Kind) {
         review_answered("R-4", posted + TimeDelta::hours(1)),
     ];
     for_each_shuffle!(kind, events, |f| {
-        let months = query_as!(
-            f.store,
-            (
-                NaiveDate,
-                i64,
-                i64,
-                i64,
-                f64,
-                Option<i64>,
-                Option<i64>,
-                i64,
-                i64
-            ),
-            "SELECT month, reviews, answered, answered_within_sla, within_sla_share,
-                    answer_p50_seconds, answer_p95_seconds, negative, unanswered_negative
-             FROM review_response_monthly ORDER BY month"
-        );
+        let months = review_months(&f.store).await;
         assert_eq!(
             months,
             vec![(
@@ -1205,6 +1222,71 @@ fn posted_again(review: &str, rating: u8, courier: Option<&str>, at: DateTime<Ut
         &format!("review.posted-{review}\""),
         &format!("review.posted-{review}-again\""),
     )
+}
+
+/// The review response figures are kept by each batch: an earlier posting moves a review
+/// (and its answer) to its own month and rating, a second answer does not count, an answer a
+/// millisecond past the SLA misses it, and a changed SLA applies to all history at once.
+async fn review_response_follows_the_earliest_posting_and_answer_and_the_sla_of_the_moment(
+    kind: Kind,
+) {
+    let october = msk("2026-10-30T10:00:00");
+    let november = msk("2026-11-05T10:00:00");
+    let events = vec![
+        // R-1 counts in October, rated 1, answered 24 h and 1 ms after that posting.
+        review_posted("R-1", 5, None, msk("2026-11-02T10:00:00")),
+        posted_again("R-1", 1, None, october),
+        review_answered(
+            "R-1",
+            october + TimeDelta::hours(24) + TimeDelta::milliseconds(1),
+        ),
+        // R-2: negative and unanswered.
+        review_posted("R-2", 2, None, november),
+        // R-3: answered after exactly 90 s; a later answer changes nothing.
+        review_posted("R-3", 5, None, november),
+        review_answered("R-3", november + TimeDelta::seconds(90)),
+        review_answered("R-3", november + TimeDelta::hours(2))
+            .replace("review.answered-R-3\"", "review.answered-R-3-again\""),
+    ];
+    for_each_shuffle!(kind, events, |f| {
+        let at_24h = vec![
+            (
+                day("2026-10-01"),
+                1,
+                1,
+                0,
+                0.0,
+                Some(86_400),
+                Some(86_400),
+                1,
+                0,
+            ),
+            (day("2026-11-01"), 2, 1, 1, 0.5, Some(90), Some(90), 1, 1),
+        ];
+        assert_eq!(review_months(&f.store).await, at_24h);
+        for (sla, october_within, november_within) in [(90, 0, 1), (89, 0, 0), (86_401, 1, 1)] {
+            let rules = Rules {
+                review_answer_sla: TimeDelta::seconds(sla),
+                ..Rules::default()
+            };
+            f.store.write_settings(&rules).await.expect("settings");
+            let within: Vec<i64> = review_months(&f.store).await.iter().map(|m| m.3).collect();
+            assert_eq!(
+                within,
+                vec![october_within, november_within],
+                "an SLA of {sla} s"
+            );
+        }
+        f.store
+            .write_settings(&Rules::default())
+            .await
+            .expect("settings");
+        f.store
+            .rebuild(&Rules::default(), &limits(), 2, |_, _| {})
+            .await
+            .expect("rebuild");
+        assert_eq!(review_months(&f.store).await, at_24h, "after a rebuild");
+    });
 }
 
 async fn a_late_rostering_moves_the_smileys_from_its_time_and_an_earlier_posting_moves_its_review(
@@ -1825,6 +1907,7 @@ suite!(
     a_corrected_shipment_moves_the_order_between_months_of_the_dispatch_distribution,
     a_yellow_and_a_red_smiley_for_one_courier_give_index_one_half,
     a_late_rostering_moves_the_smileys_from_its_time_and_an_earlier_posting_moves_its_review,
+    review_response_follows_the_earliest_posting_and_answer_and_the_sla_of_the_moment,
     a_team_of_nine_is_flagged_and_a_smiley_counts_for_the_team_at_its_time,
     a_tie_in_yellow_smileys_goes_to_the_lowest_team_id,
     a_review_answered_after_25_hours_misses_the_24_hour_sla,

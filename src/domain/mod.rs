@@ -9,6 +9,7 @@ pub mod figures;
 pub mod journal;
 pub mod kpi;
 pub mod order;
+pub mod response;
 pub mod rules;
 pub mod storable;
 

@@ -28,6 +28,7 @@ use super::tables::{
 use super::{BatchReport, Error};
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::contest::{ContestChange, Posting, Rostering, Smiley, TallyDelta};
+use crate::domain::response::ResponseDelta;
 use crate::domain::{
     fold_batch, BatchOutcome, CustomerChange, CustomerOrder, CustomerOrders, EntityBatch, Event,
     EventKey, JournalClaim, JournalDelta, OrderDays, OrderProjection, Rules, StageMark,
@@ -176,8 +177,10 @@ pub(crate) trait Database: Send + Sync + 'static {
         min_rating: i32,
     ) -> impl Future<Output = Result<Vec<StoredSmileyRow>, Error>> + Send;
 
-    /// What the stored review rows of `review_ids` held before the batch.
-    fn stored_reviews(
+    /// Locks the review rows of `review_ids` (sorted; on a store with concurrent writers a
+    /// missing row is created empty, so that it can be locked) and returns what they held
+    /// before the batch: a review's posting and its answer may come on different lanes.
+    fn lock_reviews(
         conn: &mut Conn<Self>,
         review_ids: &[&str],
     ) -> impl Future<Output = Result<StoredReviews, Error>> + Send;
@@ -596,8 +599,9 @@ fn writer_shard(partitions: &[i32]) -> i32 {
     partitions.first().map_or(0, |p| p.rem_euclid(SHARDS))
 }
 
-/// Writes a batch of v2 entities: their rows and the contest's tallies (see
-/// [`contest_tallies`]), in one write. Returns the answer times of the reviews answered with this batch.
+/// Writes a batch of v2 entities: their rows, the contest's tallies (see
+/// [`contest_tallies`]) and the review response figures' deltas ([`ResponseDelta`]), in one
+/// write. Returns the answer times of the reviews answered with this batch.
 pub(crate) async fn write_v2<D: Database>(
     conn: &mut Conn<D>,
     entities: &EntityBatch,
@@ -608,14 +612,18 @@ pub(crate) async fn write_v2<D: Database>(
     let before = if ids.is_empty() {
         StoredReviews::default()
     } else {
-        D::stored_reviews(conn, &ids).await?
+        D::lock_reviews(conn, &ids).await?
     };
     let tallies = contest_tallies::<D>(conn, entities, &before, rules, shard).await?;
+    let response = ResponseDelta::of(entities, &before, rules);
+    let (review_counts, review_answers) = rows::response_rows(&response, shard);
     let rows = rows::v2_rows(entities, rules);
     let mut writes = rows.writes();
     writes.push(Write::of(&tallies));
+    writes.push(Write::of(&review_counts));
+    writes.push(Write::of(&review_answers));
     D::write(conn, &writes).await?;
-    Ok(rows::new_answer_seconds(entities, &before))
+    Ok(rows::new_answer_seconds(entities, &before, rules))
 }
 
 /// The contest's tally changes for a batch's smileys and rosterings

@@ -512,19 +512,23 @@ impl Database for PgStore {
         .map_err(step("read the couriers' smileys"))
     }
 
-    async fn stored_reviews(
+    async fn lock_reviews(
         conn: &mut PgConnection,
         review_ids: &[&str],
     ) -> Result<StoredReviews, Error> {
+        // One statement: the row returned is the one locked, whatever committed meanwhile
+        // (an update that touches nothing the figures read; the batch writes the row next).
         let rows: Vec<StoredReviewRow> = sqlx::query_as(
-            "SELECT review_id, posted_at, answered_at, posted_source, posted_id, rating,
-                    courier_id, posted_month
-             FROM reviews WHERE review_id = ANY($1)",
+            "INSERT INTO reviews (review_id)
+             SELECT id FROM unnest($1::text[]) AS k(id) ORDER BY id COLLATE \"C\"
+             ON CONFLICT (review_id) DO UPDATE SET updated_at = now()
+             RETURNING review_id, posted_at, answered_at, posted_source, posted_id, rating,
+                       courier_id, posted_month",
         )
         .bind(review_ids)
         .fetch_all(conn)
         .await
-        .map_err(step("read reviews"))?;
+        .map_err(step("lock reviews"))?;
         Ok(super::rows::stored_reviews(rows))
     }
 

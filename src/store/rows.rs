@@ -10,14 +10,15 @@ use super::tables::{
     ChannelOrdersRow, ChannelSaleRow, ClaimJournalRow, ClaimLockRow, ClaimResolveRow, ClaimRow,
     ClaimStageRow, ClaimsJournalRow, ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow,
     CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow,
-    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewRow, RosterRow,
-    SaleRow, SmileyTallyRow, SpendRow, ViolationRow, Write,
+    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewAnswerRow,
+    ReviewCountsRow, ReviewRow, RosterRow, SaleRow, SmileyTallyRow, SpendRow, ViolationRow, Write,
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::contest::{Colour, Posting, Rostering, Smiley, TallyDelta};
 use crate::domain::event::ClaimStage;
 use crate::domain::fact::whole_seconds;
+use crate::domain::response::{ResponseDelta, ReviewMark};
 use crate::domain::EntityBatch;
 use crate::domain::{
     BatchOutcome, Category, CustomerChange, CustomerOrder, CustomerOrders, DayCounts, EventKey,
@@ -634,13 +635,6 @@ impl<'a> V2Rows<'a> {
     }
 }
 
-/// What a stored review row held before the batch.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct StoredReview {
-    pub posting: Option<Posting>,
-    pub answered_at: Option<DateTime<Utc>>,
-}
-
 /// A stored review row as read: `(review_id, posted_at, answered_at, posted_source,
 /// posted_id, rating, courier_id, posted_month)`.
 pub(crate) type StoredReviewRow = (
@@ -654,8 +648,8 @@ pub(crate) type StoredReviewRow = (
     Option<NaiveDate>,
 );
 
-/// The stored review rows of a batch's reviews, by review id.
-pub(crate) type StoredReviews = HashMap<String, StoredReview>;
+/// What the stored review rows of a batch's reviews held before it, by review id.
+pub(crate) type StoredReviews = HashMap<String, ReviewMark>;
 
 /// Reads stored review rows into [`StoredReviews`].
 pub(crate) fn stored_reviews(rows: Vec<StoredReviewRow>) -> StoredReviews {
@@ -677,7 +671,7 @@ pub(crate) fn stored_reviews(rows: Vec<StoredReviewRow>) -> StoredReviews {
                 };
                 (
                     id,
-                    StoredReview {
+                    ReviewMark {
                         posting,
                         answered_at,
                     },
@@ -689,26 +683,55 @@ pub(crate) fn stored_reviews(rows: Vec<StoredReviewRow>) -> StoredReviews {
 
 /// Answer times (seconds) that became known with this batch: reviews whose posting and
 /// answer are both known now and were not both known before.
-pub(crate) fn new_answer_seconds(batch: &EntityBatch, stored: &StoredReviews) -> Vec<f64> {
-    let earliest = |a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>| match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+pub(crate) fn new_answer_seconds(
+    batch: &EntityBatch,
+    stored: &StoredReviews,
+    rules: &Rules,
+) -> Vec<f64> {
+    let none = ReviewMark::default();
     batch
         .reviews
-        .iter()
-        .filter_map(|(id, r)| {
-            let stored = stored.get(id);
-            let old_posted = stored.and_then(|s| s.posting.as_ref()).map(|p| p.at);
-            let old_answered = stored.and_then(|s| s.answered_at);
-            if old_posted.is_some() && old_answered.is_some() {
+        .keys()
+        .filter_map(|id| {
+            let before = stored.get(id).unwrap_or(&none);
+            if before.posting.is_some() && before.answered_at.is_some() {
                 return None;
             }
-            let posted = earliest(old_posted, r.posted.as_ref().map(|p| p.at))?;
-            let answered = earliest(old_answered, r.answered.as_ref().map(|a| a.at))?;
-            Some(whole_seconds(posted, answered) as f64)
+            let after = before.after(id, batch, rules);
+            let posted = after.posting?.at;
+            Some(whole_seconds(posted, after.answered_at?) as f64)
         })
         .collect()
+}
+
+/// The signed deltas of the review response figures under `shard`, in key order.
+pub(crate) fn response_rows(
+    delta: &ResponseDelta,
+    shard: i32,
+) -> (Vec<ReviewCountsRow>, Vec<ReviewAnswerRow>) {
+    let counts = delta
+        .months
+        .iter()
+        .map(|(month, c)| ReviewCountsRow {
+            month: *month,
+            shard,
+            reviews: c.reviews,
+            negative: c.negative,
+            unanswered_negative: c.unanswered_negative,
+        })
+        .collect();
+    let answers = delta
+        .answers
+        .iter()
+        .map(|((month, time), n)| ReviewAnswerRow {
+            month: *month,
+            seconds: time.seconds,
+            whole: time.whole,
+            shard,
+            reviews: *n,
+        })
+        .collect();
+    (counts, answers)
 }
 
 /// A stored rostering: `(courier_id, time, source, id, team_id)`.

@@ -513,7 +513,8 @@ impl Database for SqliteStore {
         .map_err(step("read the couriers' smileys"))
     }
 
-    async fn stored_reviews(
+    /// One writer at a time already (`BEGIN IMMEDIATE`): the read is the lock.
+    async fn lock_reviews(
         conn: &mut SqliteConnection,
         review_ids: &[&str],
     ) -> Result<StoredReviews, Error> {

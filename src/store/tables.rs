@@ -525,6 +525,32 @@ table! {
 }
 
 table! {
+    /// A signed delta of `review_response_shards`: reviews posted in a month, the negative
+    /// ones and the negative ones still unanswered, per writer shard (summed by the view).
+    ReviewCountsRow => "review_response_shards" {
+        month: NaiveDate = Key;
+        shard: i32 = Key;
+        reviews: i64 = Add;
+        negative: i64 = Add;
+        unanswered_negative: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
+    /// A signed delta of `review_answer_seconds`: reviews posted in a month and answered
+    /// this many whole seconds later (`whole`: exactly, no fraction), per writer shard.
+    ReviewAnswerRow => "review_answer_seconds" {
+        month: NaiveDate = Key;
+        seconds: i64 = Key;
+        whole: bool = Key;
+        shard: i32 = Key;
+        reviews: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
     /// A signed delta of `dispatch_seconds`: orders shipped in a month that took this many
     /// whole seconds from creation to shipment, per writer shard (summed by the view).
     DispatchRow => "dispatch_seconds" {
@@ -834,7 +860,7 @@ pub(crate) const ORDER_TABLES: [&Table; 16] = [
 ];
 
 /// The contract-v2 tables, in the order every batch writes them (one lock order for all).
-pub(crate) const V2_TABLES: [&Table; 9] = [
+pub(crate) const V2_TABLES: [&Table; 11] = [
     ClaimStageRow::TABLE,
     ReviewRow::TABLE,
     RosterRow::TABLE,
@@ -844,6 +870,8 @@ pub(crate) const V2_TABLES: [&Table; 9] = [
     LeadEventRow::TABLE,
     LeadRow::TABLE,
     SmileyTallyRow::TABLE,
+    ReviewCountsRow::TABLE,
+    ReviewAnswerRow::TABLE,
 ];
 
 #[cfg(test)]
