@@ -20,6 +20,14 @@ CREATE TABLE review_answer_seconds (
     PRIMARY KEY (month, seconds, whole, shard)
 ) WITHOUT ROWID;
 
+CREATE TABLE review_answer_buckets (
+    month   TEXT    NOT NULL,
+    bucket  INTEGER NOT NULL,  -- whole seconds of the answer time / 600, rounded down
+    shard   INTEGER NOT NULL,
+    reviews INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, bucket, shard)
+) WITHOUT ROWID;
+
 -- Filled from the stored reviews. Times are text in one fixed-width form
 -- (YYYY-MM-DDTHH:MM:SS.ffffffZ): whole seconds apart plus the microseconds' difference.
 INSERT INTO review_response_shards (month, shard, reviews, negative, unanswered_negative)
@@ -38,6 +46,10 @@ FROM (SELECT posted_month,
              - CAST(substr(posted_at, 21, 6) AS INTEGER) AS us
       FROM reviews WHERE posted_at IS NOT NULL AND answered_at IS NOT NULL) r
 GROUP BY 1, 2, 3;
+
+INSERT INTO review_answer_buckets (month, bucket, shard, reviews)
+SELECT month, (seconds - ((seconds % 600 + 600) % 600)) / 600, 0, sum(reviews)
+FROM review_answer_seconds GROUP BY 1, 2;
 
 DROP VIEW review_response_monthly;
 CREATE VIEW review_response_monthly AS

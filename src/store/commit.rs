@@ -616,12 +616,11 @@ pub(crate) async fn write_v2<D: Database>(
     };
     let tallies = contest_tallies::<D>(conn, entities, &before, rules, shard).await?;
     let response = ResponseDelta::of(entities, &before, rules);
-    let (review_counts, review_answers) = rows::response_rows(&response, shard);
+    let response = rows::response_rows(&response, shard);
     let rows = rows::v2_rows(entities, rules);
     let mut writes = rows.writes();
     writes.push(Write::of(&tallies));
-    writes.push(Write::of(&review_counts));
-    writes.push(Write::of(&review_answers));
+    writes.extend(response.writes());
     D::write(conn, &writes).await?;
     Ok(rows::new_answer_seconds(entities, &before, rules))
 }

@@ -10,8 +10,9 @@ use super::tables::{
     ChannelOrdersRow, ChannelSaleRow, ClaimJournalRow, ClaimLockRow, ClaimResolveRow, ClaimRow,
     ClaimStageRow, ClaimsJournalRow, ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow,
     CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow,
-    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewAnswerRow,
-    ReviewCountsRow, ReviewRow, RosterRow, SaleRow, SmileyTallyRow, SpendRow, ViolationRow, Write,
+    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewAnswerBucketRow,
+    ReviewAnswerRow, ReviewCountsRow, ReviewRow, RosterRow, SaleRow, SmileyTallyRow, SpendRow,
+    ViolationRow, Write,
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
@@ -704,11 +705,32 @@ pub(crate) fn new_answer_seconds(
         .collect()
 }
 
-/// The signed deltas of the review response figures under `shard`, in key order.
-pub(crate) fn response_rows(
-    delta: &ResponseDelta,
-    shard: i32,
-) -> (Vec<ReviewCountsRow>, Vec<ReviewAnswerRow>) {
+/// The width of a bucket of `review_answer_buckets`, in seconds. A percentile reads a month's
+/// buckets to find the one that holds its rank, then that bucket's seconds: at most about
+/// 300 buckets (answers within two days) and 600 values, however many reviews the month has.
+pub(crate) const ANSWER_BUCKET_SECONDS: i64 = 600;
+
+/// The review response figures' rows of a batch under `shard`, in key order.
+#[derive(Default)]
+pub(crate) struct ResponseRows {
+    pub counts: Vec<ReviewCountsRow>,
+    pub answers: Vec<ReviewAnswerRow>,
+    pub buckets: Vec<ReviewAnswerBucketRow>,
+}
+
+impl ResponseRows {
+    /// One write per table, in [`super::tables::V2_TABLES`] order.
+    pub fn writes(&self) -> [Write<'_>; 3] {
+        [
+            Write::of(&self.counts),
+            Write::of(&self.answers),
+            Write::of(&self.buckets),
+        ]
+    }
+}
+
+/// The signed deltas of the review response figures under `shard`.
+pub(crate) fn response_rows(delta: &ResponseDelta, shard: i32) -> ResponseRows {
     let counts = delta
         .months
         .iter()
@@ -720,18 +742,37 @@ pub(crate) fn response_rows(
             unanswered_negative: c.unanswered_negative,
         })
         .collect();
+    let mut buckets: BTreeMap<(NaiveDate, i64), i64> = BTreeMap::new();
     let answers = delta
         .answers
         .iter()
-        .map(|((month, time), n)| ReviewAnswerRow {
-            month: *month,
-            seconds: time.seconds,
-            whole: time.whole,
-            shard,
-            reviews: *n,
+        .map(|((month, time), n)| {
+            let bucket = time.seconds.div_euclid(ANSWER_BUCKET_SECONDS);
+            *buckets.entry((*month, bucket)).or_default() += n;
+            ReviewAnswerRow {
+                month: *month,
+                seconds: time.seconds,
+                whole: time.whole,
+                shard,
+                reviews: *n,
+            }
         })
         .collect();
-    (counts, answers)
+    let buckets = buckets
+        .into_iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|((month, bucket), reviews)| ReviewAnswerBucketRow {
+            month,
+            bucket,
+            shard,
+            reviews,
+        })
+        .collect();
+    ResponseRows {
+        counts,
+        answers,
+        buckets,
+    }
 }
 
 /// A stored rostering: `(courier_id, time, source, id, team_id)`.

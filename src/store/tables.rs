@@ -551,6 +551,20 @@ table! {
 }
 
 table! {
+    /// A signed delta of `review_answer_buckets`: reviews posted in a month and answered
+    /// within a bucket of [`super::rows::ANSWER_BUCKET_SECONDS`] (bucket `b` holds the
+    /// whole seconds `b * width ..< (b + 1) * width`), per writer shard: what a percentile
+    /// reads to find the bucket that holds its rank.
+    ReviewAnswerBucketRow => "review_answer_buckets" {
+        month: NaiveDate = Key;
+        bucket: i64 = Key;
+        shard: i32 = Key;
+        reviews: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
     /// A signed delta of `dispatch_seconds`: orders shipped in a month that took this many
     /// whole seconds from creation to shipment, per writer shard (summed by the view).
     DispatchRow => "dispatch_seconds" {
@@ -860,7 +874,7 @@ pub(crate) const ORDER_TABLES: [&Table; 16] = [
 ];
 
 /// The contract-v2 tables, in the order every batch writes them (one lock order for all).
-pub(crate) const V2_TABLES: [&Table; 11] = [
+pub(crate) const V2_TABLES: [&Table; 12] = [
     ClaimStageRow::TABLE,
     ReviewRow::TABLE,
     RosterRow::TABLE,
@@ -872,6 +886,7 @@ pub(crate) const V2_TABLES: [&Table; 11] = [
     SmileyTallyRow::TABLE,
     ReviewCountsRow::TABLE,
     ReviewAnswerRow::TABLE,
+    ReviewAnswerBucketRow::TABLE,
 ];
 
 #[cfg(test)]
