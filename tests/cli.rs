@@ -385,7 +385,8 @@ async fn the_rolling_customer_and_sales_migrations_keep_every_answer() {
 /// Migration 0015 fills the maintained claims journal from the stored claims and stages:
 /// every month of `claims_journal_monthly` reads as it did over the claims themselves (open
 /// claims carried over months no claim event reached, stages before the filing month, a
-/// claim resolved in its filing month, one resolved before it was filed, one never filed).
+/// claim resolved in its filing month, one resolved before it was filed, one never filed),
+/// and so it does after 0019 reads the times to resolve by bucket.
 #[tokio::test]
 async fn the_claims_journal_migration_keeps_every_month_of_the_journal() {
     let db = support::TestDb::create().await;
@@ -401,7 +402,9 @@ async fn the_claims_journal_migration_keeps_every_month_of_the_journal() {
              ('K3', 'C', 'quality', '2026-02-10T10:00:00Z', '2026-02-10', '2026-02-11T10:00:30Z', '2026-02-11', false),
              ('K4', 'D', 'quality', '2026-03-31T20:59:59Z', '2026-03-31', '2026-03-30T10:00:00Z', '2026-03-30', false),
              ('K5', 'E', NULL, NULL, NULL, '2026-03-01T10:00:00Z', '2026-03-01', false),
-             ('K6', 'F', 'service', '2026-01-31T21:30:00Z', '2026-02-01', '2026-04-01T00:00:00Z', '2026-04-01', true);
+             ('K6', 'F', 'service', '2026-01-31T21:30:00Z', '2026-02-01', '2026-04-01T00:00:00Z', '2026-04-01', true),
+             ('K7', 'G', 'quality', '2026-02-01T10:00:00Z', '2026-02-01', '2026-02-01T10:59:59Z', '2026-02-01', false),
+             ('K8', 'H', 'quality', '2026-02-01T10:00:00Z', '2026-02-01', '2026-02-02T10:00:00Z', '2026-02-02', false);
            INSERT INTO claim_stages (source, id, claim_id, order_id, stage, time, month) VALUES
              ('s', '1', 'K1', 'A', 'investigating', '2026-02-10T00:00:00Z', '2026-02-01'),
              ('s', '2', 'K1', 'A', 'registered', '2026-02-01T00:00:00Z', '2026-02-01'),
@@ -430,6 +433,24 @@ async fn the_claims_journal_migration_keeps_every_month_of_the_journal() {
         .await
         .expect(journal);
     assert_eq!(after, before);
+    // 0019 reads the times to resolve by bucket (K3, K7 and K8 resolved in February: two of
+    // them in one bucket, p50 and p95 within it).
+    for name in [
+        "0016_lead_base_by_changes.sql",
+        "0017_maintained_contest.sql",
+        "0018_maintained_review_response.sql",
+        "0019_bucketed_resolve_times.sql",
+    ] {
+        sqlx::raw_sql(&migration(name))
+            .execute(&pool)
+            .await
+            .expect(name);
+    }
+    let bucketed: Vec<String> = sqlx::query_scalar(journal)
+        .fetch_all(&pool)
+        .await
+        .expect(journal);
+    assert_eq!(bucketed, before);
 }
 
 /// Migration 0016 reads the lead base once per lead instead of once per lead and month:

@@ -23,7 +23,8 @@ use std::sync::Mutex;
 use super::cache::ProjectionCache;
 use super::rows::{self, seconds};
 use super::tables::{
-    ClaimJournalRow, ClaimResolveRow, ClaimsJournalRow, SmileyTallyRow, Table, Write,
+    ClaimJournalRow, ClaimResolveBucketRow, ClaimResolveRow, ClaimsJournalRow, SmileyTallyRow,
+    Table, Write,
 };
 use super::{BatchReport, Error};
 use crate::batch::{Entry, PreparedBatch};
@@ -285,11 +286,12 @@ pub(crate) async fn commit_batch<D: Database>(
     let rejected = rows::rejected_rows(&unique);
     let duplicate_rows = rows::duplicate_rows(&duplicates);
     let offsets = rows::offset_rows(batch);
-    let [journal_claims, journal_months, journal_seconds] = journal.writes();
+    let [journal_claims, journal_months, journal_seconds, journal_buckets] = journal.writes();
     let rest = [
         journal_claims,
         journal_months,
         journal_seconds,
+        journal_buckets,
         Write::of(&rejected),
         Write::of(&duplicate_rows),
         Write::of(&offsets),
@@ -418,13 +420,14 @@ pub(crate) async fn claim_journal<'o, D: Database>(
     delta.settle();
     folded.retain(|claim_id, c| before.get(*claim_id) != Some(c));
     let journal = rows::claim_journal_rows(&folded);
-    let (months, seconds) = rows::journal_rows(&delta, shard);
+    let (months, seconds, buckets) = rows::journal_rows(&delta, shard);
     lap.mark("stages");
     tracing::debug!(claims = ids.len(), steps_ms = %lap, "claims journal steps");
     Ok(JournalRows {
         journal,
         months,
         seconds,
+        buckets,
     })
 }
 
@@ -435,14 +438,16 @@ pub(crate) struct JournalRows<'o> {
     journal: Vec<ClaimJournalRow<'o>>,
     months: Vec<ClaimsJournalRow>,
     seconds: Vec<ClaimResolveRow>,
+    buckets: Vec<ClaimResolveBucketRow>,
 }
 
 impl JournalRows<'_> {
-    pub fn writes(&self) -> [Write<'_>; 3] {
+    pub fn writes(&self) -> [Write<'_>; 4] {
         [
             Write::of(&self.journal),
             Write::of(&self.months),
             Write::of(&self.seconds),
+            Write::of(&self.buckets),
         ]
     }
 }

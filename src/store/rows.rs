@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::tables::{
-    ChannelOrdersRow, ChannelSaleRow, ClaimJournalRow, ClaimLockRow, ClaimResolveRow, ClaimRow,
-    ClaimStageRow, ClaimsJournalRow, ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow,
-    CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow,
-    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewAnswerBucketRow,
-    ReviewAnswerRow, ReviewCountsRow, ReviewRow, RosterRow, SaleRow, SmileyTallyRow, SpendRow,
-    ViolationRow, Write,
+    ChannelOrdersRow, ChannelSaleRow, ClaimJournalRow, ClaimLockRow, ClaimResolveBucketRow,
+    ClaimResolveRow, ClaimRow, ClaimStageRow, ClaimsJournalRow, ConfirmationRow, CourierRow,
+    CustomerGapRow, CustomerKpiRow, CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow,
+    DuplicateRow, EventRow, KpiRow, LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow,
+    RejectedRow, ReviewAnswerBucketRow, ReviewAnswerRow, ReviewCountsRow, ReviewRow, RosterRow,
+    SaleRow, SmileyTallyRow, SpendRow, ViolationRow, Write,
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
@@ -742,25 +742,23 @@ pub(crate) fn response_rows(delta: &ResponseDelta, shard: i32) -> ResponseRows {
             unanswered_negative: c.unanswered_negative,
         })
         .collect();
-    let mut buckets: BTreeMap<(NaiveDate, i64), i64> = BTreeMap::new();
     let answers = delta
         .answers
         .iter()
-        .map(|((month, time), n)| {
-            let bucket = time.seconds.div_euclid(ANSWER_BUCKET_SECONDS);
-            *buckets.entry((*month, bucket)).or_default() += n;
-            ReviewAnswerRow {
-                month: *month,
-                seconds: time.seconds,
-                whole: time.whole,
-                shard,
-                reviews: *n,
-            }
+        .map(|((month, time), n)| ReviewAnswerRow {
+            month: *month,
+            seconds: time.seconds,
+            whole: time.whole,
+            shard,
+            reviews: *n,
         })
         .collect();
-    let buckets = buckets
+    let values = delta
+        .answers
+        .iter()
+        .map(|((month, time), n)| (*month, time.seconds, *n));
+    let buckets = buckets(values, ANSWER_BUCKET_SECONDS)
         .into_iter()
-        .filter(|(_, n)| *n != 0)
         .map(|((month, bucket), reviews)| ReviewAnswerBucketRow {
             month,
             bucket,
@@ -877,7 +875,11 @@ pub(crate) fn claim_journal_rows<'a>(
 pub(crate) fn journal_rows(
     delta: &JournalDelta,
     shard: i32,
-) -> (Vec<ClaimsJournalRow>, Vec<ClaimResolveRow>) {
+) -> (
+    Vec<ClaimsJournalRow>,
+    Vec<ClaimResolveRow>,
+    Vec<ClaimResolveBucketRow>,
+) {
     let months = delta
         .months
         .iter()
@@ -903,7 +905,43 @@ pub(crate) fn journal_rows(
             claims: *claims,
         })
         .collect();
-    (months, seconds)
+    let values = delta
+        .resolve_seconds
+        .iter()
+        .map(|((month, category, seconds), n)| ((*month, *category), *seconds, *n));
+    let buckets = buckets(values, RESOLVE_BUCKET_SECONDS)
+        .into_iter()
+        .map(
+            |(((month, category), bucket), claims)| ClaimResolveBucketRow {
+                month,
+                category: category.as_str(),
+                bucket,
+                shard,
+                claims,
+            },
+        )
+        .collect();
+    (months, seconds, buckets)
+}
+
+/// The width of a bucket of `claim_resolve_buckets`, in seconds: a percentile reads a
+/// month's buckets (at most 336 within `rules.claim_window` of 14 days) and one bucket's
+/// values.
+pub(crate) const RESOLVE_BUCKET_SECONDS: i64 = 3600;
+
+/// Signed counts of whole-second values summed per bucket of `width` seconds (bucket `b`
+/// holds `b * width ..< (b + 1) * width`), zero sums dropped: the coarse level of a
+/// distribution whose percentiles find their bucket first.
+fn buckets<K: Ord>(
+    values: impl Iterator<Item = (K, i64, i64)>,
+    width: i64,
+) -> BTreeMap<(K, i64), i64> {
+    let mut out: BTreeMap<(K, i64), i64> = BTreeMap::new();
+    for (key, seconds, n) in values {
+        *out.entry((key, seconds.div_euclid(width))).or_default() += n;
+    }
+    out.retain(|_, n| *n != 0);
+    out
 }
 
 fn corrupt_claim(claim_id: &str, table: &'static str, value: &str) -> Error {

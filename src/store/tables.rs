@@ -511,6 +511,20 @@ table! {
 }
 
 table! {
+    /// A signed delta of `claim_resolve_buckets`: claims resolved in a month and category
+    /// within a bucket of [`super::rows::RESOLVE_BUCKET_SECONDS`] of time to resolve, per
+    /// writer shard: what a percentile reads to find the bucket that holds its rank.
+    ClaimResolveBucketRow => "claim_resolve_buckets" {
+        month: NaiveDate = Key;
+        category: &'static str = Key;
+        bucket: i64 = Key;
+        shard: i32 = Key;
+        claims: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
     /// A signed delta of `smiley_tallies`: smileys of a month and courier that count for a
     /// team (`''`: none), per writer shard (the views sum the shards).
     SmileyTallyRow => "smiley_tallies" {
@@ -854,12 +868,13 @@ table! {
 }
 
 /// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
-pub(crate) const ORDER_TABLES: [&Table; 16] = [
+pub(crate) const ORDER_TABLES: [&Table; 17] = [
     OrderRow::TABLE,
     ClaimRow::TABLE,
     ClaimJournalRow::TABLE,
     ClaimsJournalRow::TABLE,
     ClaimResolveRow::TABLE,
+    ClaimResolveBucketRow::TABLE,
     KpiRow::TABLE,
     DispatchRow::TABLE,
     ConfirmationRow::TABLE,
