@@ -739,6 +739,47 @@ async fn the_sqlite_review_response_migration_keeps_every_month_of_review_respon
     assert_eq!(after, before);
 }
 
+/// Migration 0020 fills the console's confirmation histogram from the stored latencies: per
+/// day, the buckets read as the latencies did (at a bound, just below it, negative, an hour
+/// or more, one retracted in another shard).
+#[tokio::test]
+async fn the_confirmation_bucket_migration_keeps_the_histogram() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0019_bucketed_resolve_times.sql").await;
+    sqlx::raw_sql(
+        "INSERT INTO confirmation_ms (day, ms, shard, orders) VALUES
+           ('2026-11-01', 299999, 0, 1), ('2026-11-01', 300000, 0, 2), ('2026-11-01', -40, 0, 1),
+           ('2026-11-01', 3600000, 1, 1), ('2026-11-01', 2700000, 0, 1),
+           ('2026-11-01', 2700000, 3, -1), ('2026-11-02', 1200000, 2, 4);",
+    )
+    .execute(&pool)
+    .await
+    .expect("latencies of the version before");
+    let before: Vec<(chrono::NaiveDate, i32, i64)> = sqlx::query_as(
+        "SELECT day, width_bucket((ms / 60000.0)::float8,
+                                  array[5, 10, 15, 20, 25, 30, 45, 60]::float8[]),
+                sum(orders)::bigint
+         FROM confirmation_ms GROUP BY 1, 2 HAVING sum(orders) <> 0 ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("buckets from the latencies");
+    assert_eq!(before.len(), 4, "{before:?}");
+    sqlx::raw_sql(&migration("0020_confirmation_buckets.sql"))
+        .execute(&pool)
+        .await
+        .expect("0020");
+    let after: Vec<(chrono::NaiveDate, i32, i64)> = sqlx::query_as(
+        "SELECT day, bucket, sum(orders)::bigint FROM confirmation_minute_buckets
+         GROUP BY 1, 2 HAVING sum(orders) <> 0 ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("confirmation_minute_buckets");
+    assert_eq!(after, before);
+}
+
 /// The order's state moves from jsonb to the JSON text the service writes: a stored state
 /// reads back as the same JSON document, and the column no longer parses what it is given.
 #[tokio::test]

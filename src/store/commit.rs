@@ -336,7 +336,7 @@ pub(crate) async fn write_fold<D: Database>(
     };
     let claims = rows::claim_rows(outcome, rules);
     let kpi = rows::kpi_rows(outcome, shard);
-    let (dispatch, confirmation) = rows::figure_rows(outcome, shard);
+    let (dispatch, confirmation, confirmation_buckets) = rows::figure_rows(outcome, shard);
     let (sales, channel_sales, channels) = rows::sale_rows(outcome, shard);
     D::write(
         conn,
@@ -345,6 +345,7 @@ pub(crate) async fn write_fold<D: Database>(
             Write::of(&kpi),
             Write::of(&dispatch),
             Write::of(&confirmation),
+            Write::of(&confirmation_buckets),
             Write::of(&sales),
             Write::of(&channel_sales),
             Write::of(&channels),

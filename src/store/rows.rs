@@ -8,13 +8,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::tables::{
     ChannelOrdersRow, ChannelSaleRow, ClaimJournalRow, ClaimLockRow, ClaimResolveBucketRow,
-    ClaimResolveRow, ClaimRow, ClaimStageRow, ClaimsJournalRow, ConfirmationRow, CourierRow,
-    CustomerGapRow, CustomerKpiRow, CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchRow,
-    DuplicateRow, EventRow, KpiRow, LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow,
-    RejectedRow, ReviewAnswerBucketRow, ReviewAnswerRow, ReviewCountsRow, ReviewRow, RosterRow,
-    SaleRow, SmileyTallyRow, SpendRow, ViolationRow, Write,
+    ClaimResolveRow, ClaimRow, ClaimStageRow, ClaimsJournalRow, ConfirmationBucketRow,
+    ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow, CustomerLockRow, CustomerMonthRow,
+    CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow, LeadEventRow, LeadRow,
+    NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewAnswerBucketRow, ReviewAnswerRow,
+    ReviewCountsRow, ReviewRow, RosterRow, SaleRow, SmileyTallyRow, SpendRow, ViolationRow, Write,
 };
 use super::Error;
+use super::CONFIRMATION_MINUTES;
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::contest::{Colour, Posting, Rostering, Smiley, TallyDelta};
 use crate::domain::event::ClaimStage;
@@ -248,7 +249,11 @@ pub(crate) fn kpi_rows(outcome: &BatchOutcome, shard: i32) -> Vec<KpiRow> {
 pub(crate) fn figure_rows(
     outcome: &BatchOutcome,
     shard: i32,
-) -> (Vec<DispatchRow>, Vec<ConfirmationRow>) {
+) -> (
+    Vec<DispatchRow>,
+    Vec<ConfirmationRow>,
+    Vec<ConfirmationBucketRow>,
+) {
     let f = &outcome.figures;
     let dispatch = f
         .dispatch
@@ -270,7 +275,31 @@ pub(crate) fn figure_rows(
             orders: *orders,
         })
         .collect();
-    (dispatch, confirmation)
+    let mut buckets: BTreeMap<(NaiveDate, i32), i64> = BTreeMap::new();
+    for ((day, ms), orders) in &f.confirmation {
+        *buckets.entry((*day, confirmation_bucket(*ms))).or_default() += orders;
+    }
+    let buckets = buckets
+        .into_iter()
+        .filter(|(_, orders)| *orders != 0)
+        .map(|((day, bucket), orders)| ConfirmationBucketRow {
+            day,
+            bucket,
+            shard,
+            orders,
+        })
+        .collect();
+    (dispatch, confirmation, buckets)
+}
+
+/// The console's histogram bucket of a confirmation latency of `ms`: how many of
+/// [`CONFIRMATION_MINUTES`] are at or below it (PostgreSQL's `width_bucket`).
+pub(crate) fn confirmation_bucket(ms: i64) -> i32 {
+    let at_or_below = CONFIRMATION_MINUTES
+        .iter()
+        .filter(|minutes| ms >= *minutes * 60_000)
+        .count();
+    i32::try_from(at_or_below).unwrap_or(i32::MAX)
 }
 
 /// A batch's signed sales and sales-channel orders under `shard`. A sale counted `n` times
@@ -989,4 +1018,36 @@ pub(crate) fn stored_stage(row: StoredStageRow) -> Result<(String, StageMark), E
             stage,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The migrations that fill `confirmation_minute_buckets` from history state the
+    /// console's bucket bounds; a change to them needs a migration that refills the table.
+    #[test]
+    fn the_confirmation_bucket_migrations_use_the_consoles_bounds() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let bounds: Vec<String> = super::CONFIRMATION_MINUTES
+            .iter()
+            .map(|b| b.to_string())
+            .collect();
+        let pg = read("0020_confirmation_buckets.sql");
+        assert!(pg.contains(&format!("'{{{}}}'", bounds.join(","))), "{pg}");
+        let sqlite = read("sqlite/0016_confirmation_buckets.sql");
+        for b in super::CONFIRMATION_MINUTES {
+            assert!(
+                sqlite.contains(&format!("(ms >= {})", b * 60_000)),
+                "{sqlite}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_latency_at_a_bound_falls_in_the_bucket_above_it() {
+        assert_eq!(super::confirmation_bucket(5 * 60_000 - 1), 0);
+        assert_eq!(super::confirmation_bucket(5 * 60_000), 1);
+        assert_eq!(super::confirmation_bucket(3_600_000), 8);
+        assert_eq!(super::confirmation_bucket(-5), 0);
+    }
 }

@@ -591,6 +591,19 @@ table! {
 }
 
 table! {
+    /// A signed delta of `confirmation_minute_buckets`: orders created on a day whose
+    /// confirmation latency falls in a bucket of the console's histogram (how many of
+    /// [`super::CONFIRMATION_MINUTES`] are at or below it), per writer shard.
+    ConfirmationBucketRow => "confirmation_minute_buckets" {
+        day: NaiveDate = Key;
+        bucket: i32 = Key;
+        shard: i32 = Key;
+        orders: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
     /// A signed delta of `confirmation_ms`: orders created on a day and confirmed this many
     /// milliseconds later, per writer shard (summed by the view).
     ConfirmationRow => "confirmation_ms" {
@@ -868,7 +881,7 @@ table! {
 }
 
 /// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
-pub(crate) const ORDER_TABLES: [&Table; 17] = [
+pub(crate) const ORDER_TABLES: [&Table; 18] = [
     OrderRow::TABLE,
     ClaimRow::TABLE,
     ClaimJournalRow::TABLE,
@@ -878,6 +891,7 @@ pub(crate) const ORDER_TABLES: [&Table; 17] = [
     KpiRow::TABLE,
     DispatchRow::TABLE,
     ConfirmationRow::TABLE,
+    ConfirmationBucketRow::TABLE,
     CustomerRow::TABLE,
     CustomerMonthRow::TABLE,
     CustomerKpiRow::TABLE,
