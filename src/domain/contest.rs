@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::contract::EventKey;
+use super::contract::{EventKey, ReviewPosted};
 use super::entities::EntityBatch;
+use super::fact::Fact;
 use super::rules::Rules;
 
 /// One rostering of a courier, ordered as the contest picks the latest: by `(time, source,
@@ -58,6 +59,23 @@ pub struct Posting {
 }
 
 impl Posting {
+    /// The posting a `review.posted` event makes, its month in the shop's zone.
+    pub fn of(posted: &Fact<ReviewPosted>, rules: &Rules) -> Posting {
+        Posting {
+            at: posted.at,
+            key: posted.key.clone(),
+            rating: Some(posted.data.rating.get()),
+            courier: posted.data.courier_id.as_ref().map(|c| c.to_string()),
+            month: rules.month_of(posted.at),
+        }
+    }
+
+    /// Whether this posting comes before `other` (by `(time, source, id)`): of a review's
+    /// postings, the earliest is the one that counts.
+    pub fn precedes(&self, other: &Posting) -> bool {
+        (&self.at, &self.key) < (&other.at, &other.key)
+    }
+
     /// The yellow smiley this posting of `review_id` is, with its courier: rated at least
     /// `rules.smiley_min_rating` and naming a courier.
     pub fn smiley(&self, review_id: &str, rules: &Rules) -> Option<(&str, Smiley)> {
@@ -92,15 +110,9 @@ impl ContestChange {
         let mut change = ContestChange::default();
         for (review_id, review) in &batch.reviews {
             let Some(p) = &review.posted else { continue };
-            let new = Posting {
-                at: p.at,
-                key: p.key.clone(),
-                rating: Some(p.data.rating.get()),
-                courier: p.data.courier_id.as_ref().map(|c| c.to_string()),
-                month: rules.month_of(p.at),
-            };
+            let new = Posting::of(p, rules);
             if let Some(old) = stored.get(review_id) {
-                if (&old.at, &old.key) <= (&new.at, &new.key) {
+                if !new.precedes(old) {
                     continue; // the stored posting is the earliest: nothing changes
                 }
                 if let Some((courier, smiley)) = old.smiley(review_id, rules) {

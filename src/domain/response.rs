@@ -38,18 +38,9 @@ impl ReviewMark {
             return self.clone();
         };
         let mut posting = self.posting.clone();
-        if let Some(p) = &review.posted {
-            let earlier = posting
-                .as_ref()
-                .is_none_or(|old| (&p.at, &p.key) < (&old.at, &old.key));
-            if earlier {
-                posting = Some(Posting {
-                    at: p.at,
-                    key: p.key.clone(),
-                    rating: Some(p.data.rating.get()),
-                    courier: p.data.courier_id.as_ref().map(|c| c.to_string()),
-                    month: rules.month_of(p.at),
-                });
+        if let Some(new) = review.posted.as_ref().map(|p| Posting::of(p, rules)) {
+            if posting.as_ref().is_none_or(|old| new.precedes(old)) {
+                posting = Some(new);
             }
         }
         let answered_at = match (self.answered_at, review.answered.as_ref().map(|a| a.at)) {
@@ -61,6 +52,36 @@ impl ReviewMark {
             answered_at,
         }
     }
+}
+
+/// A review of a batch as the store held it before the batch and as it is after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewChange<'b> {
+    pub review_id: &'b str,
+    pub before: ReviewMark,
+    pub after: ReviewMark,
+}
+
+/// Each review of `batch`, before and after it, given what the store held of them before
+/// (by review id; a review not there was not stored).
+pub fn review_changes<'b>(
+    batch: &'b EntityBatch,
+    stored: &HashMap<String, ReviewMark>,
+    rules: &Rules,
+) -> Vec<ReviewChange<'b>> {
+    batch
+        .reviews
+        .keys()
+        .map(|review_id| {
+            let before = stored.get(review_id).cloned().unwrap_or_default();
+            let after = before.after(review_id, batch, rules);
+            ReviewChange {
+                review_id,
+                before,
+                after,
+            }
+        })
+        .collect()
 }
 
 /// Signed counts of one month of review response.
@@ -106,18 +127,12 @@ pub struct ResponseDelta {
 }
 
 impl ResponseDelta {
-    /// The change `batch` makes, given what the store held of its reviews before (by review
-    /// id; a review not there was not stored).
-    pub fn of(batch: &EntityBatch, stored: &HashMap<String, ReviewMark>, rules: &Rules) -> Self {
+    /// The change a batch's reviews make ([`review_changes`]).
+    pub fn of(changes: &[ReviewChange<'_>]) -> Self {
         let mut delta = ResponseDelta::default();
-        let none = ReviewMark::default();
-        for review_id in batch.reviews.keys() {
-            let before = stored.get(review_id).unwrap_or(&none);
-            let after = before.after(review_id, batch, rules);
-            if after != *before {
-                delta.add(before, -1);
-                delta.add(&after, 1);
-            }
+        for c in changes.iter().filter(|c| c.after != c.before) {
+            delta.add(&c.before, -1);
+            delta.add(&c.after, 1);
         }
         delta.settle();
         delta

@@ -29,7 +29,7 @@ use super::tables::{
 use super::{BatchReport, Error};
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::contest::{ContestChange, Posting, Rostering, Smiley, TallyDelta};
-use crate::domain::response::ResponseDelta;
+use crate::domain::response::{review_changes, ResponseDelta};
 use crate::domain::{
     fold_batch, BatchOutcome, CustomerChange, CustomerOrder, CustomerOrders, EntityBatch, Event,
     EventKey, JournalClaim, JournalDelta, OrderDays, OrderProjection, Rules, StageMark,
@@ -621,14 +621,14 @@ pub(crate) async fn write_v2<D: Database>(
         D::lock_reviews(conn, &ids).await?
     };
     let tallies = contest_tallies::<D>(conn, entities, &before, rules, shard).await?;
-    let response = ResponseDelta::of(entities, &before, rules);
-    let response = rows::response_rows(&response, shard);
+    let changes = review_changes(entities, &before, rules);
+    let response = rows::response_rows(&ResponseDelta::of(&changes), shard);
     let rows = rows::v2_rows(entities, rules);
     let mut writes = rows.writes();
     writes.push(Write::of(&tallies));
     writes.extend(response.writes());
     D::write(conn, &writes).await?;
-    Ok(rows::new_answer_seconds(entities, &before, rules))
+    Ok(rows::new_answer_seconds(&changes))
 }
 
 /// The contest's tally changes for a batch's smileys and rosterings

@@ -20,7 +20,7 @@ use crate::batch::{Entry, PreparedBatch};
 use crate::domain::contest::{Colour, Posting, Rostering, Smiley, TallyDelta};
 use crate::domain::event::ClaimStage;
 use crate::domain::fact::whole_seconds;
-use crate::domain::response::{ResponseDelta, ReviewMark};
+use crate::domain::response::{ResponseDelta, ReviewChange, ReviewMark};
 use crate::domain::EntityBatch;
 use crate::domain::{
     BatchOutcome, Category, CustomerChange, CustomerOrder, CustomerOrders, DayCounts, EventKey,
@@ -275,13 +275,9 @@ pub(crate) fn figure_rows(
             orders: *orders,
         })
         .collect();
-    let mut buckets: BTreeMap<(NaiveDate, i32), i64> = BTreeMap::new();
-    for ((day, ms), orders) in &f.confirmation {
-        *buckets.entry((*day, confirmation_bucket(*ms))).or_default() += orders;
-    }
-    let buckets = buckets
+    let values = f.confirmation.iter().map(|((day, ms), n)| (*day, *ms, *n));
+    let buckets = buckets(values, confirmation_bucket)
         .into_iter()
-        .filter(|(_, orders)| *orders != 0)
         .map(|((day, bucket), orders)| ConfirmationBucketRow {
             day,
             bucket,
@@ -300,6 +296,12 @@ pub(crate) fn confirmation_bucket(ms: i64) -> i32 {
         .filter(|minutes| ms >= *minutes * 60_000)
         .count();
     i32::try_from(at_or_below).unwrap_or(i32::MAX)
+}
+
+/// The bucket of width `width` that holds `seconds` (bucket `b` holds
+/// `b * width ..< (b + 1) * width`).
+fn of_width(width: i64) -> impl Fn(i64) -> i64 {
+    move |seconds| seconds.div_euclid(width)
 }
 
 /// A batch's signed sales and sales-channel orders under `shard`. A sale counted `n` times
@@ -713,23 +715,13 @@ pub(crate) fn stored_reviews(rows: Vec<StoredReviewRow>) -> StoredReviews {
 
 /// Answer times (seconds) that became known with this batch: reviews whose posting and
 /// answer are both known now and were not both known before.
-pub(crate) fn new_answer_seconds(
-    batch: &EntityBatch,
-    stored: &StoredReviews,
-    rules: &Rules,
-) -> Vec<f64> {
-    let none = ReviewMark::default();
-    batch
-        .reviews
-        .keys()
-        .filter_map(|id| {
-            let before = stored.get(id).unwrap_or(&none);
-            if before.posting.is_some() && before.answered_at.is_some() {
-                return None;
-            }
-            let after = before.after(id, batch, rules);
-            let posted = after.posting?.at;
-            Some(whole_seconds(posted, after.answered_at?) as f64)
+pub(crate) fn new_answer_seconds(changes: &[ReviewChange<'_>]) -> Vec<f64> {
+    changes
+        .iter()
+        .filter(|c| c.before.posting.is_none() || c.before.answered_at.is_none())
+        .filter_map(|c| {
+            let posted = c.after.posting.as_ref()?.at;
+            Some(whole_seconds(posted, c.after.answered_at?) as f64)
         })
         .collect()
 }
@@ -786,7 +778,7 @@ pub(crate) fn response_rows(delta: &ResponseDelta, shard: i32) -> ResponseRows {
         .answers
         .iter()
         .map(|((month, time), n)| (*month, time.seconds, *n));
-    let buckets = buckets(values, ANSWER_BUCKET_SECONDS)
+    let buckets = buckets(values, of_width(ANSWER_BUCKET_SECONDS))
         .into_iter()
         .map(|((month, bucket), reviews)| ReviewAnswerBucketRow {
             month,
@@ -938,7 +930,7 @@ pub(crate) fn journal_rows(
         .resolve_seconds
         .iter()
         .map(|((month, category, seconds), n)| ((*month, *category), *seconds, *n));
-    let buckets = buckets(values, RESOLVE_BUCKET_SECONDS)
+    let buckets = buckets(values, of_width(RESOLVE_BUCKET_SECONDS))
         .into_iter()
         .map(
             |(((month, category), bucket), claims)| ClaimResolveBucketRow {
@@ -958,16 +950,15 @@ pub(crate) fn journal_rows(
 /// values.
 pub(crate) const RESOLVE_BUCKET_SECONDS: i64 = 3600;
 
-/// Signed counts of whole-second values summed per bucket of `width` seconds (bucket `b`
-/// holds `b * width ..< (b + 1) * width`), zero sums dropped: the coarse level of a
-/// distribution whose percentiles find their bucket first.
-fn buckets<K: Ord>(
+/// Signed counts of values summed per key and bucket (`bucket` of the value), zero sums
+/// dropped: the coarse level of a distribution that a read counts or ranks by bucket first.
+fn buckets<K: Ord, B: Ord>(
     values: impl Iterator<Item = (K, i64, i64)>,
-    width: i64,
-) -> BTreeMap<(K, i64), i64> {
-    let mut out: BTreeMap<(K, i64), i64> = BTreeMap::new();
-    for (key, seconds, n) in values {
-        *out.entry((key, seconds.div_euclid(width))).or_default() += n;
+    bucket: impl Fn(i64) -> B,
+) -> BTreeMap<(K, B), i64> {
+    let mut out: BTreeMap<(K, B), i64> = BTreeMap::new();
+    for (key, value, n) in values {
+        *out.entry((key, bucket(value))).or_default() += n;
     }
     out.retain(|_, n| *n != 0);
     out
@@ -1041,6 +1032,30 @@ mod tests {
                 "{sqlite}"
             );
         }
+    }
+
+    /// The functions that rank by bucket (PostgreSQL) use the widths the batches write.
+    #[test]
+    fn the_bucketed_percentiles_use_the_widths_the_batches_write() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let width = super::ANSWER_BUCKET_SECONDS;
+        let reviews = read("0018_maintained_review_response.sql");
+        assert!(
+            reviews.contains(&format!("seconds / {width}.0")),
+            "{reviews}"
+        );
+        assert!(
+            reviews.contains(&format!("(hit.bucket + 1) * {width}")),
+            "{reviews}"
+        );
+        let width = super::RESOLVE_BUCKET_SECONDS;
+        let claims = read("0019_bucketed_resolve_times.sql");
+        assert!(claims.contains(&format!("seconds / {width}.0")), "{claims}");
+        assert!(
+            claims.contains(&format!("(hit.bucket + 1) * {width}")),
+            "{claims}"
+        );
     }
 
     #[test]
