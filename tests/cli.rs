@@ -96,6 +96,74 @@ fn migration(name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).expect("migration file")
 }
 
+/// Runs the PostgreSQL migrations up to `last`, stores `before_sql` as that version would,
+/// reads `read` (at least `rows` rows), applies `migration` and checks that `read` answers
+/// the same: a migration that changes how a figure is kept, not what it is.
+async fn pg_migration_keeps(
+    last: &str,
+    before_sql: &str,
+    migration_name: &str,
+    read: &str,
+    rows: usize,
+) {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, last).await;
+    sqlx::raw_sql(before_sql)
+        .execute(&pool)
+        .await
+        .expect("rows of the version before");
+    let before: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+    assert_eq!(before.len(), rows, "{before:?}");
+    sqlx::raw_sql(&migration(migration_name))
+        .execute(&pool)
+        .await
+        .expect(migration_name);
+    let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+    assert_eq!(after, before);
+}
+
+/// The same on a SQLite file, with the SQLite migration files.
+async fn sqlite_migration_keeps(
+    last: &str,
+    before_sql: &str,
+    migration_name: &str,
+    read: &str,
+    rows: usize,
+) {
+    use sqlx::sqlite::SqliteConnectOptions;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = SqliteConnectOptions::new()
+        .filename(dir.path().join("before.db"))
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("sqlite");
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let mut names: Vec<String> = std::fs::read_dir(&migrations)
+        .expect("sqlite migrations")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".sql"))
+        .collect();
+    names.sort();
+    let text = |name: &str| std::fs::read_to_string(migrations.join(name)).expect(name);
+    for name in names.iter().filter(|n| n.as_str() <= last) {
+        sqlx::raw_sql(&text(name)).execute(&pool).await.expect(name);
+    }
+    sqlx::raw_sql(before_sql)
+        .execute(&pool)
+        .await
+        .expect("rows of the version before");
+    let before: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+    assert_eq!(before.len(), rows, "{before:?}");
+    sqlx::raw_sql(&text(migration_name))
+        .execute(&pool)
+        .await
+        .expect(migration_name);
+    let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+    assert_eq!(after, before);
+}
+
 /// Runs the PostgreSQL migration files in order up to and including `last`: the schema of
 /// the version that stopped there.
 async fn migrate_through(pool: &sqlx::PgPool, last: &str) {
@@ -669,74 +737,38 @@ const REVIEWS_BEFORE_0018: &str = r#"INSERT INTO reviews (review_id, rating, pos
 /// reads as before.
 #[tokio::test]
 async fn the_review_response_migration_keeps_every_month_of_review_response() {
-    let db = support::TestDb::create().await;
-    let pool = db.pool().await;
-    migrate_through(&pool, "0017_maintained_contest.sql").await;
-    sqlx::raw_sql(&format!(
-        "INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
-           VALUES ('Europe/Moscow', '30m', '24h', '14d');
-         {REVIEWS_BEFORE_0018}"
-    ))
-    .execute(&pool)
-    .await
-    .expect("reviews of the version before");
-    let read = "SELECT to_jsonb(v)::text FROM review_response_monthly v ORDER BY month";
-    let before: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
-    assert_eq!(before.len(), 2, "{before:?}");
-    sqlx::raw_sql(&migration("0018_maintained_review_response.sql"))
-        .execute(&pool)
-        .await
-        .expect("0018");
-    let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
-    assert_eq!(after, before);
+    pg_migration_keeps(
+        "0017_maintained_contest.sql",
+        &format!(
+            "INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
+               VALUES ('Europe/Moscow', '30m', '24h', '14d');
+             {REVIEWS_BEFORE_0018}"
+        ),
+        "0018_maintained_review_response.sql",
+        "SELECT to_jsonb(v)::text FROM review_response_monthly v ORDER BY month",
+        2,
+    )
+    .await;
 }
 
 /// The same on SQLite (its migration 0014 reads the fixed-width text times).
 #[tokio::test]
 async fn the_sqlite_review_response_migration_keeps_every_month_of_review_response() {
-    use sqlx::sqlite::SqliteConnectOptions;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let options = SqliteConnectOptions::new()
-        .filename(dir.path().join("before.db"))
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options)
-        .await
-        .expect("sqlite");
-    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    let mut names: Vec<String> = std::fs::read_dir(&migrations)
-        .expect("sqlite migrations")
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".sql"))
-        .collect();
-    names.sort();
-    let text = |name: &str| std::fs::read_to_string(migrations.join(name)).expect(name);
-    for name in names
-        .iter()
-        .filter(|n| n.as_str() <= "0013_maintained_contest.sql")
-    {
-        sqlx::raw_sql(&text(name)).execute(&pool).await.expect(name);
-    }
-    sqlx::raw_sql(&format!(
-        "INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window,
-                                       updated_at)
-           VALUES ('Europe/Moscow', 1800, 86400, 1209600, '2026-12-01T00:00:00.000000Z');
-         {REVIEWS_BEFORE_0018}"
-    ))
-    .execute(&pool)
-    .await
-    .expect("reviews of the version before");
-    let read = "SELECT json_array(month, reviews, answered, answered_within_sla, within_sla_share,
-                                 answer_p50_seconds, answer_p95_seconds, negative,
-                                 unanswered_negative)
-                FROM review_response_monthly ORDER BY month";
-    let before: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
-    assert_eq!(before.len(), 2, "{before:?}");
-    sqlx::raw_sql(&text("0014_maintained_review_response.sql"))
-        .execute(&pool)
-        .await
-        .expect("0014");
-    let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
-    assert_eq!(after, before);
+    sqlite_migration_keeps(
+        "0013_maintained_contest.sql",
+        &format!(
+            "INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window,
+                                           updated_at)
+               VALUES ('Europe/Moscow', 1800, 86400, 1209600, '2026-12-01T00:00:00.000000Z');
+             {REVIEWS_BEFORE_0018}"
+        ),
+        "0014_maintained_review_response.sql",
+        "SELECT json_array(month, reviews, answered, answered_within_sla, within_sla_share,
+                           answer_p50_seconds, answer_p95_seconds, negative, unanswered_negative)
+         FROM review_response_monthly ORDER BY month",
+        2,
+    )
+    .await;
 }
 
 /// Migration 0020 fills the console's confirmation histogram from the stored latencies: per
@@ -778,6 +810,125 @@ async fn the_confirmation_bucket_migration_keeps_the_histogram() {
     .await
     .expect("confirmation_minute_buckets");
     assert_eq!(after, before);
+}
+
+/// Migration 0021 fills the buckets of order to dispatch and of the confirmation latencies
+/// from the stored distributions, and claims_monthly reads the claims journal: each of the
+/// three views reads as before (values at bucket edges, several in one bucket, negative, a
+/// value retracted in another shard, latencies at, just under and just over the SLA).
+#[tokio::test]
+async fn the_bucketed_latency_migration_keeps_dispatch_latencies_and_claims_per_category() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0020_confirmation_buckets.sql").await;
+    let mut latencies = String::new();
+    for (i, ms) in [
+        59_999, 60_000, 60_001, 1_799_999, 1_800_000, 1_800_001, 1_800_001, 10_800_500, -40,
+    ]
+    .iter()
+    .enumerate()
+    {
+        latencies.push_str(&format!("('2026-11-01', {ms}, {}, 1), ", i % 3));
+    }
+    for i in 0..30 {
+        latencies.push_str(&format!("('2026-11-02', {}, 0, 1), ", 180_000 + i * 7_001));
+    }
+    sqlx::raw_sql(&format!(
+        "INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
+           VALUES ('Europe/Moscow', '30m', '24h', '14d');
+         INSERT INTO confirmation_ms (day, ms, shard, orders) VALUES {latencies}
+           ('2026-11-01', 2700000, 0, 1), ('2026-11-01', 2700000, 3, -1);
+         INSERT INTO dispatch_seconds (month, seconds, shard, orders) VALUES
+           ('2026-10-01', 599, 0, 1), ('2026-10-01', 600, 1, 2), ('2026-10-01', 601, 0, 1),
+           ('2026-10-01', 7200, 0, 3), ('2026-10-01', 86400, 2, 1), ('2026-10-01', 86400, 0, -1),
+           ('2026-11-01', 3600, 0, 1);
+         INSERT INTO claims (claim_id, order_id, category, filed_at, filed_day) VALUES
+           ('K-1', 'A-1', 'delivery', '2026-09-30T20:00:00Z', '2026-09-30'),
+           ('K-2', 'A-2', 'delivery', '2026-10-01T09:00:00Z', '2026-10-01'),
+           ('K-3', 'A-3', 'delivery', '2026-10-02T09:00:00Z', '2026-10-02'),
+           ('K-4', 'A-4', 'quality', '2026-10-02T09:00:00Z', '2026-10-02'),
+           ('K-5', 'A-5', 'quality', '2026-12-02T09:00:00Z', '2026-12-02');
+         INSERT INTO claims_journal_shards (month, category, shard, filed) VALUES
+           ('2026-09-01', 'delivery', 0, 1), ('2026-10-01', 'delivery', 0, 1),
+           ('2026-10-01', 'delivery', 1, 1), ('2026-10-01', 'quality', 0, 2),
+           ('2026-10-01', 'quality', 1, -1), ('2026-12-01', 'quality', 2, 1),
+           ('2026-11-01', 'quality', 0, 0);"
+    ))
+    .execute(&pool)
+    .await
+    .expect("distributions and claims of the version before");
+    let reads = [
+        "SELECT to_jsonb(v)::text FROM confirmation_latency_daily v ORDER BY day",
+        "SELECT to_jsonb(v)::text FROM order_dispatch_monthly v ORDER BY month",
+        "SELECT to_jsonb(v)::text FROM claims_monthly v ORDER BY month, category",
+    ];
+    let mut before = Vec::new();
+    for read in reads {
+        let rows: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+        assert!(rows.len() >= 2, "{read}: {rows:?}");
+        before.push(rows);
+    }
+    sqlx::raw_sql(&migration("0021_bucketed_latencies.sql"))
+        .execute(&pool)
+        .await
+        .expect("0021");
+    for (read, before) in reads.iter().zip(before) {
+        let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+        assert_eq!(after, before, "{read}");
+    }
+}
+
+/// Leads, their events and their customers' first orders as a version before 0022 (PostgreSQL)
+/// and 0018 (SQLite) stored them: a change before the capture, a change at a month's first
+/// instant, a lead with no customer, a customer who ordered before the capture, a lead never
+/// captured whose event extends the months.
+const LEADS_BEFORE_0022: &str = r#"
+INSERT INTO leads (lead_id, source, customer_id, captured_at, captured_month, captured_source,
+                   captured_id, temperature, temperature_at, temperature_source, temperature_id,
+                   updated_at) VALUES
+  ('L1', 'web', 'C1', '2026-10-02T07:00:00.000000Z', '2026-10-01', 's', 'L1c', 'warm', '2026-10-31T21:00:00.000000Z', 's', 'L1w', '2026-12-01T00:00:00.000000Z'),
+  ('L2', 'web', NULL, '2026-10-05T07:00:00.000000Z', '2026-10-01', 's', 'L2c', 'warm', '2026-10-05T07:00:00.000000Z', 's', 'L2c', '2026-12-01T00:00:00.000000Z'),
+  ('L3', 'web', 'C3', '2026-11-10T07:00:00.000000Z', '2026-11-01', 's', 'L3c', 'cold', '2026-11-10T07:00:00.000000Z', 's', 'L3c', '2026-12-01T00:00:00.000000Z'),
+  ('L4', NULL, NULL, NULL, NULL, NULL, NULL, 'hot', '2026-12-03T07:00:00.000000Z', 's', 'L4x', '2026-12-01T00:00:00.000000Z');
+INSERT INTO lead_events (source, id, lead_id, kind, temperature, time, month) VALUES
+  ('s', 'L1x', 'L1', 'changed', 'hot', '2026-09-15T07:00:00.000000Z', '2026-09-01'),
+  ('s', 'L1c', 'L1', 'captured', 'cold', '2026-10-02T07:00:00.000000Z', '2026-10-01'),
+  ('s', 'L1h', 'L1', 'changed', 'hot', '2026-10-20T07:00:00.000000Z', '2026-10-01'),
+  ('s', 'L1w', 'L1', 'changed', 'warm', '2026-10-31T21:00:00.000000Z', '2026-11-01'),
+  ('s', 'L2c', 'L2', 'captured', 'warm', '2026-10-05T07:00:00.000000Z', '2026-10-01'),
+  ('s', 'L3c', 'L3', 'captured', 'cold', '2026-11-10T07:00:00.000000Z', '2026-11-01'),
+  ('s', 'L4x', 'L4', 'changed', 'hot', '2026-12-03T07:00:00.000000Z', '2026-12-01');
+INSERT INTO customers (customer_id, first_at, first_order_id, first_month, first_channel) VALUES
+  ('C1', '2026-11-02T07:00:00.000000Z', 'A-1', '2026-11-01', 'web'),
+  ('C3', '2026-10-01T07:00:00.000000Z', 'A-3', '2026-10-01', 'web');"#;
+
+/// Migration 0022 fills the lead base's changes from the stored leads: every month reads as
+/// before.
+#[tokio::test]
+async fn the_maintained_lead_base_migration_keeps_every_month_of_the_lead_base() {
+    pg_migration_keeps(
+        "0021_bucketed_latencies.sql",
+        LEADS_BEFORE_0022,
+        "0022_maintained_lead_base.sql",
+        "SELECT to_jsonb(v)::text FROM lead_base_monthly v ORDER BY month",
+        3,
+    )
+    .await;
+}
+
+/// The same on SQLite (its migration 0018).
+#[tokio::test]
+async fn the_sqlite_maintained_lead_base_migration_keeps_every_month_of_the_lead_base() {
+    sqlite_migration_keeps(
+        "0017_bucketed_latencies.sql",
+        LEADS_BEFORE_0022,
+        "0018_maintained_lead_base.sql",
+        "SELECT json_array(month, leads, new_leads, cold, warm, hot, warm_hot_share, growth,
+                           converted, new_conversions)
+         FROM lead_base_monthly ORDER BY month",
+        3,
+    )
+    .await;
 }
 
 /// The order's state moves from jsonb to the JSON text the service writes: a stored state
@@ -1042,12 +1193,19 @@ async fn report_takes_month_over_month_changes_from_the_claims_view() {
     let db = support::TestDb::create().await;
     migrated(&db.url);
     let pool = db.pool().await;
-    for (day, n) in [("2026-09-10", 100), ("2026-10-10", 79), ("2026-12-10", 50)] {
+    // As the claims journal keeps them: filed per month and category, in writer shards.
+    for (month, shard, n) in [
+        ("2026-09-01", 0, 60),
+        ("2026-09-01", 1, 40),
+        ("2026-10-01", 0, 79),
+        ("2026-12-01", 2, 50),
+    ] {
         sqlx::query(
-            "INSERT INTO claims (claim_id, order_id, category, filed_day)
-             SELECT $1 || '-' || i, 'A', 'quality', $1::date FROM generate_series(1, $2) i",
+            "INSERT INTO claims_journal_shards (month, category, shard, filed)
+             VALUES ($1::date, 'quality', $2, $3)",
         )
-        .bind(day)
+        .bind(month)
+        .bind(shard)
         .bind(n)
         .execute(&pool)
         .await
@@ -1096,13 +1254,19 @@ async fn migrate_report_and_rebuild_work_on_a_sqlite_file() {
     );
     assert!(String::from_utf8_lossy(&rebuilt.stdout).contains("rebuilt 0 orders from 0 events"));
     let pool = sqlx::SqlitePool::connect(&url).await.expect("open");
-    for (day, n) in [("2026-09-10", 100), ("2026-10-10", 79), ("2026-12-10", 50)] {
+    // As the claims journal keeps them: filed per month and category, in writer shards.
+    for (month, shard, n) in [
+        ("2026-09-01", 0, 60),
+        ("2026-09-01", 1, 40),
+        ("2026-10-01", 0, 79),
+        ("2026-12-01", 2, 50),
+    ] {
         sqlx::query(
-            "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?2)
-             INSERT INTO claims (claim_id, order_id, category, filed_day, updated_at)
-             SELECT ?1 || '-' || n, 'A', 'quality', ?1, '' FROM i",
+            "INSERT INTO claims_journal_shards (month, category, shard, filed)
+             VALUES (?1, 'quality', ?2, ?3)",
         )
-        .bind(day)
+        .bind(month)
+        .bind(shard)
         .bind(n)
         .execute(&pool)
         .await

@@ -116,6 +116,7 @@ async fn v2_gauges_histograms_and_lists_follow_the_events_and_teams_past_the_cap
     let text = eventually("the v2 gauges", Duration::from_secs(30), || async {
         let (_, text) = http_get(service.http_addr, "/metrics").await;
         (metric(&text, "perfect_order_leads{temperature=\"warm\"}") == Some(1.0)
+            && metric(&text, "perfect_order_leads{temperature=\"hot\"}") == Some(1.0)
             && metric(&text, "perfect_order_open_claims{category=\"quality\"}") == Some(1.0)
             && metric(
                 &text,

@@ -1216,6 +1216,56 @@ async fn a_lead_captured_cold_and_changed_to_hot_is_hot_at_month_end(kind: Kind)
     });
 }
 
+/// The lead base follows a lead's earliest capture and its customer's earliest order, in any
+/// order of arrival: an earlier capture moves the lead to its month and to the customer it
+/// names (the later capture stays a temperature event); a customer's earlier first order
+/// moves a conversion to its month, or undoes it when it falls before the capture; an order
+/// of a customer the lead no longer names converts nothing. A rebuild answers the same.
+async fn a_lead_follows_its_earliest_capture_and_its_customers_earliest_order(kind: Kind) {
+    let events = vec![
+        lead_captured("L-4", "warm", Some("C-4"), msk("2026-10-10T10:00:00")),
+        with_id(
+            lead_captured("L-4", "cold", Some("C-5"), msk("2026-09-20T10:00:00")),
+            "L-4-early",
+        ),
+        created_by("A-5", "C-5", "10.00", "web", msk("2026-10-03T10:00:00")),
+        created_by("A-6", "C-5", "10.00", "web", msk("2026-09-10T10:00:00")),
+        created_by("A-7", "C-4", "10.00", "web", msk("2026-11-05T10:00:00")),
+        lead_captured("L-6", "hot", Some("C-6"), msk("2026-10-01T10:00:00")),
+        created_by("A-8", "C-6", "10.00", "web", msk("2026-11-01T10:00:00")),
+        created_by("A-9", "C-6", "10.00", "web", msk("2026-10-15T10:00:00")),
+        lead_changed("L-6", "cold", msk("2026-11-03T10:00:00")),
+    ];
+    let read = "SELECT month, leads, new_leads, cold, warm, hot, warm_hot_share, growth, converted,
+                       new_conversions
+                FROM lead_base_monthly ORDER BY month";
+    type Month = (
+        NaiveDate,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        f64,
+        Option<f64>,
+        i64,
+        i64,
+    );
+    let expected: Vec<Month> = vec![
+        (day("2026-09-01"), 1, 1, 1, 0, 0, 0.0, None, 0, 0),
+        (day("2026-10-01"), 2, 1, 0, 1, 1, 1.0, Some(1.0), 1, 1),
+        (day("2026-11-01"), 2, 0, 1, 1, 0, 0.5, Some(0.0), 1, 0),
+    ];
+    for_each_shuffle!(kind, events, |f| {
+        assert_eq!(query_as!(f.store, Month, read), expected);
+        f.store
+            .rebuild(&Rules::default(), &limits(), 4, |_, _| {})
+            .await
+            .expect("rebuild");
+        assert_eq!(query_as!(f.store, Month, read), expected, "after a rebuild");
+    });
+}
+
 /// A posting of `review` with another event id: the same review posted twice.
 fn posted_again(review: &str, rating: u8, courier: Option<&str>, at: DateTime<Utc>) -> String {
     review_posted(review, rating, courier, at).replace(
@@ -1399,6 +1449,19 @@ async fn a_claim_resolved_in_stages_gets_its_time_to_resolve_and_open_claims_the
                     0,
                     Some(52 * 86400)
                 ),
+            ]
+        );
+        let per_category = query_as!(
+            f.store,
+            (NaiveDate, String, i64, Option<i64>),
+            "SELECT month, category, claims, previous_month_claims FROM claims_monthly
+             ORDER BY month, category"
+        );
+        assert_eq!(
+            per_category,
+            vec![
+                (day("2026-10-01"), "delivery".into(), 1, None),
+                (day("2026-10-01"), "quality".into(), 2, None),
             ]
         );
         let open = query_as!(
@@ -1588,6 +1651,78 @@ async fn a_corrected_shipment_moves_the_order_between_months_of_the_dispatch_dis
         vec![(1,)],
         "one value held in all, the retracted one sums to zero"
     );
+}
+
+/// The nearest-rank index of percentile `p` (in hundredths) among `n` sorted values.
+fn nearest_rank(n: usize, p: usize) -> usize {
+    (n * p).div_ceil(100) - 1
+}
+
+/// A day's confirmation percentiles are the nearest rank over every order's latency, read by
+/// minute bucket: values at and across bucket edges, several in one bucket, the largest hours
+/// out; an order confirmed exactly at the SLA is not over it, one a millisecond later is; a
+/// second, earlier confirmation moves an order's latency to another bucket. Compared with the
+/// same figures computed here from the list of latencies.
+async fn a_days_confirmation_percentiles_are_the_nearest_rank_of_its_orders_latencies(kind: Kind) {
+    let sla = 30 * 60_000;
+    let mut latencies: Vec<i64> = vec![
+        59_999,
+        60_000,
+        60_001,
+        119_999,
+        120_000,
+        120_000,
+        300_500,
+        301_000,
+        302_000,
+        599_999,
+        sla - 1,
+        sla,
+        sla,
+        sla + 1,
+    ];
+    latencies.extend((0..25).map(|i| 180_000 + i * 7_001));
+    latencies.extend([3 * 3_600_000 + 500, 5 * 3_600_000]);
+    let start = msk("2026-10-10T09:00:00");
+    let mut events = Vec::new();
+    for (i, ms) in latencies.iter().enumerate() {
+        let order = format!("A-{i}");
+        let at = start + TimeDelta::minutes(i as i64);
+        events.push(created(&order, at));
+        events.push(confirmed(&order, at + TimeDelta::milliseconds(*ms)));
+    }
+    // The largest (5 h), confirmed again earlier: its latency is the earlier one.
+    let last = latencies.len() - 1;
+    let at = start + TimeDelta::minutes(last as i64);
+    events.push(with_id(
+        confirmed(&format!("A-{last}"), at + TimeDelta::milliseconds(61_500)),
+        "earlier",
+    ));
+    latencies[last] = 61_500;
+    latencies.sort_unstable();
+    let n = latencies.len();
+    let seconds = |ms: i64| ms as f64 / 1000.0;
+    let expected = (
+        day("2026-10-10"),
+        n as i64,
+        seconds(latencies[nearest_rank(n, 50)]),
+        seconds(latencies[nearest_rank(n, 95)]),
+        seconds(latencies[n - 1]),
+        latencies.iter().filter(|ms| **ms > sla).count() as i64,
+    );
+    assert_eq!(
+        expected.5, 2,
+        "a millisecond over and three hours over; the rest not"
+    );
+    for_each_shuffle!(kind, events, |f| {
+        let days = query_as!(
+            f.store,
+            (NaiveDate, i64, f64, f64, f64, i64),
+            "SELECT day, confirmed, p50_seconds, p95_seconds, max_seconds, over_sla
+             FROM confirmation_latency_daily ORDER BY day"
+        );
+        assert_eq!(days, vec![expected]);
+    });
 }
 
 /// The console's confirmation-latency histogram counts the orders created on the last 30
@@ -1900,6 +2035,7 @@ async fn a_corrected_order_created_moves_its_sale_to_the_new_channel_and_total(k
 }
 
 suite!(
+    a_days_confirmation_percentiles_are_the_nearest_rank_of_its_orders_latencies,
     a_corrected_order_created_moves_its_sale_to_the_new_channel_and_total,
     the_30_day_repeat_ratio_counts_each_customer_once_and_returning_when_they_ordered_before,
     a_corrected_order_created_moves_customers_between_new_and_returning,
@@ -1914,6 +2050,7 @@ suite!(
     a_customers_second_order_in_a_later_month_counts_as_repeat,
     a_spend_from_25_sep_to_4_oct_splits_six_tenths_to_september,
     a_lead_captured_cold_and_changed_to_hot_is_hot_at_month_end,
+    a_lead_follows_its_earliest_capture_and_its_customers_earliest_order,
     a_claim_resolved_in_stages_gets_its_time_to_resolve_and_open_claims_their_stage,
     order_to_dispatch_is_keyed_on_the_month_of_the_shipment,
     rebuild_refolds_the_v2_tables_also_from_events_stored_as_unknown_types,

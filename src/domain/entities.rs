@@ -91,23 +91,29 @@ impl Spend {
     }
 }
 
-/// A lead: its capture and every temperature change.
+/// A lead: its capture (the earliest `lead.captured`), every capture's temperature (a later
+/// capture is a temperature event like a change) and every temperature change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lead {
     pub captured: Option<Fact<LeadCaptured>>,
+    pub captures: BTreeMap<(DateTime<Utc>, EventKey), Temperature>,
     pub changes: BTreeMap<(DateTime<Utc>, EventKey), LeadChanged>,
 }
 
 impl Lead {
     pub fn apply_captured(&mut self, at: DateTime<Utc>, key: EventKey, d: LeadCaptured) -> bool {
-        keep_earliest(&mut self.captured, at, key, d)
+        let new = self
+            .captures
+            .insert((at, key.clone()), d.temperature)
+            .is_none();
+        keep_earliest(&mut self.captured, at, key, d) || new
     }
 
     pub fn apply_changed(&mut self, at: DateTime<Utc>, key: EventKey, d: LeadChanged) -> bool {
         self.changes.insert((at, key), d).is_none()
     }
 
-    /// The latest event (capture or change) before `end`, or of all when `end` is `None`:
+    /// The latest event (any capture or change) before `end`, or of all when `end` is `None`:
     /// its time, key and temperature.
     pub fn latest_before(
         &self,
@@ -118,11 +124,11 @@ impl Lead {
             None => self.changes.iter().next_back(),
         }
         .map(|((at, key), d)| (*at, key, d.temperature));
-        let capture = self
-            .captured
-            .as_ref()
-            .filter(|c| end.is_none_or(|end| c.at < end))
-            .map(|c| (c.at, &c.key, c.data.temperature));
+        let capture = match end {
+            Some(end) => self.captures.range(..(end, EventKey::min())).next_back(),
+            None => self.captures.iter().next_back(),
+        }
+        .map(|((at, key), t)| (*at, key, *t));
         match (capture, change) {
             (Some(c), Some(x)) => Some(if (x.0, x.1) > (c.0, c.1) { x } else { c }),
             (c, x) => c.or(x),

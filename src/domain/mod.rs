@@ -8,6 +8,7 @@ pub mod fact;
 pub mod figures;
 pub mod journal;
 pub mod kpi;
+pub mod leads;
 pub mod order;
 pub mod response;
 pub mod rules;

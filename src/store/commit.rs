@@ -16,12 +16,12 @@
 //! ([`Database`]).
 
 use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Mutex;
 
 use super::cache::ProjectionCache;
-use super::rows::{self, seconds};
+use super::rows::{self, seconds, StoredCaptureRow, StoredLeadRow};
 use super::tables::{
     ClaimJournalRow, ClaimResolveBucketRow, ClaimResolveRow, ClaimsJournalRow, SmileyTallyRow,
     Table, Write,
@@ -29,6 +29,7 @@ use super::tables::{
 use super::{BatchReport, Error};
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::contest::{ContestChange, Posting, Rostering, Smiley, TallyDelta};
+use crate::domain::leads::{Capture, LeadDelta};
 use crate::domain::response::{review_changes, ResponseDelta};
 use crate::domain::{
     fold_batch, BatchOutcome, CustomerChange, CustomerOrder, CustomerOrders, EntityBatch, Event,
@@ -186,6 +187,26 @@ pub(crate) trait Database: Send + Sync + 'static {
         review_ids: &[&str],
     ) -> impl Future<Output = Result<StoredReviews, Error>> + Send;
 
+    /// Locks `lead_ids` for the lead base until the commit: two batches that touch one lead
+    /// (its events normally share a partition, but nothing in the contract makes them) wait
+    /// for each other from here.
+    fn lock_leads(
+        conn: &mut Conn<Self>,
+        lead_ids: &[&str],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Every stored event of `lead_ids`, each with its lead's capture.
+    fn lead_events(
+        conn: &mut Conn<Self>,
+        lead_ids: &[&str],
+    ) -> impl Future<Output = Result<Vec<StoredLeadRow>, Error>> + Send;
+
+    /// The captured leads that name one of `customers`.
+    fn customer_leads(
+        conn: &mut Conn<Self>,
+        customers: &[&str],
+    ) -> impl Future<Output = Result<Vec<StoredCaptureRow>, Error>> + Send;
+
     /// How many stored events belong to an order (a rebuild's progress total).
     fn count_order_events(conn: &mut Conn<Self>)
         -> impl Future<Output = Result<i64, Error>> + Send;
@@ -279,6 +300,7 @@ pub(crate) async fn commit_batch<D: Database>(
     let entities = EntityBatch::fold(v2);
     let journal = claim_journal::<D>(&mut tx, &outcome, &entities, rules, shard).await?;
     lap.mark("claims_journal");
+    let leads = lead_base::<D>(&mut tx, &entities, rules).await?;
     if !entities.is_empty() {
         report.review_answer_seconds = write_v2::<D>(&mut tx, &entities, rules, shard).await?;
         lap.mark("write_v2");
@@ -299,7 +321,7 @@ pub(crate) async fn commit_batch<D: Database>(
     D::write(&mut tx, &rest).await?;
     lap.mark("write_rest");
     // Last: the customers stay locked only for the commit.
-    write_customers::<D>(&mut tx, &outcome, shard).await?;
+    write_customers::<D>(&mut tx, &outcome, leads, rules, shard).await?;
     lap.mark("customers");
     tx.commit()
         .await
@@ -336,16 +358,20 @@ pub(crate) async fn write_fold<D: Database>(
     };
     let claims = rows::claim_rows(outcome, rules);
     let kpi = rows::kpi_rows(outcome, shard);
-    let (dispatch, confirmation, confirmation_buckets) = rows::figure_rows(outcome, shard);
+    let figures = rows::figure_rows(outcome, shard);
+    let [dispatch, dispatch_buckets, confirmation, confirmation_buckets, histogram] =
+        figures.writes();
     let (sales, channel_sales, channels) = rows::sale_rows(outcome, shard);
     D::write(
         conn,
         &[
             Write::of(&claims),
             Write::of(&kpi),
-            Write::of(&dispatch),
-            Write::of(&confirmation),
-            Write::of(&confirmation_buckets),
+            dispatch,
+            dispatch_buckets,
+            confirmation,
+            confirmation_buckets,
+            histogram,
             Write::of(&sales),
             Write::of(&channel_sales),
             Write::of(&channels),
@@ -486,14 +512,16 @@ fn note_counts(
 pub(crate) async fn write_customers<D: Database>(
     conn: &mut Conn<D>,
     outcome: &BatchOutcome,
+    leads: LeadStep,
+    rules: &Rules,
     shard: i32,
 ) -> Result<(), Error> {
     let changed = &outcome.figures.customers;
-    if changed.is_empty() {
+    if changed.is_empty() && leads.is_empty() {
         return Ok(());
     }
     let mut lap = Laps::start();
-    let lock = rows::customer_lock_rows(changed);
+    let lock = rows::customer_lock_rows(changed, &leads.customers());
     let stored = D::lock_customers(conn, &Write::of(&lock)).await?;
     lap.mark("lock");
     // With the customers locked: a `(customer, month)` row locked from early in a batch made
@@ -580,6 +608,8 @@ pub(crate) async fn write_customers<D: Database>(
     change.settle();
     let customers = rows::customer_rows(&stored, &firsts, &days);
     let (kpi, channels, gaps) = rows::customer_kpi_rows(&change, shard);
+    let lead_base = lead_conversions::<D>(conn, leads, &stored, &firsts, rules).await?;
+    let lead_base = rows::lead_base_rows(&lead_base, shard);
     D::write(
         conn,
         &[
@@ -587,12 +617,116 @@ pub(crate) async fn write_customers<D: Database>(
             Write::of(&kpi),
             Write::of(&channels),
             Write::of(&gaps),
+            Write::of(&lead_base),
         ],
     )
     .await?;
     lap.mark("write");
     tracing::debug!(customers = changed.len(), steps_ms = %lap, "customer steps");
     Ok(())
+}
+
+/// What a batch changed of its leads, for the lead base: the changes of their events and
+/// temperatures (written with the customer figures), and each touched lead's capture before
+/// and after the batch, whose conversions are counted once the customers are locked.
+#[derive(Default)]
+pub(crate) struct LeadStep {
+    delta: LeadDelta,
+    captures: Vec<(String, Option<Capture>, Option<Capture>)>,
+}
+
+impl LeadStep {
+    fn is_empty(&self) -> bool {
+        self.delta.months.is_empty() && self.captures.is_empty()
+    }
+
+    /// The customers the touched leads name, before or after the batch.
+    fn customers(&self) -> BTreeSet<&str> {
+        self.captures
+            .iter()
+            .flat_map(|(_, before, after)| [before, after])
+            .filter_map(|c| c.as_ref()?.customer_id.as_deref())
+            .collect()
+    }
+}
+
+/// The lead base's changes for a batch's leads ([`crate::domain::leads`]): the touched leads
+/// are locked, their stored events read, and each lead's old contribution retracted and its
+/// new one added. Runs before the batch's lead events are written: the stored events are
+/// those before it. Conversions follow in [`write_customers`], where the customers the leads
+/// name are locked with the batch's other customers.
+pub(crate) async fn lead_base<D: Database>(
+    conn: &mut Conn<D>,
+    entities: &EntityBatch,
+    rules: &Rules,
+) -> Result<LeadStep, Error> {
+    if entities.leads.is_empty() {
+        return Ok(LeadStep::default());
+    }
+    let ids: Vec<&str> = entities.leads.keys().map(String::as_str).collect();
+    D::lock_leads(conn, &ids).await?;
+    let mut stored = rows::stored_leads(D::lead_events(conn, &ids).await?, rules)?;
+    let mut step = LeadStep::default();
+    for (lead_id, lead) in &entities.leads {
+        let before = stored.remove(lead_id).unwrap_or_default();
+        let after = before.with(lead, rules);
+        step.delta.add(&before, -1);
+        step.delta.add(&after, 1);
+        step.captures
+            .push((lead_id.clone(), before.capture, after.capture));
+    }
+    Ok(step)
+}
+
+/// The lead base's full change for a batch, conversions included: the touched leads'
+/// conversions under their customers' first orders before and after the batch, and the
+/// conversions of the other stored leads whose customer's first order the batch moved.
+/// `stored` holds the locked customers as they were, `firsts` the first orders the batch
+/// gave the customers it changed.
+async fn lead_conversions<D: Database>(
+    conn: &mut Conn<D>,
+    leads: LeadStep,
+    stored: &HashMap<String, StoredCustomer>,
+    firsts: &HashMap<&str, Option<CustomerOrder>>,
+    rules: &Rules,
+) -> Result<LeadDelta, Error> {
+    let before = |c: &str| stored.get(c).and_then(|s| s.first.as_ref());
+    let after = |c: &str| match firsts.get(c) {
+        Some(first) => first.as_ref(),
+        None => before(c),
+    };
+    let customer = |c: &Option<Capture>| c.as_ref().and_then(|c| c.customer_id.clone());
+    let LeadStep {
+        mut delta,
+        captures,
+    } = leads;
+    for (_, old, new) in &captures {
+        let first = customer(old).and_then(|c| before(&c).cloned());
+        delta.convert(old.as_ref(), first.as_ref(), -1);
+        let first = customer(new).and_then(|c| after(&c).cloned());
+        delta.convert(new.as_ref(), first.as_ref(), 1);
+    }
+    let moved: Vec<&str> = firsts
+        .keys()
+        .copied()
+        .filter(|c| before(c) != after(c))
+        .collect();
+    if !moved.is_empty() {
+        let touched: HashSet<&str> = captures.iter().map(|(id, _, _)| id.as_str()).collect();
+        for row in D::customer_leads(conn, &moved).await? {
+            let (lead_id, capture) = rows::stored_capture(row, rules);
+            if touched.contains(lead_id.as_str()) {
+                continue;
+            }
+            let Some(customer) = capture.customer_id.as_deref() else {
+                continue;
+            };
+            delta.convert(Some(&capture), before(customer), -1);
+            delta.convert(Some(&capture), after(customer), 1);
+        }
+    }
+    delta.settle();
+    Ok(delta)
 }
 
 /// How many writer shards the maintained figure tables keep per key.

@@ -104,6 +104,8 @@ pub enum Error {
     },
     #[error("stored order days of customer {customer_id} in table customers cannot be read ({value:?}: expected days YYYY-MM-DD separated by spaces); run `perfect-order rebuild`")]
     CorruptOrderDays { customer_id: String, value: String },
+    #[error("stored lead_events row of lead {lead_id} holds the temperature {value:?}, which this version does not know; run `perfect-order rebuild`")]
+    CorruptLead { lead_id: String, value: String },
     #[error("stored {table} row of claim {claim_id} holds {value:?}, which is not a claim category or stage this version knows; run `perfect-order rebuild`")]
     CorruptClaim {
         claim_id: String,

@@ -19,7 +19,7 @@ use super::commit::{
     StoredReviewRow, StoredReviews, StoredRosterRow, StoredSmileyRow, StoredStageRow, Tx,
 };
 use super::read::{self, Reads, Watch, WindowSums};
-use super::rows::seconds;
+use super::rows::{seconds, StoredCaptureRow, StoredLeadRow};
 use super::tables::{Kind, RowSource, Table, Values, Write};
 use super::{step, BatchReport, Dashboard, Error, LateOrder, RebuildReport, ShopFigures, Store};
 use crate::batch::PreparedBatch;
@@ -31,6 +31,9 @@ const LOCK_NAMESPACE: i32 = 0x504f; // "PO"
 
 /// First key of the contest's courier locks (the second is a hash of the courier id).
 const COURIER_LOCKS: i32 = 0x5043; // "PC"
+
+/// First key of the lead base's lead locks (the second is a hash of the lead id).
+const LEAD_LOCKS: i32 = 0x504c; // "PL"
 
 /// The SLA watch's condition: created after $1 (now minus the pending horizon), neither
 /// confirmed nor cancelled. One definition for the gauges and the on-call list (the
@@ -527,6 +530,51 @@ impl Database for PgStore {
         .await
         .map_err(step("lock reviews"))?;
         Ok(super::rows::stored_reviews(rows))
+    }
+
+    async fn lock_leads(conn: &mut PgConnection, lead_ids: &[&str]) -> Result<(), Error> {
+        // As the couriers' locks: advisory, keyed by a hash of the id, taken in key order.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock($1, k)
+             FROM (SELECT DISTINCT hashtext(id) AS k FROM unnest($2::text[]) AS l(id) ORDER BY 1) l",
+        )
+        .bind(LEAD_LOCKS)
+        .bind(lead_ids)
+        .execute(conn)
+        .await
+        .map_err(step("lock the leads of the lead base"))?;
+        Ok(())
+    }
+
+    async fn lead_events(
+        conn: &mut PgConnection,
+        lead_ids: &[&str],
+    ) -> Result<Vec<StoredLeadRow>, Error> {
+        sqlx::query_as(
+            "SELECT e.lead_id, e.temperature, e.time, e.source, e.id,
+                    l.captured_at, l.captured_source, l.captured_id, l.customer_id
+             FROM lead_events e LEFT JOIN leads l ON l.lead_id = e.lead_id
+             WHERE e.lead_id = ANY($1::text[])",
+        )
+        .bind(lead_ids)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read lead_events"))
+    }
+
+    async fn customer_leads(
+        conn: &mut PgConnection,
+        customers: &[&str],
+    ) -> Result<Vec<StoredCaptureRow>, Error> {
+        sqlx::query_as(
+            "SELECT lead_id, captured_at, captured_source, captured_id, customer_id FROM leads
+             WHERE customer_id = ANY($1::text[]) AND captured_at IS NOT NULL
+               AND captured_source IS NOT NULL AND captured_id IS NOT NULL",
+        )
+        .bind(customers)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read the leads of the customers"))
     }
 
     async fn count_order_events(conn: &mut PgConnection) -> Result<i64, Error> {

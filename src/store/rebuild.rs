@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 
-use super::commit::{claim_journal, write_customers, write_fold, write_v2, Database, Stored};
+use super::commit::{
+    claim_journal, lead_base, write_customers, write_fold, write_v2, Database, LeadStep, Stored,
+};
 use super::tables::{ORDER_TABLES, V2_TABLES};
 use super::{Error, RebuildReport};
 use crate::domain::{fold_batch, BatchOutcome, EntityBatch, Event, Rules};
@@ -50,7 +52,7 @@ pub(crate) async fn rebuild<D: Database>(
         let journal =
             claim_journal::<D>(&mut tx, &outcome, &EntityBatch::default(), rules, 0).await?;
         D::write(&mut tx, &journal.writes()).await?;
-        write_customers::<D>(&mut tx, &outcome, 0).await?;
+        write_customers::<D>(&mut tx, &outcome, LeadStep::default(), rules, 0).await?;
         progress(regroup.report.events, total.max(0) as u64);
         if done {
             break;
@@ -66,7 +68,9 @@ pub(crate) async fn rebuild<D: Database>(
         let none = BatchOutcome::default();
         let journal = claim_journal::<D>(&mut tx, &none, &batch, rules, 0).await?;
         D::write(&mut tx, &journal.writes()).await?;
+        let leads = lead_base::<D>(&mut tx, &batch, rules).await?;
         write_v2::<D>(&mut tx, &batch, rules, 0).await?;
+        write_customers::<D>(&mut tx, &none, leads, rules, 0).await?;
         if done {
             break;
         }

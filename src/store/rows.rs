@@ -9,24 +9,26 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::tables::{
     ChannelOrdersRow, ChannelSaleRow, ClaimJournalRow, ClaimLockRow, ClaimResolveBucketRow,
     ClaimResolveRow, ClaimRow, ClaimStageRow, ClaimsJournalRow, ConfirmationBucketRow,
-    ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow, CustomerLockRow, CustomerMonthRow,
-    CustomerRow, DispatchRow, DuplicateRow, EventRow, KpiRow, LeadEventRow, LeadRow,
-    NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewAnswerBucketRow, ReviewAnswerRow,
-    ReviewCountsRow, ReviewRow, RosterRow, SaleRow, SmileyTallyRow, SpendRow, ViolationRow, Write,
+    ConfirmationMsBucketRow, ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow,
+    CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchBucketRow, DispatchRow, DuplicateRow,
+    EventRow, KpiRow, LeadBaseRow, LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow,
+    RejectedRow, ReviewAnswerBucketRow, ReviewAnswerRow, ReviewCountsRow, ReviewRow, RosterRow,
+    SaleRow, SmileyTallyRow, SpendRow, ViolationRow, Write,
 };
 use super::Error;
 use super::CONFIRMATION_MINUTES;
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::contest::{Colour, Posting, Rostering, Smiley, TallyDelta};
-use crate::domain::event::ClaimStage;
+use crate::domain::event::{ClaimStage, Temperature};
 use crate::domain::fact::whole_seconds;
+use crate::domain::leads::{Capture, LeadDelta, LeadMark, LeadTrail};
 use crate::domain::response::{ResponseDelta, ReviewChange, ReviewMark};
 use crate::domain::EntityBatch;
 use crate::domain::{
     BatchOutcome, Category, CustomerChange, CustomerOrder, CustomerOrders, DayCounts, EventKey,
     JournalClaim, JournalDelta, Rules, StageMark,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Seconds of a duration, with millisecond precision (the unit of the latency columns).
 pub(crate) fn seconds(d: chrono::TimeDelta) -> f64 {
@@ -244,16 +246,32 @@ pub(crate) fn kpi_rows(outcome: &BatchOutcome, shard: i32) -> Vec<KpiRow> {
         .collect()
 }
 
-/// The fold's signed deltas of the maintained distributions, written under `shard` (see
-/// `commit::writer_shard`), in key order (one lock order for every writer).
-pub(crate) fn figure_rows(
-    outcome: &BatchOutcome,
-    shard: i32,
-) -> (
-    Vec<DispatchRow>,
-    Vec<ConfirmationRow>,
-    Vec<ConfirmationBucketRow>,
-) {
+/// The maintained distributions' rows of a batch under `shard` (see
+/// `commit::writer_shard`), each in key order (one lock order for every writer).
+pub(crate) struct FigureRows {
+    pub dispatch: Vec<DispatchRow>,
+    pub dispatch_buckets: Vec<DispatchBucketRow>,
+    pub confirmation: Vec<ConfirmationRow>,
+    pub confirmation_buckets: Vec<ConfirmationMsBucketRow>,
+    pub histogram: Vec<ConfirmationBucketRow>,
+}
+
+impl FigureRows {
+    /// One write per table, in [`super::tables::ORDER_TABLES`] order.
+    pub fn writes(&self) -> [Write<'_>; 5] {
+        [
+            Write::of(&self.dispatch),
+            Write::of(&self.dispatch_buckets),
+            Write::of(&self.confirmation),
+            Write::of(&self.confirmation_buckets),
+            Write::of(&self.histogram),
+        ]
+    }
+}
+
+/// The fold's signed deltas of the maintained distributions under `shard`: each value, the
+/// bucket a percentile finds it by, and the console's histogram.
+pub(crate) fn figure_rows(outcome: &BatchOutcome, shard: i32) -> FigureRows {
     let f = &outcome.figures;
     let dispatch = f
         .dispatch
@@ -263,6 +281,16 @@ pub(crate) fn figure_rows(
             seconds: *seconds,
             shard,
             orders: *orders,
+        })
+        .collect();
+    let shipped = || f.dispatch.iter().map(|((month, s), n)| (*month, *s, *n));
+    let dispatch_buckets = buckets(shipped(), of_width(DISPATCH_BUCKET_SECONDS))
+        .into_iter()
+        .map(|((month, bucket), orders)| DispatchBucketRow {
+            month,
+            bucket,
+            shard,
+            orders,
         })
         .collect();
     let confirmation = f
@@ -275,8 +303,17 @@ pub(crate) fn figure_rows(
             orders: *orders,
         })
         .collect();
-    let values = f.confirmation.iter().map(|((day, ms), n)| (*day, *ms, *n));
-    let buckets = buckets(values, confirmation_bucket)
+    let confirmed = || f.confirmation.iter().map(|((day, ms), n)| (*day, *ms, *n));
+    let confirmation_buckets = buckets(confirmed(), of_width(CONFIRMATION_BUCKET_MS))
+        .into_iter()
+        .map(|((day, bucket), orders)| ConfirmationMsBucketRow {
+            day,
+            bucket,
+            shard,
+            orders,
+        })
+        .collect();
+    let histogram = buckets(confirmed(), confirmation_bucket)
         .into_iter()
         .map(|((day, bucket), orders)| ConfirmationBucketRow {
             day,
@@ -285,8 +322,22 @@ pub(crate) fn figure_rows(
             orders,
         })
         .collect();
-    (dispatch, confirmation, buckets)
+    FigureRows {
+        dispatch,
+        dispatch_buckets,
+        confirmation,
+        confirmation_buckets,
+        histogram,
+    }
 }
+
+/// The width of a bucket of `dispatch_buckets`, in seconds: a month's percentile reads its
+/// buckets (one per ten minutes of dispatch time that occurs) and one bucket's seconds.
+pub(crate) const DISPATCH_BUCKET_SECONDS: i64 = 600;
+
+/// The width of a bucket of `confirmation_ms_buckets`, in milliseconds: a day's percentile
+/// reads its buckets (one per minute of latency that occurs) and one minute's values.
+pub(crate) const CONFIRMATION_BUCKET_MS: i64 = 60_000;
 
 /// The console's histogram bucket of a confirmation latency of `ms`: how many of
 /// [`CONFIRMATION_MINUTES`] are at or below it (PostgreSQL's `width_bucket`).
@@ -298,10 +349,10 @@ pub(crate) fn confirmation_bucket(ms: i64) -> i32 {
     i32::try_from(at_or_below).unwrap_or(i32::MAX)
 }
 
-/// The bucket of width `width` that holds `seconds` (bucket `b` holds
+/// The bucket of width `width` that holds `value` (bucket `b` holds
 /// `b * width ..< (b + 1) * width`).
 fn of_width(width: i64) -> impl Fn(i64) -> i64 {
-    move |seconds| seconds.div_euclid(width)
+    move |value| value.div_euclid(width)
 }
 
 /// A batch's signed sales and sales-channel orders under `shard`. A sale counted `n` times
@@ -355,14 +406,18 @@ pub(crate) fn sale_rows(
 
 /// The rows that lock a batch's customers, in customer-id order, with the days of their
 /// added orders.
-pub(crate) fn customer_lock_rows(
-    changed: &BTreeMap<String, CustomerOrders>,
-) -> Vec<CustomerLockRow<'_>> {
-    changed
-        .iter()
-        .map(|(customer_id, orders)| CustomerLockRow {
+pub(crate) fn customer_lock_rows<'a>(
+    changed: &'a BTreeMap<String, CustomerOrders>,
+    named: &BTreeSet<&'a str>,
+) -> Vec<CustomerLockRow<'a>> {
+    let mut lock: BTreeMap<&str, String> = named.iter().map(|c| (*c, String::new())).collect();
+    for (customer_id, orders) in changed {
+        lock.insert(customer_id, orders.appended_days());
+    }
+    lock.into_iter()
+        .map(|(customer_id, order_days)| CustomerLockRow {
             customer_id,
-            order_days: orders.appended_days(),
+            order_days,
         })
         .collect()
 }
@@ -622,15 +677,15 @@ impl<'a> V2Rows<'a> {
         let month = |t: DateTime<Utc>| rules.month_of(t);
         for (lead_id, l) in &batch.leads {
             let captured = l.captured.as_ref();
-            if let Some(c) = captured {
+            for ((at, key), temperature) in &l.captures {
                 self.lead_events.push(LeadEventRow {
-                    source: &c.key.source,
-                    id: &c.key.id,
+                    source: &key.source,
+                    id: &key.id,
                     lead_id,
                     kind: "captured",
-                    temperature: c.data.temperature.as_str(),
-                    time: c.at,
-                    month: month(c.at),
+                    temperature: temperature.as_str(),
+                    time: *at,
+                    month: month(*at),
                 });
             }
             for ((at, key), d) in &l.changes {
@@ -792,6 +847,106 @@ pub(crate) fn response_rows(delta: &ResponseDelta, shard: i32) -> ResponseRows {
         answers,
         buckets,
     }
+}
+
+/// A stored lead event with its lead's capture: `(lead_id, temperature, time, source, id,
+/// captured_at, captured_source, captured_id, customer_id)` (the capture columns of `leads`).
+pub(crate) type StoredLeadRow = (
+    String,
+    String,
+    DateTime<Utc>,
+    String,
+    String,
+    Option<DateTime<Utc>>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A stored capture of a lead naming a customer: `(lead_id, captured_at, captured_source,
+/// captured_id, customer_id)`.
+pub(crate) type StoredCaptureRow = (String, DateTime<Utc>, String, String, String);
+
+/// The lead base's view of each lead stored with an event: its capture and its events.
+pub(crate) fn stored_leads(
+    rows: Vec<StoredLeadRow>,
+    rules: &Rules,
+) -> Result<HashMap<String, LeadTrail>, Error> {
+    let mut trails: HashMap<String, LeadTrail> = HashMap::new();
+    for (
+        lead_id,
+        temperature,
+        at,
+        source,
+        id,
+        captured_at,
+        captured_source,
+        captured_id,
+        customer,
+    ) in rows
+    {
+        let Some(temperature) = Temperature::ALL
+            .into_iter()
+            .find(|t| t.as_str() == temperature)
+        else {
+            return Err(Error::CorruptLead {
+                lead_id,
+                value: temperature,
+            });
+        };
+        let trail = trails.entry(lead_id).or_default();
+        if trail.capture.is_none() {
+            if let (Some(at), Some(source), Some(id)) = (captured_at, captured_source, captured_id)
+            {
+                trail.capture = Some(Capture {
+                    at,
+                    key: EventKey { source, id },
+                    month: rules.month_of(at),
+                    customer_id: customer,
+                });
+            }
+        }
+        trail.marks.push(LeadMark {
+            at,
+            key: EventKey { source, id },
+            month: rules.month_of(at),
+            temperature,
+        });
+    }
+    for trail in trails.values_mut() {
+        trail.marks.sort();
+    }
+    Ok(trails)
+}
+
+/// A stored capture as the lead base reads it.
+pub(crate) fn stored_capture(row: StoredCaptureRow, rules: &Rules) -> (String, Capture) {
+    let (lead_id, at, source, id, customer) = row;
+    let capture = Capture {
+        at,
+        key: EventKey { source, id },
+        month: rules.month_of(at),
+        customer_id: Some(customer),
+    };
+    (lead_id, capture)
+}
+
+/// The lead base's signed changes under `shard`, in month order.
+pub(crate) fn lead_base_rows(delta: &LeadDelta, shard: i32) -> Vec<LeadBaseRow> {
+    delta
+        .months
+        .iter()
+        .map(|(month, c)| LeadBaseRow {
+            month: *month,
+            shard,
+            new_leads: c.new_leads,
+            cold: c.temperature[0],
+            warm: c.temperature[1],
+            hot: c.temperature[2],
+            converted: c.converted,
+            events: c.events,
+        })
+        .collect()
 }
 
 /// A stored rostering: `(courier_id, time, source, id, team_id)`.
@@ -1039,23 +1194,46 @@ mod tests {
     fn the_bucketed_percentiles_use_the_widths_the_batches_write() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        let width = super::ANSWER_BUCKET_SECONDS;
-        let reviews = read("0018_maintained_review_response.sql");
-        assert!(
-            reviews.contains(&format!("seconds / {width}.0")),
-            "{reviews}"
-        );
-        assert!(
-            reviews.contains(&format!("(hit.bucket + 1) * {width}")),
-            "{reviews}"
-        );
-        let width = super::RESOLVE_BUCKET_SECONDS;
-        let claims = read("0019_bucketed_resolve_times.sql");
-        assert!(claims.contains(&format!("seconds / {width}.0")), "{claims}");
-        assert!(
-            claims.contains(&format!("(hit.bucket + 1) * {width}")),
-            "{claims}"
-        );
+        let latencies = read("0021_bucketed_latencies.sql");
+        let cases = [
+            (
+                "0018_maintained_review_response.sql",
+                "seconds",
+                super::ANSWER_BUCKET_SECONDS,
+            ),
+            (
+                "0019_bucketed_resolve_times.sql",
+                "seconds",
+                super::RESOLVE_BUCKET_SECONDS,
+            ),
+            (
+                "0021_bucketed_latencies.sql",
+                "seconds",
+                super::DISPATCH_BUCKET_SECONDS,
+            ),
+        ];
+        for (file, value, width) in cases {
+            let sql = read(file);
+            assert!(
+                sql.contains(&format!("{value} / {width}.0")),
+                "{file}: {width}"
+            );
+            assert!(
+                sql.contains(&format!("(hit.bucket + 1) * {width}")),
+                "{file}: {width}"
+            );
+        }
+        let width = super::CONFIRMATION_BUCKET_MS;
+        assert!(latencies.contains(&format!("ms / {width}.0")));
+        for bucket in ["d.b50", "d.b95"] {
+            let range = format!("ms >= {bucket} * {width} AND ms < ({bucket} + 1) * {width}");
+            assert!(latencies.contains(&range), "{range}");
+        }
+        assert!(latencies.contains(&format!("ms >= d.top * {width}")));
+        assert!(latencies.contains(&format!(
+            "floor(s.limit_ms / {width})::bigint + 1) * {width}"
+        )));
+        assert!(latencies.contains(&format!("* 1000 / {width})")));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::commit::{
     StoredReviewRow, StoredReviews, StoredRosterRow, StoredSmileyRow, StoredStageRow, Tx,
 };
 use super::read::{self, Reads, Watch, WindowSums};
-use super::rows::seconds;
+use super::rows::{seconds, StoredCaptureRow, StoredLeadRow};
 use super::tables::{Kind, RowSource, Table, Values, Write};
 use super::{step, BatchReport, Dashboard, Error, LateOrder, RebuildReport, ShopFigures, Store};
 use crate::batch::PreparedBatch;
@@ -511,6 +511,41 @@ impl Database for SqliteStore {
     }
 
     /// One writer at a time already (`BEGIN IMMEDIATE`): the read is the lock.
+    async fn lock_leads(_conn: &mut SqliteConnection, _lead_ids: &[&str]) -> Result<(), Error> {
+        Ok(()) // one writer at a time (BEGIN IMMEDIATE)
+    }
+
+    async fn lead_events(
+        conn: &mut SqliteConnection,
+        lead_ids: &[&str],
+    ) -> Result<Vec<StoredLeadRow>, Error> {
+        sqlx::query_as(
+            "SELECT e.lead_id, e.temperature, e.time, e.source, e.id,
+                    l.captured_at, l.captured_source, l.captured_id, l.customer_id
+             FROM lead_events e LEFT JOIN leads l ON l.lead_id = e.lead_id
+             WHERE e.lead_id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(&lead_ids, "lead_events")?)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read lead_events"))
+    }
+
+    async fn customer_leads(
+        conn: &mut SqliteConnection,
+        customers: &[&str],
+    ) -> Result<Vec<StoredCaptureRow>, Error> {
+        sqlx::query_as(
+            "SELECT lead_id, captured_at, captured_source, captured_id, customer_id FROM leads
+             WHERE customer_id IN (SELECT value FROM json_each(?1)) AND captured_at IS NOT NULL
+               AND captured_source IS NOT NULL AND captured_id IS NOT NULL",
+        )
+        .bind(json(&customers, "leads")?)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read the leads of the customers"))
+    }
+
     async fn lock_reviews(
         conn: &mut SqliteConnection,
         review_ids: &[&str],

@@ -591,6 +591,32 @@ table! {
 }
 
 table! {
+    /// A signed delta of `dispatch_buckets`: orders shipped in a month within a bucket of
+    /// [`super::rows::DISPATCH_BUCKET_SECONDS`] of order to dispatch, per writer shard: what a
+    /// percentile reads to find the bucket that holds its rank.
+    DispatchBucketRow => "dispatch_buckets" {
+        month: NaiveDate = Key;
+        bucket: i64 = Key;
+        shard: i32 = Key;
+        orders: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
+    /// A signed delta of `confirmation_ms_buckets`: orders created on a day and confirmed
+    /// within a bucket of [`super::rows::CONFIRMATION_BUCKET_MS`], per writer shard: what a
+    /// percentile or the count over the SLA reads before one bucket of `confirmation_ms`.
+    ConfirmationMsBucketRow => "confirmation_ms_buckets" {
+        day: NaiveDate = Key;
+        bucket: i64 = Key;
+        shard: i32 = Key;
+        orders: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
     /// A signed delta of `confirmation_minute_buckets`: orders created on a day whose
     /// confirmation latency falls in a bucket of the console's histogram (how many of
     /// [`super::CONFIRMATION_MINUTES`] are at or below it), per writer shard.
@@ -880,8 +906,25 @@ table! {
     ]
 }
 
+table! {
+    /// A signed delta of `lead_base_shards`: per month and writer shard, the leads captured,
+    /// the change of the leads at month end per temperature, the leads converted and the
+    /// lead events of the month ([`crate::domain::leads`]).
+    LeadBaseRow => "lead_base_shards" {
+        month: NaiveDate = Key;
+        shard: i32 = Key;
+        new_leads: i64 = Add;
+        cold: i64 = Add;
+        warm: i64 = Add;
+        hot: i64 = Add;
+        converted: i64 = Add;
+        events: i64 = Add;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
 /// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
-pub(crate) const ORDER_TABLES: [&Table; 18] = [
+pub(crate) const ORDER_TABLES: [&Table; 20] = [
     OrderRow::TABLE,
     ClaimRow::TABLE,
     ClaimJournalRow::TABLE,
@@ -890,7 +933,9 @@ pub(crate) const ORDER_TABLES: [&Table; 18] = [
     ClaimResolveBucketRow::TABLE,
     KpiRow::TABLE,
     DispatchRow::TABLE,
+    DispatchBucketRow::TABLE,
     ConfirmationRow::TABLE,
+    ConfirmationMsBucketRow::TABLE,
     ConfirmationBucketRow::TABLE,
     CustomerRow::TABLE,
     CustomerMonthRow::TABLE,
@@ -903,7 +948,7 @@ pub(crate) const ORDER_TABLES: [&Table; 18] = [
 ];
 
 /// The contract-v2 tables, in the order every batch writes them (one lock order for all).
-pub(crate) const V2_TABLES: [&Table; 12] = [
+pub(crate) const V2_TABLES: [&Table; 13] = [
     ClaimStageRow::TABLE,
     ReviewRow::TABLE,
     RosterRow::TABLE,
@@ -916,6 +961,7 @@ pub(crate) const V2_TABLES: [&Table; 12] = [
     ReviewCountsRow::TABLE,
     ReviewAnswerRow::TABLE,
     ReviewAnswerBucketRow::TABLE,
+    LeadBaseRow::TABLE,
 ];
 
 #[cfg(test)]
