@@ -931,6 +931,48 @@ async fn the_sqlite_maintained_lead_base_migration_keeps_every_month_of_the_lead
     .await;
 }
 
+/// Migration 0023 counts on each customer's row the captured leads that name it (a customer
+/// named before their first order gets a row), so an order batch reads leads only for them.
+#[tokio::test]
+async fn the_customer_leads_migration_counts_the_captured_leads_naming_each_customer() {
+    let db = support::TestDb::create().await;
+    let pool = db.pool().await;
+    migrate_through(&pool, "0022_maintained_lead_base.sql").await;
+    sqlx::raw_sql(&format!(
+        "{LEADS_BEFORE_0022}
+         INSERT INTO leads (lead_id, customer_id, captured_at, captured_month, captured_source,
+                            captured_id, temperature, temperature_at, temperature_source,
+                            temperature_id)
+           VALUES ('L5', 'C1', '2026-10-03T07:00:00Z', '2026-10-01', 's', 'L5c', 'cold',
+                   '2026-10-03T07:00:00Z', 's', 'L5c'),
+                  ('L6', 'C9', '2026-10-04T07:00:00Z', '2026-10-01', 's', 'L6c', 'cold',
+                   '2026-10-04T07:00:00Z', 's', 'L6c'),
+                  ('L7', 'C8', NULL, NULL, NULL, NULL, 'hot', '2026-10-04T07:00:00Z', 's', 'L7x');"
+    ))
+    .execute(&pool)
+    .await
+    .expect("leads of the version before");
+    sqlx::raw_sql(&migration("0023_customer_leads.sql"))
+        .execute(&pool)
+        .await
+        .expect("0023");
+    let counts: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT customer_id, leads, first_order_id FROM customers ORDER BY customer_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("customers");
+    assert_eq!(
+        counts,
+        vec![
+            ("C1".into(), 2, Some("A-1".into())),
+            ("C3".into(), 1, Some("A-3".into())),
+            ("C9".into(), 1, None),
+        ],
+        "a lead never captured names nobody"
+    );
+}
+
 /// The order's state moves from jsonb to the JSON text the service writes: a stored state
 /// reads back as the same JSON document, and the column no longer parses what it is given.
 #[tokio::test]

@@ -16,7 +16,7 @@
 //! ([`Database`]).
 
 use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Mutex;
 
@@ -359,8 +359,7 @@ pub(crate) async fn write_fold<D: Database>(
     let claims = rows::claim_rows(outcome, rules);
     let kpi = rows::kpi_rows(outcome, shard);
     let figures = rows::figure_rows(outcome, shard);
-    let [dispatch, dispatch_buckets, confirmation, confirmation_buckets, histogram] =
-        figures.writes();
+    let [dispatch, dispatch_buckets, confirmation, confirmation_buckets] = figures.writes();
     let (sales, channel_sales, channels) = rows::sale_rows(outcome, shard);
     D::write(
         conn,
@@ -371,7 +370,6 @@ pub(crate) async fn write_fold<D: Database>(
             dispatch_buckets,
             confirmation,
             confirmation_buckets,
-            histogram,
             Write::of(&sales),
             Write::of(&channel_sales),
             Write::of(&channels),
@@ -640,13 +638,18 @@ impl LeadStep {
         self.delta.months.is_empty() && self.captures.is_empty()
     }
 
-    /// The customers the touched leads name, before or after the batch.
-    fn customers(&self) -> BTreeSet<&str> {
-        self.captures
-            .iter()
-            .flat_map(|(_, before, after)| [before, after])
-            .filter_map(|c| c.as_ref()?.customer_id.as_deref())
-            .collect()
+    /// The customers the touched leads name, before or after the batch, each with the
+    /// change of the number of captured leads naming it.
+    fn customers(&self) -> BTreeMap<&str, i64> {
+        let mut named = BTreeMap::new();
+        for (_, before, after) in &self.captures {
+            for (capture, sign) in [(before, -1), (after, 1)] {
+                if let Some(customer) = capture.as_ref().and_then(|c| c.customer_id.as_deref()) {
+                    *named.entry(customer).or_default() += sign;
+                }
+            }
+        }
+        named
     }
 }
 
@@ -706,10 +709,11 @@ async fn lead_conversions<D: Database>(
         let first = customer(new).and_then(|c| after(&c).cloned());
         delta.convert(new.as_ref(), first.as_ref(), 1);
     }
+    // Only customers some captured lead names (counted on their row) can have conversions.
     let moved: Vec<&str> = firsts
         .keys()
         .copied()
-        .filter(|c| before(c) != after(c))
+        .filter(|c| before(c) != after(c) && stored.get(*c).is_some_and(|s| s.leads > 0))
         .collect();
     if !moved.is_empty() {
         let touched: HashSet<&str> = captures.iter().map(|(id, _, _)| id.as_str()).collect();

@@ -346,7 +346,13 @@ impl Database for PgStore {
             .map(|r| {
                 let first = CustomerOrder::stored(r.get(1), r.get(2), r.get(3), r.get(4));
                 let order_days = r.get(5);
-                (r.get(0), StoredCustomer { first, order_days })
+                let leads = r.get(6);
+                let customer = StoredCustomer {
+                    first,
+                    order_days,
+                    leads,
+                };
+                (r.get(0), customer)
             })
             .collect())
     }
@@ -739,17 +745,17 @@ impl Reads for PgStore {
     }
 
     async fn confirmation_buckets(&self, after: NaiveDate) -> Result<Vec<(i64, i64)>, Error> {
-        // Nine buckets a day (and shard), kept by the batches: not a row per order.
+        // The minutes of latency that occur, per day (and shard): not a row per order.
         Ok(sqlx::query(
             "SELECT bucket::bigint, sum(orders)::bigint
-             FROM confirmation_minute_buckets WHERE day > $1
+             FROM confirmation_ms_buckets WHERE day > $1
              GROUP BY 1 HAVING sum(orders) <> 0",
         )
         .bind(after)
         .fetch_all(&self.pool)
         .await
         .map_err(step(
-            "read confirmation latencies from confirmation_minute_buckets",
+            "read confirmation latencies from confirmation_ms_buckets",
         ))?
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))

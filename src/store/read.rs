@@ -249,17 +249,39 @@ fn deviations_30d(figures: &ShopFigures) -> BTreeMap<&'static str, i64> {
 }
 
 /// `[upper bound in minutes, orders]` per bucket, the last (bound null) being "longer";
-/// `buckets` counts per number of bounds at or below the latency.
-fn confirmation_minutes(buckets: Vec<(i64, i64)>) -> Vec<(Option<i64>, i64)> {
+/// `minutes` counts orders per whole minute of latency (`confirmation_ms_buckets`). The
+/// bounds are whole minutes, so every latency of a minute falls in one bucket: the number of
+/// bounds at or below the minute's start.
+fn confirmation_minutes(minutes: Vec<(i64, i64)>) -> Vec<(Option<i64>, i64)> {
     let mut out: Vec<(Option<i64>, i64)> = CONFIRMATION_MINUTES
         .iter()
         .map(|b| (Some(*b), 0))
         .chain([(None, 0)])
         .collect();
-    for (bucket, n) in buckets {
-        if let Some(slot) = out.get_mut(bucket.max(0) as usize) {
+    for (minute, n) in minutes {
+        let at_or_below = CONFIRMATION_MINUTES
+            .iter()
+            .filter(|b| minute >= **b)
+            .count();
+        if let Some(slot) = out.get_mut(at_or_below) {
             slot.1 += n;
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    /// A minute of latency falls in the histogram bucket of its first millisecond: a latency
+    /// of exactly 5 minutes is in "up to 10", one a millisecond under it in "up to 5".
+    #[test]
+    fn each_minute_of_latency_falls_in_the_histogram_bucket_of_its_start() {
+        // (minute, orders): 4:59.999 is minute 4, 5:00.000 minute 5, an hour minute 60.
+        let out =
+            super::confirmation_minutes(vec![(4, 1), (5, 2), (9, 1), (59, 3), (60, 4), (-1, 1)]);
+        let counts: Vec<i64> = out.iter().map(|(_, n)| *n).collect();
+        assert_eq!(counts, vec![2, 3, 0, 0, 0, 0, 0, 3, 4]);
+        assert_eq!(out[0].0, Some(5));
+        assert_eq!(out[8].0, None);
+    }
 }

@@ -8,15 +8,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::tables::{
     ChannelOrdersRow, ChannelSaleRow, ClaimJournalRow, ClaimLockRow, ClaimResolveBucketRow,
-    ClaimResolveRow, ClaimRow, ClaimStageRow, ClaimsJournalRow, ConfirmationBucketRow,
-    ConfirmationMsBucketRow, ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow,
-    CustomerLockRow, CustomerMonthRow, CustomerRow, DispatchBucketRow, DispatchRow, DuplicateRow,
-    EventRow, KpiRow, LeadBaseRow, LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow,
-    RejectedRow, ReviewAnswerBucketRow, ReviewAnswerRow, ReviewCountsRow, ReviewRow, RosterRow,
-    SaleRow, SmileyTallyRow, SpendRow, ViolationRow, Write,
+    ClaimResolveRow, ClaimRow, ClaimStageRow, ClaimsJournalRow, ConfirmationMsBucketRow,
+    ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow, CustomerLockRow, CustomerMonthRow,
+    CustomerRow, DispatchBucketRow, DispatchRow, DuplicateRow, EventRow, KpiRow, LeadBaseRow,
+    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewAnswerBucketRow,
+    ReviewAnswerRow, ReviewCountsRow, ReviewRow, RosterRow, SaleRow, SmileyTallyRow, SpendRow,
+    ViolationRow, Write,
 };
 use super::Error;
-use super::CONFIRMATION_MINUTES;
 use crate::batch::{Entry, PreparedBatch};
 use crate::domain::contest::{Colour, Posting, Rostering, Smiley, TallyDelta};
 use crate::domain::event::{ClaimStage, Temperature};
@@ -28,7 +27,7 @@ use crate::domain::{
     BatchOutcome, Category, CustomerChange, CustomerOrder, CustomerOrders, DayCounts, EventKey,
     JournalClaim, JournalDelta, Rules, StageMark,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Seconds of a duration, with millisecond precision (the unit of the latency columns).
 pub(crate) fn seconds(d: chrono::TimeDelta) -> f64 {
@@ -253,24 +252,22 @@ pub(crate) struct FigureRows {
     pub dispatch_buckets: Vec<DispatchBucketRow>,
     pub confirmation: Vec<ConfirmationRow>,
     pub confirmation_buckets: Vec<ConfirmationMsBucketRow>,
-    pub histogram: Vec<ConfirmationBucketRow>,
 }
 
 impl FigureRows {
     /// One write per table, in [`super::tables::ORDER_TABLES`] order.
-    pub fn writes(&self) -> [Write<'_>; 5] {
+    pub fn writes(&self) -> [Write<'_>; 4] {
         [
             Write::of(&self.dispatch),
             Write::of(&self.dispatch_buckets),
             Write::of(&self.confirmation),
             Write::of(&self.confirmation_buckets),
-            Write::of(&self.histogram),
         ]
     }
 }
 
-/// The fold's signed deltas of the maintained distributions under `shard`: each value, the
-/// bucket a percentile finds it by, and the console's histogram.
+/// The fold's signed deltas of the maintained distributions under `shard`: each value and
+/// the bucket a percentile finds it by (the console's histogram reads the minutes too).
 pub(crate) fn figure_rows(outcome: &BatchOutcome, shard: i32) -> FigureRows {
     let f = &outcome.figures;
     let dispatch = f
@@ -313,21 +310,11 @@ pub(crate) fn figure_rows(outcome: &BatchOutcome, shard: i32) -> FigureRows {
             orders,
         })
         .collect();
-    let histogram = buckets(confirmed(), confirmation_bucket)
-        .into_iter()
-        .map(|((day, bucket), orders)| ConfirmationBucketRow {
-            day,
-            bucket,
-            shard,
-            orders,
-        })
-        .collect();
     FigureRows {
         dispatch,
         dispatch_buckets,
         confirmation,
         confirmation_buckets,
-        histogram,
     }
 }
 
@@ -338,16 +325,6 @@ pub(crate) const DISPATCH_BUCKET_SECONDS: i64 = 600;
 /// The width of a bucket of `confirmation_ms_buckets`, in milliseconds: a day's percentile
 /// reads its buckets (one per minute of latency that occurs) and one minute's values.
 pub(crate) const CONFIRMATION_BUCKET_MS: i64 = 60_000;
-
-/// The console's histogram bucket of a confirmation latency of `ms`: how many of
-/// [`CONFIRMATION_MINUTES`] are at or below it (PostgreSQL's `width_bucket`).
-pub(crate) fn confirmation_bucket(ms: i64) -> i32 {
-    let at_or_below = CONFIRMATION_MINUTES
-        .iter()
-        .filter(|minutes| ms >= *minutes * 60_000)
-        .count();
-    i32::try_from(at_or_below).unwrap_or(i32::MAX)
-}
 
 /// The bucket of width `width` that holds `value` (bucket `b` holds
 /// `b * width ..< (b + 1) * width`).
@@ -408,16 +385,20 @@ pub(crate) fn sale_rows(
 /// added orders.
 pub(crate) fn customer_lock_rows<'a>(
     changed: &'a BTreeMap<String, CustomerOrders>,
-    named: &BTreeSet<&'a str>,
+    named: &BTreeMap<&'a str, i64>,
 ) -> Vec<CustomerLockRow<'a>> {
-    let mut lock: BTreeMap<&str, String> = named.iter().map(|c| (*c, String::new())).collect();
+    let mut lock: BTreeMap<&str, (String, i64)> = named
+        .iter()
+        .map(|(c, n)| (*c, (String::new(), *n)))
+        .collect();
     for (customer_id, orders) in changed {
-        lock.insert(customer_id, orders.appended_days());
+        lock.entry(customer_id).or_default().0 = orders.appended_days();
     }
     lock.into_iter()
-        .map(|(customer_id, order_days)| CustomerLockRow {
+        .map(|(customer_id, (order_days, leads))| CustomerLockRow {
             customer_id,
             order_days,
+            leads,
         })
         .collect()
 }
@@ -1003,6 +984,8 @@ pub(crate) fn tally_rows(delta: TallyDelta, shard: i32) -> Vec<SmileyTallyRow> {
 pub(crate) struct StoredCustomer {
     pub first: Option<CustomerOrder>,
     pub order_days: String,
+    /// How many captured leads name the customer (after the batch's own change).
+    pub leads: i64,
 }
 
 /// A claim's journal row as stored: `(claim_id, category, filed_at, filed_month,
@@ -1168,27 +1151,6 @@ pub(crate) fn stored_stage(row: StoredStageRow) -> Result<(String, StageMark), E
 
 #[cfg(test)]
 mod tests {
-    /// The migrations that fill `confirmation_minute_buckets` from history state the
-    /// console's bucket bounds; a change to them needs a migration that refills the table.
-    #[test]
-    fn the_confirmation_bucket_migrations_use_the_consoles_bounds() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        let bounds: Vec<String> = super::CONFIRMATION_MINUTES
-            .iter()
-            .map(|b| b.to_string())
-            .collect();
-        let pg = read("0020_confirmation_buckets.sql");
-        assert!(pg.contains(&format!("'{{{}}}'", bounds.join(","))), "{pg}");
-        let sqlite = read("sqlite/0016_confirmation_buckets.sql");
-        for b in super::CONFIRMATION_MINUTES {
-            assert!(
-                sqlite.contains(&format!("(ms >= {})", b * 60_000)),
-                "{sqlite}"
-            );
-        }
-    }
-
     /// The functions that rank by bucket (PostgreSQL) use the widths the batches write.
     #[test]
     fn the_bucketed_percentiles_use_the_widths_the_batches_write() {
@@ -1234,13 +1196,5 @@ mod tests {
             "floor(s.limit_ms / {width})::bigint + 1) * {width}"
         )));
         assert!(latencies.contains(&format!("* 1000 / {width})")));
-    }
-
-    #[test]
-    fn a_latency_at_a_bound_falls_in_the_bucket_above_it() {
-        assert_eq!(super::confirmation_bucket(5 * 60_000 - 1), 0);
-        assert_eq!(super::confirmation_bucket(5 * 60_000), 1);
-        assert_eq!(super::confirmation_bucket(3_600_000), 8);
-        assert_eq!(super::confirmation_bucket(-5), 0);
     }
 }

@@ -379,7 +379,13 @@ impl Database for SqliteStore {
             let at = r.try_get(1).map_err(step("read customers.first_at"))?;
             let first = CustomerOrder::stored(at, r.get(2), r.get(3), r.get(4));
             let order_days = r.get(5);
-            stored.insert(r.get(0), StoredCustomer { first, order_days });
+            let leads = r.try_get(6).map_err(step("read customers.leads"))?;
+            let customer = StoredCustomer {
+                first,
+                order_days,
+                leads,
+            };
+            stored.insert(r.get(0), customer);
         }
         Ok(stored)
     }
@@ -692,16 +698,16 @@ impl Reads for SqliteStore {
     }
 
     async fn confirmation_buckets(&self, after: NaiveDate) -> Result<Vec<(i64, i64)>, Error> {
-        // Nine buckets a day (and shard), kept by the batches: not a row per order.
+        // The minutes of latency that occur, per day (and shard): not a row per order.
         Ok(sqlx::query(
-            "SELECT bucket, sum(orders) FROM confirmation_minute_buckets WHERE day > ?1
+            "SELECT bucket, sum(orders) FROM confirmation_ms_buckets WHERE day > ?1
              GROUP BY 1 HAVING sum(orders) <> 0",
         )
         .bind(after)
         .fetch_all(&self.pool)
         .await
         .map_err(step(
-            "read confirmation latencies from confirmation_minute_buckets",
+            "read confirmation latencies from confirmation_ms_buckets",
         ))?
         .into_iter()
         .map(|r| (r.get(0), r.get(1)))

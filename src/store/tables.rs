@@ -617,19 +617,6 @@ table! {
 }
 
 table! {
-    /// A signed delta of `confirmation_minute_buckets`: orders created on a day whose
-    /// confirmation latency falls in a bucket of the console's histogram (how many of
-    /// [`super::CONFIRMATION_MINUTES`] are at or below it), per writer shard.
-    ConfirmationBucketRow => "confirmation_minute_buckets" {
-        day: NaiveDate = Key;
-        bucket: i32 = Key;
-        shard: i32 = Key;
-        orders: i64 = Add;
-    }
-    conflict: Merged, touch: false, returning: []
-}
-
-table! {
     /// A signed delta of `confirmation_ms`: orders created on a day and confirmed this many
     /// milliseconds later, per writer shard (summed by the view).
     ConfirmationRow => "confirmation_ms" {
@@ -643,15 +630,17 @@ table! {
 
 table! {
     /// Locks a customer's row (creating it, with no first order, when new), appends the
-    /// days of the batch's added orders to its order days, and returns it: the customer
-    /// figures' first step of a batch, in customer-id order. One statement, so the row
+    /// days of the batch's added orders to its order days, adds the change of the captured
+    /// leads naming it, and returns it: the customer figures' first step of a batch, in
+    /// customer-id order. One statement, so the row
     /// returned is the one locked, whatever committed meanwhile.
     CustomerLockRow<'a> => "customers" {
         customer_id: &'a str = Key;
         order_days: String = Append;
+        leads: i64 = Add;
     }
     conflict: Merged, touch: false,
-    returning: ["customer_id", "first_at", "first_order_id", "first_month", "first_channel", "order_days"]
+    returning: ["customer_id", "first_at", "first_order_id", "first_month", "first_channel", "order_days", "leads"]
 }
 
 table! {
@@ -924,7 +913,7 @@ table! {
 }
 
 /// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
-pub(crate) const ORDER_TABLES: [&Table; 20] = [
+pub(crate) const ORDER_TABLES: [&Table; 19] = [
     OrderRow::TABLE,
     ClaimRow::TABLE,
     ClaimJournalRow::TABLE,
@@ -936,7 +925,6 @@ pub(crate) const ORDER_TABLES: [&Table; 20] = [
     DispatchBucketRow::TABLE,
     ConfirmationRow::TABLE,
     ConfirmationMsBucketRow::TABLE,
-    ConfirmationBucketRow::TABLE,
     CustomerRow::TABLE,
     CustomerMonthRow::TABLE,
     CustomerKpiRow::TABLE,
@@ -1029,11 +1017,11 @@ mod tests {
         let sql = CustomerLockRow::TABLE.insert_sql(&Plain, 1);
         assert!(
             sql.contains(
-                "DO UPDATE SET \"order_days\" = customers.\"order_days\" || excluded.\"order_days\" RETURNING"
+                "DO UPDATE SET \"order_days\" = customers.\"order_days\" || excluded.\"order_days\", \"leads\" = customers.\"leads\" + excluded.\"leads\" RETURNING"
             ),
             "{sql}"
         );
-        assert!(sql.ends_with("RETURNING \"customer_id\", \"first_at\", \"first_order_id\", \"first_month\", \"first_channel\", \"order_days\""), "{sql}");
+        assert!(sql.ends_with("RETURNING \"customer_id\", \"first_at\", \"first_order_id\", \"first_month\", \"first_channel\", \"order_days\", \"leads\""), "{sql}");
     }
 
     #[test]

@@ -1,0 +1,4 @@
+-- The console's confirmation histogram reads confirmation_ms_buckets (see the PostgreSQL
+-- migration 0024).
+
+DROP TABLE confirmation_minute_buckets;
