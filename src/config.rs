@@ -673,40 +673,103 @@ pub fn is_secret_property(name: &str) -> bool {
         .any(|s| name.contains(s))
 }
 
+impl Settings {
+    /// The settings as one readable line of `key=value` pairs, named as in the
+    /// configuration file and written as it takes them (durations like `30m`, `1day`), with
+    /// the database password and the secret Kafka properties masked: what `run` says at its
+    /// start.
+    pub fn summary(&self) -> String {
+        let time = |d: Duration| humantime::format_duration(d).to_string();
+        let delta = |d: TimeDelta| d.to_std().map_or_else(|_| d.to_string(), time);
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "-".to_owned()
+            } else {
+                v.join(",")
+            }
+        };
+        let r = &self.rules;
+        let mut pairs: Vec<(String, String)> = vec![
+            ("kafka.brokers".into(), self.kafka.brokers.clone()),
+            ("kafka.group_id".into(), self.kafka.group_id.clone()),
+            ("kafka.topics".into(), list(&self.kafka.topics)),
+            (
+                "kafka.entity_topics".into(),
+                list(&self.kafka.entity_topics),
+            ),
+        ];
+        for (k, v) in &self.kafka.properties {
+            let shown = if is_secret_property(k) {
+                "***"
+            } else {
+                v.as_str()
+            };
+            pairs.push((format!("kafka.properties.{k}"), shown.to_owned()));
+        }
+        pairs.extend([
+            ("kafka.drain_timeout".into(), time(self.kafka.drain_timeout)),
+            (
+                "kafka.broker_silence".into(),
+                time(self.kafka.broker_silence),
+            ),
+            ("database.url".into(), self.database_url_redacted()),
+            (
+                "database.max_connections".into(),
+                self.database.max_connections.to_string(),
+            ),
+            ("batch.max_events".into(), self.batch.max_events.to_string()),
+            ("batch.max_wait".into(), time(self.batch.max_wait)),
+            ("batch.lanes".into(), self.batch.lanes.to_string()),
+            (
+                "batch.projection_cache".into(),
+                self.batch.projection_cache.to_string(),
+            ),
+            ("rules.timezone".into(), r.timezone.name().to_owned()),
+            ("rules.confirmation_sla".into(), delta(r.confirmation_sla)),
+            (
+                "rules.delivery_tolerance".into(),
+                delta(r.delivery_tolerance),
+            ),
+            ("rules.claim_window".into(), delta(r.claim_window)),
+            ("rules.pending_horizon".into(), delta(r.pending_horizon)),
+            ("rules.review_answer_sla".into(), delta(r.review_answer_sla)),
+            (
+                "rules.smiley_min_rating".into(),
+                r.smiley_min_rating.to_string(),
+            ),
+            ("rules.team_size".into(), r.team_size.to_string()),
+            ("http.listen".into(), self.http_listen.to_string()),
+            (
+                "http.header_timeout".into(),
+                time(self.http_guards.header_timeout),
+            ),
+            (
+                "http.max_connections".into(),
+                self.http_guards.max_connections.to_string(),
+            ),
+            (
+                "decode.max_record_bytes".into(),
+                self.decode.max_record_bytes.to_string(),
+            ),
+            (
+                "decode.earliest_time".into(),
+                self.decode.earliest_time.to_rfc3339(),
+            ),
+            ("decode.max_future".into(), time(self.decode.max_future)),
+            ("watch.interval".into(), time(self.watch_interval)),
+            ("watch.team_labels".into(), self.team_labels.to_string()),
+        ]);
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let props: BTreeMap<&str, &str> = self
-            .kafka
-            .properties
-            .iter()
-            .map(|(k, v)| {
-                let shown = if is_secret_property(k) {
-                    "***"
-                } else {
-                    v.as_str()
-                };
-                (k.as_str(), shown)
-            })
-            .collect();
-        f.debug_struct("Settings")
-            .field("kafka.brokers", &self.kafka.brokers)
-            .field("kafka.group_id", &self.kafka.group_id)
-            .field("kafka.topics", &self.kafka.topics)
-            .field("kafka.entity_topics", &self.kafka.entity_topics)
-            .field("kafka.properties", &props)
-            .field("kafka.drain_timeout", &self.kafka.drain_timeout)
-            .field("kafka.broker_silence", &self.kafka.broker_silence)
-            .field("database.url", &self.database_url_redacted())
-            .field("batch", &self.batch)
-            .field("rules", &self.rules)
-            .field("http.listen", &self.http_listen)
-            .field("http.header_timeout", &self.http_guards.header_timeout)
-            .field("http.max_connections", &self.http_guards.max_connections)
-            .field("decode.max_record_bytes", &self.decode.max_record_bytes)
-            .field("decode.earliest_time", &self.decode.earliest_time)
-            .field("decode.max_future", &self.decode.max_future)
-            .field("watch.team_labels", &self.team_labels)
-            .finish()
+        f.write_str(&self.summary())
     }
 }
 
@@ -810,6 +873,41 @@ mod tests {
             !format!("{s:?}").contains("hunter2"),
             "secrets stay out of logs"
         );
+    }
+
+    /// The start-up line names each setting as the configuration does and writes its value
+    /// as the configuration takes it: durations such as `30m`, not a Rust debug form.
+    #[test]
+    fn the_start_up_line_reads_as_the_configuration_is_written() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PERFECT_ORDER__RULES__CONFIRMATION_SLA", "45m"),
+                ("PERFECT_ORDER__RULES__CLAIM_WINDOW", "14d"),
+                ("PERFECT_ORDER__KAFKA__TOPICS", "orders,claims"),
+                (
+                    "PERFECT_ORDER__KAFKA__PROPERTIES__SASL__PASSWORD",
+                    "hunter2",
+                ),
+            ]),
+        )
+        .expect("valid");
+        let line = s.summary();
+        for pair in [
+            "rules.confirmation_sla=45m",
+            "rules.claim_window=14days",
+            "rules.timezone=Europe/Moscow",
+            "kafka.topics=orders,claims",
+            "kafka.entity_topics=-",
+            "kafka.properties.sasl.password=***",
+            "batch.max_wait=",
+        ] {
+            assert!(line.contains(pair), "{pair} in {line}");
+        }
+        for debug_form in ["TimeDelta", "secs:", "nanos", "{", "hunter2"] {
+            assert!(!line.contains(debug_form), "{debug_form} in {line}");
+        }
+        assert_eq!(format!("{s:?}"), line);
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub struct Service {
 impl Service {
     /// Starts everything; returns once the consumer is subscribed and the HTTP server listens.
     pub async fn start(settings: Settings) -> Result<Service, Error> {
-        info!(settings = ?settings, "starting perfect-order");
+        info!("starting perfect-order: {}", settings.summary());
         let store = if settings.database.migrate_on_start {
             migrate(&settings).await?
         } else {
