@@ -97,14 +97,14 @@ fn migration(name: &str) -> String {
 }
 
 /// Runs the PostgreSQL migrations up to `last`, stores `before_sql` as that version would,
-/// reads `read` (at least `rows` rows), applies `migration` and checks that `read` answers
-/// the same: a migration that changes how a figure is kept, not what it is.
+/// runs each of `reads` (it must give its number of rows), applies `migration` and checks
+/// that every read answers the same: a migration that changes how a figure is kept, not
+/// what it is.
 async fn pg_migration_keeps(
     last: &str,
     before_sql: &str,
     migration_name: &str,
-    read: &str,
-    rows: usize,
+    reads: &[(&str, usize)],
 ) {
     let db = support::TestDb::create().await;
     let pool = db.pool().await;
@@ -113,14 +113,20 @@ async fn pg_migration_keeps(
         .execute(&pool)
         .await
         .expect("rows of the version before");
-    let before: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
-    assert_eq!(before.len(), rows, "{before:?}");
+    let mut before = Vec::new();
+    for (read, rows) in reads {
+        let answer: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+        assert_eq!(answer.len(), *rows, "{read}: {answer:?}");
+        before.push(answer);
+    }
     sqlx::raw_sql(&migration(migration_name))
         .execute(&pool)
         .await
         .expect(migration_name);
-    let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
-    assert_eq!(after, before);
+    for ((read, _), before) in reads.iter().zip(before) {
+        let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
+        assert_eq!(after, before, "{read}");
+    }
 }
 
 /// The same on a SQLite file, with the SQLite migration files.
@@ -673,10 +679,8 @@ async fn the_lead_base_migration_keeps_every_month_of_the_lead_base() {
 /// courier never rostered, a review below the smiley rating, a team with no smileys).
 #[tokio::test]
 async fn the_contest_migration_keeps_every_month_of_the_contest() {
-    let db = support::TestDb::create().await;
-    let pool = db.pool().await;
-    migrate_through(&pool, "0016_lead_base_by_changes.sql").await;
-    sqlx::raw_sql(
+    pg_migration_keeps(
+        "0016_lead_base_by_changes.sql",
         r#"INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
              VALUES ('Europe/Moscow', '30m', '24h', '14d');
            INSERT INTO courier_rosters (source, id, courier_id, team_id, captain, time, month) VALUES
@@ -696,28 +700,19 @@ async fn the_contest_migration_keeps_every_month_of_the_contest() {
            INSERT INTO courier_violations (source, id, courier_id, kind, time, month) VALUES
              ('s', 'v1', 'D1', 'rude', '2026-10-14T12:00:00Z', '2026-10-01'),
              ('s', 'v2', 'D3', 'rude', '2026-11-14T12:00:00Z', '2026-11-01');"#,
+        "0017_maintained_contest.sql",
+        &[
+            (
+                "SELECT to_jsonb(v)::text FROM team_ranking_monthly v ORDER BY month, team_id",
+                7,
+            ),
+            (
+                "SELECT to_jsonb(v)::text FROM courier_smileys_monthly v ORDER BY month, courier_id",
+                3,
+            ),
+        ],
     )
-    .execute(&pool)
-    .await
-    .expect("smileys of the version before");
-    let reads = [
-        "SELECT to_jsonb(v)::text FROM team_ranking_monthly v ORDER BY month, team_id",
-        "SELECT to_jsonb(v)::text FROM courier_smileys_monthly v ORDER BY month, courier_id",
-    ];
-    let mut before = Vec::new();
-    for read in reads {
-        let rows: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
-        assert!(rows.len() >= 3, "{rows:?}");
-        before.push(rows);
-    }
-    sqlx::raw_sql(&migration("0017_maintained_contest.sql"))
-        .execute(&pool)
-        .await
-        .expect("0017");
-    for (read, before) in reads.iter().zip(before) {
-        let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
-        assert_eq!(after, before, "{read}");
-    }
+    .await;
 }
 
 /// Reviews of the version before 0018 (SQLite 0014): answered at exactly the SLA, a
@@ -745,8 +740,10 @@ async fn the_review_response_migration_keeps_every_month_of_review_response() {
              {REVIEWS_BEFORE_0018}"
         ),
         "0018_maintained_review_response.sql",
-        "SELECT to_jsonb(v)::text FROM review_response_monthly v ORDER BY month",
-        2,
+        &[(
+            "SELECT to_jsonb(v)::text FROM review_response_monthly v ORDER BY month",
+            2,
+        )],
     )
     .await;
 }
@@ -818,9 +815,6 @@ async fn the_confirmation_bucket_migration_keeps_the_histogram() {
 /// value retracted in another shard, latencies at, just under and just over the SLA).
 #[tokio::test]
 async fn the_bucketed_latency_migration_keeps_dispatch_latencies_and_claims_per_category() {
-    let db = support::TestDb::create().await;
-    let pool = db.pool().await;
-    migrate_through(&pool, "0020_confirmation_buckets.sql").await;
     let mut latencies = String::new();
     for (i, ms) in [
         59_999, 60_000, 60_001, 1_799_999, 1_800_000, 1_800_001, 1_800_001, 10_800_500, -40,
@@ -833,7 +827,7 @@ async fn the_bucketed_latency_migration_keeps_dispatch_latencies_and_claims_per_
     for i in 0..30 {
         latencies.push_str(&format!("('2026-11-02', {}, 0, 1), ", 180_000 + i * 7_001));
     }
-    sqlx::raw_sql(&format!(
+    let before_sql = format!(
         "INSERT INTO service_settings (timezone, confirmation_sla, pending_horizon, claim_window)
            VALUES ('Europe/Moscow', '30m', '24h', '14d');
          INSERT INTO confirmation_ms (day, ms, shard, orders) VALUES {latencies}
@@ -853,29 +847,27 @@ async fn the_bucketed_latency_migration_keeps_dispatch_latencies_and_claims_per_
            ('2026-10-01', 'delivery', 1, 1), ('2026-10-01', 'quality', 0, 2),
            ('2026-10-01', 'quality', 1, -1), ('2026-12-01', 'quality', 2, 1),
            ('2026-11-01', 'quality', 0, 0);"
-    ))
-    .execute(&pool)
-    .await
-    .expect("distributions and claims of the version before");
-    let reads = [
-        "SELECT to_jsonb(v)::text FROM confirmation_latency_daily v ORDER BY day",
-        "SELECT to_jsonb(v)::text FROM order_dispatch_monthly v ORDER BY month",
-        "SELECT to_jsonb(v)::text FROM claims_monthly v ORDER BY month, category",
-    ];
-    let mut before = Vec::new();
-    for read in reads {
-        let rows: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
-        assert!(rows.len() >= 2, "{read}: {rows:?}");
-        before.push(rows);
-    }
-    sqlx::raw_sql(&migration("0021_bucketed_latencies.sql"))
-        .execute(&pool)
-        .await
-        .expect("0021");
-    for (read, before) in reads.iter().zip(before) {
-        let after: Vec<String> = sqlx::query_scalar(read).fetch_all(&pool).await.expect(read);
-        assert_eq!(after, before, "{read}");
-    }
+    );
+    pg_migration_keeps(
+        "0020_confirmation_buckets.sql",
+        &before_sql,
+        "0021_bucketed_latencies.sql",
+        &[
+            (
+                "SELECT to_jsonb(v)::text FROM confirmation_latency_daily v ORDER BY day",
+                2,
+            ),
+            (
+                "SELECT to_jsonb(v)::text FROM order_dispatch_monthly v ORDER BY month",
+                2,
+            ),
+            (
+                "SELECT to_jsonb(v)::text FROM claims_monthly v ORDER BY month, category",
+                4,
+            ),
+        ],
+    )
+    .await;
 }
 
 /// Leads, their events and their customers' first orders as a version before 0022 (PostgreSQL)
@@ -910,8 +902,10 @@ async fn the_maintained_lead_base_migration_keeps_every_month_of_the_lead_base()
         "0021_bucketed_latencies.sql",
         LEADS_BEFORE_0022,
         "0022_maintained_lead_base.sql",
-        "SELECT to_jsonb(v)::text FROM lead_base_monthly v ORDER BY month",
-        3,
+        &[(
+            "SELECT to_jsonb(v)::text FROM lead_base_monthly v ORDER BY month",
+            3,
+        )],
     )
     .await;
 }

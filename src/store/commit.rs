@@ -634,8 +634,9 @@ pub(crate) struct LeadStep {
 }
 
 impl LeadStep {
+    /// No lead touched (a touched lead always has its entry in `captures`).
     fn is_empty(&self) -> bool {
-        self.delta.months.is_empty() && self.captures.is_empty()
+        self.captures.is_empty()
     }
 
     /// The customers the touched leads name, before or after the batch, each with the
@@ -693,27 +694,32 @@ async fn lead_conversions<D: Database>(
     firsts: &HashMap<&str, Option<CustomerOrder>>,
     rules: &Rules,
 ) -> Result<LeadDelta, Error> {
-    let before = |c: &str| stored.get(c).and_then(|s| s.first.as_ref());
-    let after = |c: &str| match firsts.get(c) {
+    // A capture's customer's first order before and after the batch.
+    let before = |c: &Capture| {
+        let customer = c.customer_id.as_deref()?;
+        stored.get(customer)?.first.as_ref()
+    };
+    let after = |c: &Capture| match firsts.get(c.customer_id.as_deref()?) {
         Some(first) => first.as_ref(),
         None => before(c),
     };
-    let customer = |c: &Option<Capture>| c.as_ref().and_then(|c| c.customer_id.clone());
     let LeadStep {
         mut delta,
         captures,
     } = leads;
     for (_, old, new) in &captures {
-        let first = customer(old).and_then(|c| before(&c).cloned());
-        delta.convert(old.as_ref(), first.as_ref(), -1);
-        let first = customer(new).and_then(|c| after(&c).cloned());
-        delta.convert(new.as_ref(), first.as_ref(), 1);
+        delta.convert(old.as_ref(), old.as_ref().and_then(before), -1);
+        delta.convert(new.as_ref(), new.as_ref().and_then(after), 1);
     }
     // Only customers some captured lead names (counted on their row) can have conversions.
     let moved: Vec<&str> = firsts
-        .keys()
-        .copied()
-        .filter(|c| before(c) != after(c) && stored.get(*c).is_some_and(|s| s.leads > 0))
+        .iter()
+        .filter(|(c, first)| {
+            let stored = stored.get(**c);
+            stored.and_then(|s| s.first.as_ref()) != first.as_ref()
+                && stored.is_some_and(|s| s.leads > 0)
+        })
+        .map(|(c, _)| *c)
         .collect();
     if !moved.is_empty() {
         let touched: HashSet<&str> = captures.iter().map(|(id, _, _)| id.as_str()).collect();
@@ -722,11 +728,8 @@ async fn lead_conversions<D: Database>(
             if touched.contains(lead_id.as_str()) {
                 continue;
             }
-            let Some(customer) = capture.customer_id.as_deref() else {
-                continue;
-            };
-            delta.convert(Some(&capture), before(customer), -1);
-            delta.convert(Some(&capture), after(customer), 1);
+            delta.convert(Some(&capture), before(&capture), -1);
+            delta.convert(Some(&capture), after(&capture), 1);
         }
     }
     delta.settle();

@@ -35,6 +35,31 @@ const COURIER_LOCKS: i32 = 0x5043; // "PC"
 /// First key of the lead base's lead locks (the second is a hash of the lead id).
 const LEAD_LOCKS: i32 = 0x504c; // "PL"
 
+/// Takes transaction-scoped advisory locks (no row is written) in the key space `space`: one
+/// per id, keyed by a hash of it, exclusive where `exclusive` says so and shared otherwise,
+/// in key order so that two batches never wait on each other in a circle. A collision only
+/// makes two ids share a lock (exclusive if either asks so).
+async fn advisory_locks(
+    conn: &mut PgConnection,
+    space: i32,
+    ids: &[&str],
+    exclusive: &[bool],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT CASE WHEN x THEN pg_advisory_xact_lock($1, k)
+                     ELSE pg_advisory_xact_lock_shared($1, k) END
+         FROM (SELECT hashtext(id) AS k, bool_or(x) AS x
+               FROM UNNEST($2::text[], $3::bool[]) AS c(id, x)
+               GROUP BY 1 ORDER BY 1) l",
+    )
+    .bind(space)
+    .bind(ids)
+    .bind(exclusive)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The SLA watch's condition: created after $1 (now minus the pending horizon), neither
 /// confirmed nor cancelled. One definition for the gauges and the on-call list (the
 /// `orders_awaiting_confirmation` view says the same with `now()`).
@@ -455,23 +480,9 @@ impl Database for PgStore {
         couriers: &[&str],
         exclusive: &[bool],
     ) -> Result<(), Error> {
-        // Advisory locks (no row is written): one per courier, keyed by a hash of its id,
-        // taken in key order so that two batches never wait on each other in a circle. A
-        // collision only makes two couriers share a lock (exclusive if either asks so).
-        sqlx::query(
-            "SELECT CASE WHEN x THEN pg_advisory_xact_lock($1, k)
-                         ELSE pg_advisory_xact_lock_shared($1, k) END
-             FROM (SELECT hashtext(id) AS k, bool_or(x) AS x
-                   FROM UNNEST($2::text[], $3::bool[]) AS c(id, x)
-                   GROUP BY 1 ORDER BY 1) l",
-        )
-        .bind(COURIER_LOCKS)
-        .bind(couriers)
-        .bind(exclusive)
-        .execute(conn)
-        .await
-        .map_err(step("lock the couriers of the contest"))?;
-        Ok(())
+        advisory_locks(conn, COURIER_LOCKS, couriers, exclusive)
+            .await
+            .map_err(step("lock the couriers of the contest"))
     }
 
     async fn courier_rosters(
@@ -539,17 +550,9 @@ impl Database for PgStore {
     }
 
     async fn lock_leads(conn: &mut PgConnection, lead_ids: &[&str]) -> Result<(), Error> {
-        // As the couriers' locks: advisory, keyed by a hash of the id, taken in key order.
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock($1, k)
-             FROM (SELECT DISTINCT hashtext(id) AS k FROM unnest($2::text[]) AS l(id) ORDER BY 1) l",
-        )
-        .bind(LEAD_LOCKS)
-        .bind(lead_ids)
-        .execute(conn)
-        .await
-        .map_err(step("lock the leads of the lead base"))?;
-        Ok(())
+        advisory_locks(conn, LEAD_LOCKS, lead_ids, &vec![true; lead_ids.len()])
+            .await
+            .map_err(step("lock the leads of the lead base"))
     }
 
     async fn lead_events(

@@ -280,8 +280,8 @@ pub(crate) fn figure_rows(outcome: &BatchOutcome, shard: i32) -> FigureRows {
             orders: *orders,
         })
         .collect();
-    let shipped = || f.dispatch.iter().map(|((month, s), n)| (*month, *s, *n));
-    let dispatch_buckets = buckets(shipped(), of_width(DISPATCH_BUCKET_SECONDS))
+    let shipped = f.dispatch.iter().map(|((month, s), n)| (*month, *s, *n));
+    let dispatch_buckets = buckets(shipped, of_width(DISPATCH_BUCKET_SECONDS))
         .into_iter()
         .map(|((month, bucket), orders)| DispatchBucketRow {
             month,
@@ -300,8 +300,8 @@ pub(crate) fn figure_rows(outcome: &BatchOutcome, shard: i32) -> FigureRows {
             orders: *orders,
         })
         .collect();
-    let confirmed = || f.confirmation.iter().map(|((day, ms), n)| (*day, *ms, *n));
-    let confirmation_buckets = buckets(confirmed(), of_width(CONFIRMATION_BUCKET_MS))
+    let confirmed = f.confirmation.iter().map(|((day, ms), n)| (*day, *ms, *n));
+    let confirmation_buckets = buckets(confirmed, of_width(CONFIRMATION_BUCKET_MS))
         .into_iter()
         .map(|((day, bucket), orders)| ConfirmationMsBucketRow {
             day,
