@@ -11,6 +11,8 @@ use rdkafka::mocking::MockCluster;
 
 use crate::config::{Settings, DEFAULT_DATABASE_URL};
 use crate::simulate::{mock_partitions_for, sink, Generator, Shop};
+
+pub mod terminal;
 use crate::store::AnyStore;
 use crate::Service;
 
@@ -25,8 +27,12 @@ pub struct DemoPlan {
     pub speedup: f64,
     /// Seed of the simulated shop.
     pub seed: u64,
-    /// Where the demo keeps its SQLite database (unless `database.url` names another).
+    /// Where the demo keeps its SQLite database (unless `database.url` names another) and
+    /// its log file.
     pub data_dir: PathBuf,
+    /// The logs on the terminal too, and the figures as plain lines instead of a bar and a
+    /// status line redrawn in place.
+    pub verbose: bool,
 }
 
 /// A failure to start or run the demo.
@@ -80,24 +86,39 @@ pub async fn run(
     settings.kafka.group_id = "perfect-order-demo".into();
     if settings.database.url == DEFAULT_DATABASE_URL {
         let file = plan.data_dir.join("perfect-order.db");
-        settings.database.url = format!("sqlite://{}", file.display());
+        settings.use_database(format!("sqlite://{}", file.display()));
     }
     let service = Service::start(settings.clone()).await?;
-    print_banner(&plan, &settings, &service, &topic);
+    let log = terminal::LogFile::path(&plan.data_dir);
+    print_banner(&plan, &settings, &service, &topic, &log);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let simulator = start_shop(&plan, &settings, &topic, stop.clone()).await?;
-    shutdown.await;
-    println!("stopping: committing the batch in flight");
+    let tally = Arc::new(sink::Tally::default());
+    let (simulator, store) =
+        start_shop(&plan, &settings, &topic, stop.clone(), tally.clone()).await?;
+    let screen = terminal::Screen::new(plan.verbose, log);
+    tokio::select! {
+        () = shutdown => {}
+        () = screen.show(&service.metrics, &store, &settings.rules, &tally) => {}
+    }
+    screen.stopping();
     stop.store(true, Ordering::Relaxed);
     let _ = tokio::task::spawn_blocking(move || simulator.join()).await;
+    let metrics = service.metrics.clone();
     service.stop().await;
+    screen.stopped(&metrics, &settings.database_url_redacted());
     drop(cluster);
     Ok(())
 }
 
 /// Where to look.
-fn print_banner(plan: &DemoPlan, settings: &Settings, service: &Service, topic: &str) {
+fn print_banner(
+    plan: &DemoPlan,
+    settings: &Settings,
+    service: &Service,
+    topic: &str,
+    log: &std::path::Path,
+) {
     println!();
     println!("perfect-order demo is running");
     println!("  console:   http://{}/", service.http_addr);
@@ -108,6 +129,11 @@ fn print_banner(plan: &DemoPlan, settings: &Settings, service: &Service, topic: 
         settings.kafka.brokers
     );
     println!("  database:  {}", settings.database_url_redacted());
+    if plan.verbose {
+        println!("  logs:      here, and in {}", log.display());
+    } else {
+        println!("  logs:      {} (--verbose shows them here)", log.display());
+    }
     println!(
         "  simulating up to {} day(s) of history at {} orders/min, then live traffic at {}x; Ctrl-C stops",
         plan.days, plan.orders_per_minute, plan.speedup
@@ -122,7 +148,8 @@ async fn start_shop(
     settings: &Settings,
     topic: &str,
     stop: Arc<AtomicBool>,
-) -> Result<std::thread::JoinHandle<()>, Error> {
+    tally: Arc<sink::Tally>,
+) -> Result<(std::thread::JoinHandle<()>, AnyStore), Error> {
     let now = Utc::now().trunc_subsecs(0);
     let mut start = now - TimeDelta::seconds((plan.days * 86_400.0) as i64);
     let mut seed = plan.seed;
@@ -145,15 +172,17 @@ async fn start_shop(
     let producer = sink::producer(&settings.kafka.brokers, &[])?;
     let topic = topic.to_owned();
     let speedup = plan.speedup;
-    Ok(std::thread::spawn(move || {
+    let simulator = std::thread::spawn(move || {
         let target = sink::Target {
             producer: &producer,
             orders_topic: &topic,
             claims_topic: &topic,
             entity_topic: &topic,
         };
-        if let Err(e) = sink::produce(generator, &target, now, speedup, None, &stop) {
+        let progress = sink::Progress::Tally(&tally);
+        if let Err(e) = sink::produce(generator, &target, now, speedup, progress, &stop) {
             tracing::error!(error = %e, "the simulator stopped");
         }
-    }))
+    });
+    Ok((simulator, store))
 }

@@ -158,9 +158,14 @@ struct DemoArgs {
     /// event store deduplicates).
     #[arg(long, default_value_t = Shop::default().seed)]
     seed: u64,
-    /// Where the demo keeps its SQLite database (used unless database.url names another).
+    /// Where the demo keeps its SQLite database (used unless database.url names another) and
+    /// its log file (perfect-order.log).
     #[arg(long, default_value = "perfect-order-demo")]
     data_dir: PathBuf,
+    /// Show the logs on the terminal too (they always go to the log file), with the figures
+    /// as plain lines instead of the progress bar and the status line.
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 #[derive(clap::Args)]
@@ -336,34 +341,101 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         claims_topic,
         entity_topic,
     };
-    sink::produce(generator, &target, now, args.speedup, estimate, &stop)?;
+    sink::produce(
+        generator,
+        &target,
+        now,
+        args.speedup,
+        sink::Progress::Bar(estimate),
+        &stop,
+    )?;
     Ok(())
 }
 
+/// Where the demo's logs go: a file under its data directory, and the terminal only with
+/// `--verbose`.
+struct DemoLog {
+    file: std::fs::File,
+    verbose: bool,
+}
+
+impl DemoLog {
+    /// Opens (appends to) the log file under `args.data_dir`, creating the directory.
+    fn open(args: &DemoArgs) -> anyhow::Result<DemoLog> {
+        std::fs::create_dir_all(&args.data_dir).with_context(|| {
+            format!(
+                "cannot create the demo's data directory {}; pass --data-dir a writable directory",
+                args.data_dir.display()
+            )
+        })?;
+        let path = perfect_order::demo::terminal::LogFile::path(&args.data_dir);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| {
+                format!(
+                    "cannot write the demo's log file {}; pass --data-dir a writable directory",
+                    path.display()
+                )
+            })?;
+        Ok(DemoLog {
+            file,
+            verbose: args.verbose,
+        })
+    }
+}
+
 /// Installs the logger; `commit_times` adds the benchmark's layer that keeps each batch's
-/// commit time (`bench-child e2e`).
-fn init_logging(settings: &Settings, commit_times: bool) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&settings.log_level)
-        .with_context(|| format!("log.level `{}` is not a valid filter", settings.log_level))?
-        // The driver's URL parser logs the value of a parameter it does not know (an
-        // `sslpassword`, say): that line never reaches the logs.
-        .add_directive(
-            "sqlx_postgres::options=error"
-                .parse()
-                .context("the built-in log directive is valid")?,
-        );
+/// commit time (`bench-child e2e`); `demo` sends the logs to the demo's file.
+fn init_logging(
+    settings: &Settings,
+    commit_times: bool,
+    demo: Option<DemoLog>,
+) -> anyhow::Result<()> {
+    let filter = || {
+        anyhow::Ok(
+            EnvFilter::try_new(&settings.log_level)
+                .with_context(|| {
+                    format!("log.level `{}` is not a valid filter", settings.log_level)
+                })?
+                // The driver's URL parser logs the value of a parameter it does not know (an
+                // `sslpassword`, say): that line never reaches the logs.
+                .add_directive(
+                    "sqlx_postgres::options=error"
+                        .parse()
+                        .context("the built-in log directive is valid")?,
+                ),
+        )
+    };
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::Layer as _;
-    let fmt = match settings.log_format {
+    let on_terminal = demo.as_ref().is_none_or(|d| d.verbose);
+    let terminal = match settings.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .boxed(),
     };
+    let terminal = on_terminal.then_some(terminal.with_filter(filter()?));
+    let file = match demo {
+        Some(demo) => Some(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(demo.file))
+                .with_filter(filter()?),
+        ),
+        None => None,
+    };
+    let warnings = file
+        .is_some()
+        .then_some(perfect_order::demo::terminal::CountWarnings);
     tracing_subscriber::registry()
-        .with(fmt.with_filter(filter))
+        .with(terminal)
+        .with(file)
+        .with(warnings)
         .with(
             commit_times
                 .then(|| bench::commit_times().clone())
@@ -422,7 +494,11 @@ fn main() -> anyhow::Result<()> {
 async fn serve(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
     let e2e = matches!(&cli.command, Command::BenchChild { mode, .. } if mode == "e2e");
-    init_logging(&settings, e2e)?;
+    let demo = match &cli.command {
+        Command::Demo(args) => Some(DemoLog::open(args)?),
+        _ => None,
+    };
+    init_logging(&settings, e2e, demo)?;
     match cli.command {
         Command::Migrate => {
             perfect_order::migrate(&settings).await?;
@@ -456,6 +532,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
                 speedup: args.speedup,
                 seed: args.seed,
                 data_dir: args.data_dir,
+                verbose: args.verbose,
             };
             perfect_order::demo::run(plan, settings, shutdown_signal()).await?
         }

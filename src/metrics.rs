@@ -15,7 +15,7 @@ use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::domain::event::Temperature;
 use crate::domain::event::KNOWN_TYPES;
@@ -321,6 +321,21 @@ impl Metrics {
         );
     }
 
+    /// Records committed so far by this instance (each consumed offset once: stored events,
+    /// duplicates and rejected records alike): the demo's progress.
+    pub fn records_committed(&self) -> u64 {
+        self.batch_events.get_sample_sum() as u64
+    }
+
+    /// Records behind the high watermarks over every assigned partition whose watermark is
+    /// known (`None` before the first statistics).
+    pub fn lag_records(&self) -> Option<i64> {
+        let lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lags = lag.lags().peekable();
+        lags.peek()?;
+        Some(lags.map(|(_, records)| records).sum())
+    }
+
     /// Records a failed batch attempt (it will be retried).
     pub fn record_batch_failure(&self, error: &dyn std::fmt::Display, attempt: u32) {
         self.batch_failures.inc();
@@ -355,7 +370,12 @@ impl Metrics {
         }
         self.assigned_partitions.set(lag.assigned.len() as i64);
         self.refresh_lag(&lag);
-        info!(partitions = ?partitions, "partitions assigned");
+        info!(
+            partitions = partitions.len(),
+            assigned = lag.assigned.len(),
+            "partitions assigned"
+        );
+        debug!(partitions = ?partitions, "partitions assigned");
     }
 
     /// Partitions were revoked: this instance stops reporting their lag.
@@ -370,7 +390,12 @@ impl Metrics {
                 .remove_label_values(&[&p.0, &p.1.to_string()]);
         }
         self.assigned_partitions.set(lag.assigned.len() as i64);
-        info!(partitions = ?partitions, "partitions revoked");
+        info!(
+            partitions = partitions.len(),
+            assigned = lag.assigned.len(),
+            "partitions revoked"
+        );
+        debug!(partitions = ?partitions, "partitions revoked");
     }
 
     /// New high watermarks from librdkafka statistics.

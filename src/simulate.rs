@@ -599,7 +599,7 @@ impl Iterator for Generator {
 pub mod sink {
     use std::io::{BufRead, BufWriter, Write};
     use std::path::Path;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::time::Duration;
 
     use chrono::{DateTime, Utc};
@@ -750,6 +750,37 @@ pub mod sink {
         pub entity_topic: &'a str,
     }
 
+    /// How [`produce`] shows its progress.
+    pub enum Progress<'a> {
+        /// A bar on the terminal, with the history's estimated records when known.
+        Bar(Option<u64>),
+        /// Counts kept for a caller that shows them itself (the demo's terminal).
+        Tally(&'a Tally),
+    }
+
+    /// The records [`produce`] has sent of the history, and whether the history is all sent.
+    #[derive(Debug, Default)]
+    pub struct Tally {
+        history: AtomicU64,
+        history_sent: AtomicBool,
+    }
+
+    impl Tally {
+        /// The history's records sent so far, and whether that is all of them.
+        pub fn history(&self) -> (u64, bool) {
+            // Read the flag first: once set, the count is final.
+            let sent = self.history_sent.load(Ordering::Acquire);
+            (self.history.load(Ordering::Acquire), sent)
+        }
+
+        fn sent(&self, n: u64, history_sent: bool) {
+            self.history.store(n, Ordering::Release);
+            if history_sent {
+                self.history_sent.store(true, Ordering::Release);
+            }
+        }
+    }
+
     /// Produces the generated stream. Records due before `now` (history) go out as fast as the
     /// broker takes them; later ones (live traffic) when the simulated clock reaches them, the
     /// clock running `speedup` times faster than the wall clock. Stops at the end of the stream or
@@ -759,7 +790,7 @@ pub mod sink {
         target: &Target<'_>,
         now: DateTime<Utc>,
         speedup: f64,
-        estimate: Option<u64>,
+        progress: Progress<'_>,
         stop: &AtomicBool,
     ) -> Result<u64, Error> {
         let Target {
@@ -768,7 +799,10 @@ pub mod sink {
             claims_topic,
             entity_topic,
         } = *target;
-        let progress = bar(estimate, "producing history");
+        let (progress, tally) = match progress {
+            Progress::Bar(estimate) => (bar(estimate, "producing history"), None),
+            Progress::Tally(tally) => (ProgressBar::hidden(), Some(tally)),
+        };
         let wall_start = std::time::Instant::now();
         let mut n = 0u64;
         let mut live = false;
@@ -781,6 +815,9 @@ pub mod sink {
                     live = true;
                     flush(producer, orders_topic)?;
                     progress.set_message("live traffic");
+                    if let Some(tally) = tally {
+                        tally.sent(n, true);
+                    }
                 }
                 let simulated = now
                     + chrono::TimeDelta::milliseconds(
@@ -807,9 +844,16 @@ pub mod sink {
             if n % 512 == 0 {
                 producer.poll(Duration::ZERO);
                 progress.set_position(n);
+                if let (Some(tally), false) = (tally, live) {
+                    tally.sent(n, false);
+                }
             }
         }
         flush(producer, orders_topic)?;
+        if let (Some(tally), false) = (tally, live) {
+            // The stream ended (or stopped) before any live traffic.
+            tally.sent(n, true);
+        }
         progress.finish_with_message(format!("produced {n} records"));
         Ok(n)
     }

@@ -19,6 +19,11 @@ struct Demo {
 impl Demo {
     /// Starts `demo` with its default store: a SQLite file under `data_dir`.
     fn start(data_dir: &std::path::Path) -> Demo {
+        Demo::start_with(data_dir, &[])
+    }
+
+    /// Starts `demo` with `extra` arguments.
+    fn start_with(data_dir: &std::path::Path, extra: &[&str]) -> Demo {
         let mut child = Command::new(env!("CARGO_BIN_EXE_perfect-order"))
             .args([
                 "demo",
@@ -31,9 +36,10 @@ impl Demo {
                 "--data-dir",
             ])
             .arg(data_dir)
+            .args(extra)
             .env_remove("PERFECT_ORDER__DATABASE__URL")
             .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
-            .env("PERFECT_ORDER__LOG__LEVEL", "warn")
+            .env("PERFECT_ORDER__LOG__LEVEL", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -85,8 +91,8 @@ impl Demo {
             .expect("host:port")
     }
 
-    /// Ctrl-C; the demo must exit successfully within 30 s.
-    fn interrupt(mut self) {
+    /// Ctrl-C; the demo must exit successfully within 30 s. Returns every line it printed.
+    fn interrupt(mut self) -> Vec<String> {
         let pid = self.child.0.id().to_string();
         let sent = Command::new("kill")
             .args(["-INT", &pid])
@@ -97,7 +103,10 @@ impl Demo {
         loop {
             if let Some(status) = self.child.0.try_wait().expect("wait") {
                 assert!(status.success(), "the demo exited with {status}");
-                return;
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+                    self.seen.push(line);
+                }
+                return self.seen;
             }
             assert!(
                 Instant::now() < deadline,
@@ -210,4 +219,70 @@ async fn demo_serves_kpis_within_seconds_stops_on_ctrl_c_and_a_second_run_contin
         "the history is not simulated twice ({before} -> {after})"
     );
     second.interrupt();
+}
+
+/// The terminal reads as a product, not a log: the banner says where the logs are, the history
+/// shows its progress, then status lines name the figures; the logs go to the file under the
+/// data directory, and Ctrl-C is answered at once and says when it is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_progress_and_status_lines_and_keeps_its_logs_in_a_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("demo-data");
+    let mut demo = Demo::start(&data_dir);
+    let log = data_dir.join("perfect-order.log");
+    assert!(
+        demo.line_with("logs:").contains(&log.display().to_string()),
+        "the banner names the log file"
+    );
+    let history = demo.line_with("history:");
+    assert!(history.contains("events consumed"), "{history}");
+    let status = demo.line_with("status:");
+    for figure in [
+        "events",
+        "lag",
+        "perfect orders today",
+        "this month",
+        "awaiting confirmation",
+        "over SLA",
+    ] {
+        assert!(
+            status.contains(figure),
+            "the status line names {figure}: {status}"
+        );
+    }
+    let printed = demo.interrupt();
+    let stopping = printed
+        .iter()
+        .position(|l| l.starts_with("stopping: committing the batch in flight"))
+        .unwrap_or_else(|| panic!("Ctrl-C is answered: {printed:?}"));
+    assert!(
+        printed[stopping..]
+            .iter()
+            .any(|l| l.starts_with("stopped:")),
+        "the demo says when it has stopped: {printed:?}"
+    );
+    let logged: Vec<&String> = printed
+        .iter()
+        .filter(|l| l.contains(" INFO ") || l.contains(" WARN ") || l.contains("batch committed"))
+        .collect();
+    assert!(
+        logged.is_empty(),
+        "no log lines on the terminal: {logged:?}"
+    );
+    let file = std::fs::read_to_string(&log).expect("the demo's log file");
+    for line in ["starting perfect-order", "batch committed", "stopped"] {
+        assert!(file.contains(line), "the log file holds `{line}`");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_verbose_the_demo_shows_its_logs_on_the_terminal_as_well_as_in_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("demo-data");
+    let mut demo = Demo::start_with(&data_dir, &["--verbose"]);
+    demo.line_with("batch committed");
+    demo.line_with("status:");
+    demo.interrupt();
+    let file = std::fs::read_to_string(data_dir.join("perfect-order.log")).expect("log file");
+    assert!(file.contains("batch committed"));
 }
