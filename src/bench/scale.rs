@@ -7,7 +7,8 @@
 //! months). Then every read the console, the dashboards and the watch
 //! timer make is timed, `--reps` times each after one warm-up: the HTTP endpoints (through the
 //! router in-process, so without the network), every query of the Grafana dashboards as
-//! provisioned, every daily and monthly view read whole, and the watch tick. It prints p50 and
+//! provisioned, every daily and monthly view read whole and for a bounded range (the last
+//! month, the last 30 days), and the watch tick. It prints p50 and
 //! p95 per read and size, and the ratio of the largest size's p95 to the smallest's.
 
 use std::sync::Arc;
@@ -249,6 +250,25 @@ async fn time_reads(
             .iter()
             .map(|v| (format!("view: {v}"), format!("SELECT * FROM {v}"))),
     );
+    // The same views read for a bounded range, as the console and the dashboards read
+    // them: the last whole month, the last 30 days.
+    let now = Utc::now();
+    let this_month = settings.rules.month_of(now);
+    let last_month = this_month
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(this_month);
+    let month_ago = settings.rules.day_of(now) - TimeDelta::days(30);
+    queries.extend(VIEWS.iter().map(|v| {
+        let (range, filter) = if v.ends_with("_daily") {
+            ("last 30 days", format!("day > date '{month_ago}'"))
+        } else {
+            ("last month", format!("month = date '{last_month}'"))
+        };
+        (
+            format!("view, {range}: {v}"),
+            format!("SELECT * FROM {v} WHERE {filter}"),
+        )
+    }));
     for (label, sql) in queries {
         let samples = sample(plan.reps, || async {
             sqlx::raw_sql(&sql)
