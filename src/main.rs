@@ -55,6 +55,16 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         months: i64,
     },
+    /// Explain one order: its verdict and maturity, each criterion of the rules with the
+    /// measured value, the rule's value and the event that decided it (with where it was
+    /// read), and the order's timeline with each event's arrival.
+    Explain {
+        /// The order's id, as in the events' `data.order_id`.
+        order_id: String,
+        /// The same as JSON (what GET /api/orders/{id} answers).
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate realistic shop traffic (contract v1) into Kafka or a file, or replay a file.
     ///
     /// Examples:
@@ -505,6 +515,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Rebuild => rebuild(&settings).await?,
         Command::Report { months } => report(&settings, months).await?,
+        Command::Explain { order_id, json } => explain(&settings, &order_id, json).await?,
         Command::Simulate(_) => unreachable!("handled before the runtime starts"),
         Command::Bench(args) => run_bench(args).await?,
         Command::BenchScale(args) => {
@@ -584,6 +595,28 @@ async fn rebuild(settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// `perfect-order report`: the monthly tables of perfect order, claims and the v2 views.
+/// `perfect-order explain ORDER_ID`.
+async fn explain(settings: &Settings, order_id: &str, json: bool) -> anyhow::Result<()> {
+    let store = perfect_order::store::AnyStore::connect(&settings.database.url, 1).await?;
+    let story =
+        perfect_order::store::order_story(&store, &settings.rules, order_id, chrono::Utc::now())
+            .await
+            .context("reading the order failed (run `perfect-order migrate` first?)")?;
+    let Some(story) = story else {
+        anyhow::bail!(
+            "no order {order_id:?} is stored in {}: check the id (order ids are case-sensitive) \
+             and database.url",
+            settings.database_url_redacted()
+        );
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&story)?);
+    } else {
+        print!("{}", perfect_order::report::render_order(&story));
+    }
+    Ok(())
+}
+
 async fn report(settings: &Settings, months: i64) -> anyhow::Result<()> {
     let store = perfect_order::store::AnyStore::connect(
         &settings.database.url,

@@ -367,6 +367,95 @@ fn leads_table(out: &mut String, m: &ServiceMonths) {
     );
 }
 
+/// `perfect-order explain`: one order's verdict, each criterion with the event that decided
+/// it and where it was read, and the order's timeline with each event's arrival.
+pub fn render_order(story: &crate::store::OrderStory) -> String {
+    use crate::domain::explain::{Maturity, Outcome};
+    let e = &story.explanation;
+    let mut out = String::new();
+    let maturity = match e.maturity {
+        Maturity::Open => "open: waiting for the delivery".to_owned(),
+        Maturity::Provisional { until } => {
+            format!(
+                "provisional until {}",
+                until.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        }
+        Maturity::Final => "final".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "order {}: {} ({maturity})",
+        e.order_id,
+        e.verdict.as_str()
+    );
+    if let Some(day) = e.counts_for_day {
+        let _ = writeln!(
+            out,
+            "counts for the day {day} (its delivery day, shop zone)"
+        );
+    }
+    let _ = writeln!(out);
+    for c in &e.criteria {
+        let mark = match c.outcome {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::NotYetKnown => "not yet known",
+        };
+        let _ = writeln!(
+            out,
+            "  {:<13} {mark:<13} {} (rule: {})",
+            c.name, c.measured, c.rule
+        );
+        if let Some(d) = &c.deciding {
+            let read = d.read.as_ref().map_or_else(String::new, |r| {
+                format!(
+                    ", read from {} partition {} offset {}, stored {}",
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.stored_at.format("%Y-%m-%d %H:%M:%S UTC")
+                )
+            });
+            let _ = writeln!(
+                out,
+                "  {:<13} decided by {} at {} (source {}, id {}{read})",
+                "",
+                d.event_type,
+                d.time.format("%Y-%m-%d %H:%M:%S UTC"),
+                d.source,
+                d.id
+            );
+        }
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "timeline (event time order; stored = when it arrived):"
+    );
+    for t in &story.timeline {
+        let late = t.stored_at - t.time;
+        let dups = match t.duplicates {
+            0 => String::new(),
+            n => format!(", {n} duplicate(s) dropped"),
+        };
+        let _ = writeln!(
+            out,
+            "  {}  {:<16} stored {} ({} after){dups}  {}#{}  {} [{}] @{}",
+            t.time.format("%Y-%m-%d %H:%M:%S"),
+            t.event_type,
+            t.stored_at.format("%Y-%m-%d %H:%M:%S"),
+            crate::domain::explain::duration(late),
+            t.source,
+            t.id,
+            t.topic,
+            t.partition,
+            t.offset
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,9 +90,10 @@ async fn console_tiles_show_the_numbers_the_api_returns() {
         api["awaiting_confirmation"].to_string()
     );
     assert!(element_text(&dom, "tile-over-sla").starts_with(&format!("{} ·", api["over_sla"])));
+    let link = "<a href=\"/orders/STUCK-42\">STUCK-42</a>";
     assert!(
-        dom.contains("<td>STUCK-42</td>"),
-        "the on-call table lists the stuck order"
+        dom.contains(&format!("<td>{link}</td>")),
+        "the on-call table lists the stuck order, linked to its page"
     );
     // The seeds' other KPIs: the tile, the contest and the list show what /api/service says.
     let (_, body) = http_get(service.http_addr, "/api/service").await;
@@ -115,6 +116,52 @@ async fn console_tiles_show_the_numbers_the_api_returns() {
             .map(|m| m.len() > 10_000)
             .unwrap_or(false),
         "screenshot saved"
+    );
+    fixture.service.stop().await;
+}
+
+/// The DOM of `url` once the page's script has run.
+async fn dump_dom(url: String) -> String {
+    tokio::task::spawn_blocking(move || chromium(&["--dump-dom".into(), url]))
+        .await
+        .expect("browser ran")
+}
+
+/// From the on-call list to one order's page: the page a person reaches by clicking the stuck
+/// order says why it stands where it does (open, its confirmation not yet known) with its
+/// timeline; an unknown id says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_page_opens_from_the_on_call_list_and_explains_the_order() {
+    let fixture = console_fixture("STUCK-43").await;
+    let base = format!("http://{}", fixture.service.http_addr);
+    let console = dump_dom(format!("{base}/")).await;
+    let on_call = &console[console
+        .find("id=\"late-orders\"")
+        .expect("the on-call list")..];
+    let start = on_call.find("<a href=\"").expect("a linked order") + "<a href=\"".len();
+    let href = &on_call[start..start + on_call[start..].find('"').expect("link end")];
+    assert_eq!(href, "/orders/STUCK-43");
+
+    let page = dump_dom(format!("{base}{href}")).await;
+    assert!(
+        page.contains("data-loaded=\"true\""),
+        "the order page loaded the API"
+    );
+    assert_eq!(element_text(&page, "order-title"), "Order STUCK-43");
+    assert_eq!(element_text(&page, "order-verdict-value"), "open");
+    assert!(
+        page.contains("not confirmed") && page.contains("… not yet known"),
+        "the confirmation criterion waits for its event"
+    );
+    assert!(
+        page.contains("order.created"),
+        "the timeline lists the order's creation"
+    );
+
+    let missing = dump_dom(format!("{base}/orders/NO-SUCH-ORDER")).await;
+    assert!(
+        element_text(&missing, "order-missing").contains("no order"),
+        "an unknown id says so"
     );
     fixture.service.stop().await;
 }

@@ -1213,6 +1213,17 @@ async fn a_lead_captured_cold_and_changed_to_hot_is_hot_at_month_end(kind: Kind)
                 (day("2026-11-01"), 3, 1, 1, 2, 0, 2.0 / 3.0, Some(0.5), 1, 1),
             ]
         );
+        // The gauge of the leads by temperature now: each lead's latest event.
+        let now = msk("2026-11-20T10:00:00");
+        let live = f
+            .store
+            .service_figures(&Rules::default(), now)
+            .await
+            .expect("live figures");
+        assert_eq!(
+            live.leads,
+            BTreeMap::from([("cold".into(), 1), ("warm".into(), 2), ("hot".into(), 0)])
+        );
     });
 }
 
@@ -2034,7 +2045,146 @@ async fn a_corrected_order_created_moves_its_sale_to_the_new_channel_and_total(k
     assert_eq!(sales(&replay.store).await, expected);
 }
 
+// ---- explaining one order (issue 15) ----
+
+fn criterion<'s>(
+    story: &'s perfect_order::store::OrderStory,
+    name: &str,
+) -> &'s perfect_order::domain::explain::Criterion {
+    story
+        .explanation
+        .criteria
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("criterion {name}"))
+}
+
+/// An order page names the confirmation event that broke the SLA, where it was read, and
+/// the order's timeline with the duplicates dropped; an unknown id is not an order.
+async fn an_order_explains_the_confirmation_that_broke_the_sla_and_where_it_was_read(kind: Kind) {
+    use perfect_order::domain::explain::{Maturity, Outcome};
+    let f = fixture(kind).await;
+    let t = t0();
+    let late = confirmed("A-7", t + minutes(41));
+    let values = keyed_all(
+        "A-7",
+        vec![
+            created("A-7", t),
+            late.clone(),
+            shipped("A-7", t + minutes(90)),
+            delivered("A-7", t + minutes(180)),
+        ],
+    );
+    let mut offsets = BTreeMap::new();
+    f.store
+        .commit_batch(&batch(&values, &mut offsets), &Rules::default())
+        .await
+        .expect("commit");
+    // The confirmation again, later in the partition: a duplicate, dropped.
+    let again = keyed_all("A-7", vec![late]);
+    f.store
+        .commit_batch(&batch(&again, &mut offsets), &Rules::default())
+        .await
+        .expect("commit the copy");
+
+    let rules = Rules::default();
+    let now = t + TimeDelta::days(30);
+    let story = perfect_order::store::order_story(&f.store, &rules, "A-7", now)
+        .await
+        .expect("read")
+        .expect("a stored order");
+    assert_eq!(story.explanation.verdict.as_str(), "imperfect");
+    assert_eq!(story.explanation.maturity, Maturity::Final);
+    assert_eq!(
+        story.explanation.counts_for_day,
+        Some(rules.day_of(t + minutes(180)))
+    );
+    let confirmation = criterion(&story, "confirmation");
+    assert_eq!(confirmation.outcome, Outcome::Fail);
+    assert_eq!(confirmation.measured, "confirmed after 41 min");
+    assert_eq!(confirmation.rule, "SLA 30 min");
+    let deciding = confirmation.deciding.as_ref().expect("the deciding event");
+    assert_eq!(deciding.event_type, "order.confirmed");
+    assert_eq!(deciding.time, t + minutes(41));
+    let read = deciding.read.as_ref().expect("where it was read");
+    assert_eq!((read.topic.as_str(), read.offset), ("orders", 1));
+    for passed in ["on_time", "in_full", "claims", "cancelled"] {
+        assert_eq!(criterion(&story, passed).outcome, Outcome::Pass, "{passed}");
+    }
+    let timeline: Vec<(&str, i64)> = story
+        .timeline
+        .iter()
+        .map(|e| (e.event_type.as_str(), e.duplicates))
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            ("order.created", 0),
+            ("order.confirmed", 1),
+            ("order.shipped", 0),
+            ("order.delivered", 0)
+        ]
+    );
+
+    // Within the claim window the verdict is provisional, until the window's end.
+    let early = perfect_order::store::order_story(&f.store, &rules, "A-7", t + minutes(400))
+        .await
+        .expect("read")
+        .expect("a stored order");
+    assert_eq!(
+        early.explanation.maturity,
+        Maturity::Provisional {
+            until: t + minutes(180) + rules.claim_window
+        }
+    );
+    let unknown = perfect_order::store::order_story(&f.store, &rules, "a-7", now)
+        .await
+        .expect("read");
+    assert!(unknown.is_none(), "order ids are case-sensitive");
+}
+
+/// The explanation is a function of the stored facts: three shuffled, duplicated replays
+/// explain the order the same way (where each event was read aside).
+async fn the_same_facts_in_any_order_with_duplicates_explain_an_order_the_same_way(kind: Kind) {
+    let t = t0();
+    let events = vec![
+        created("B-1", t),
+        confirmed("B-1", t + minutes(12)),
+        shipped("B-1", t + minutes(60)),
+        delivered_items("B-1", t + minutes(200), 1),
+        claim("B-1", "C-1", "quality", t + TimeDelta::days(2)),
+        claim("B-1", "C-2", "delivery", t + TimeDelta::days(20)),
+    ];
+    let mut seen = Vec::new();
+    for_each_shuffle!(kind, events, |f| {
+        let mut story = perfect_order::store::order_story(
+            &f.store,
+            &Rules::default(),
+            "B-1",
+            t + TimeDelta::days(40),
+        )
+        .await
+        .expect("read")
+        .expect("a stored order");
+        for c in &mut story.explanation.criteria {
+            if let Some(d) = c.deciding.as_mut() {
+                d.read = None;
+            }
+        }
+        let claims = criterion(&story, "claims");
+        assert_eq!(
+            claims.deciding.as_ref().map(|d| d.id.as_str()),
+            Some("C-1-filed"),
+            "the claim in the window decides; the one after it is journalled, not counted"
+        );
+        seen.push(serde_json::to_string(&story.explanation).expect("json"));
+    });
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");
+}
+
 suite!(
+    an_order_explains_the_confirmation_that_broke_the_sla_and_where_it_was_read,
+    the_same_facts_in_any_order_with_duplicates_explain_an_order_the_same_way,
     a_days_confirmation_percentiles_are_the_nearest_rank_of_its_orders_latencies,
     a_corrected_order_created_moves_its_sale_to_the_new_channel_and_total,
     the_30_day_repeat_ratio_counts_each_customer_once_and_returning_when_they_ordered_before,

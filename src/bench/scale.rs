@@ -235,6 +235,19 @@ async fn time_reads(
         let samples = sample(plan.reps, || async { get(&app, path).await }).await?;
         timings.push(timing(format!("GET {path}"), samples));
     }
+    // One order explained (its page and `explain`): an order delivered on the last day.
+    let order: Option<String> = sqlx::query_scalar(
+        "SELECT order_id FROM orders
+         WHERE delivered_day = (SELECT max(delivered_day) FROM orders) LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .context("picking an order to explain")?;
+    if let Some(order) = order {
+        let path = format!("/api/orders/{order}");
+        let samples = sample(plan.reps, || async { get(&app, &path).await }).await?;
+        timings.push(timing("GET /api/orders/{id}".into(), samples));
+    }
     let samples = sample(plan.reps, || async {
         perfect_order::watch_tick(store, &settings.rules, Utc::now()).await?;
         Ok(())

@@ -4,6 +4,7 @@ pub mod contest;
 pub mod contract;
 pub mod customers;
 pub mod entities;
+pub mod explain;
 pub mod fact;
 pub mod figures;
 pub mod journal;

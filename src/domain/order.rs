@@ -196,6 +196,13 @@ impl OrderProjection {
         }
     }
 
+    /// Whether the delivery held every ordered item (`None` until both the creation and the
+    /// delivery are known).
+    pub fn in_full(&self) -> Option<bool> {
+        let (created, delivered) = (self.created.as_ref()?, self.delivered.as_ref()?);
+        Some(!is_short(&created.data, &delivered.data))
+    }
+
     /// Judges the order under `rules`. Depends on the facts only, never on arrival order or
     /// the wall clock.
     pub fn assess(&self, rules: &Rules) -> Assessment {
@@ -231,10 +238,8 @@ impl OrderProjection {
         if delivery_lateness.is_some_and(|l| l > rules.delivery_tolerance) {
             deviations.set(Category::Delivery);
         }
-        if let (Some(c), Some(d)) = (created, delivered) {
-            if is_short(&c.data, &d.data) {
-                deviations.set(Category::Completeness);
-            }
+        if self.in_full() == Some(false) {
+            deviations.set(Category::Completeness);
         }
         for filed in self.claims.values().filter_map(|c| c.filed.as_ref()) {
             if rules.claim_counts_for_verdict(delivered.map(|d| d.at), filed.at) {

@@ -30,6 +30,9 @@ pub enum Error {
     /// 503: a dependency is down.
     #[error("{0}")]
     Unavailable(String),
+    /// 404: nothing stored by that name (the message says what was looked for).
+    #[error("{0}")]
+    NotFound(String),
     /// 500: the database failed while answering.
     #[error("internal error")]
     Store(#[from] crate::store::Error),
@@ -39,6 +42,11 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
             Error::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+            Error::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                Json(serde_json::json!({ "error": what })),
+            )
+                .into_response(),
             Error::Store(e) => {
                 tracing::error!(error = %e, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
@@ -58,6 +66,8 @@ pub fn router<S: Store + Clone>(state: Arc<AppState<S>>) -> Router {
         .route("/api/late-orders", get(late_orders::<S>))
         .route("/api/service", get(service::<S>))
         .route("/api/open-claims", get(open_claims::<S>))
+        .route("/api/orders/{order_id}", get(order::<S>))
+        .route("/orders/{order_id}", get(console))
         .route(
             "/api/unanswered-negative-reviews",
             get(unanswered_negative_reviews::<S>),
@@ -198,6 +208,22 @@ async fn service<S: Store>(State(state): State<Arc<AppState<S>>>) -> Result<Json
         smiley_min_rating: state.rules.smiley_min_rating,
         team_size: state.rules.team_size,
     }))
+}
+
+/// One order explained: its verdict, each criterion with the deciding event, its timeline.
+async fn order<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    axum::extract::Path(order_id): axum::extract::Path<String>,
+) -> Result<Json<crate::store::OrderStory>, Error> {
+    crate::store::order_story(&state.store, &state.rules, &order_id, chrono::Utc::now())
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "no order {order_id:?} is stored: check the id (order ids are case-sensitive), \
+                 or wait until its events are consumed"
+            ))
+        })
 }
 
 async fn open_claims<S: Store>(

@@ -58,6 +58,7 @@ pub mod cache;
 mod commit;
 pub mod postgres;
 mod read;
+pub use read::{order_story, OrderStory};
 mod rebuild;
 mod rows;
 pub mod service;
@@ -351,6 +352,12 @@ pub trait Store: Send + Sync + 'static {
         since: chrono::NaiveDate,
     ) -> impl Future<Output = Result<service::ServiceMonths, Error>> + Send;
 
+    /// One order's stored projection and events, `None` for an order never stored.
+    fn stored_order(
+        &self,
+        order_id: &str,
+    ) -> impl Future<Output = Result<Option<service::StoredOrder>, Error>> + Send;
+
     /// Claims filed and not resolved, oldest first.
     fn open_claims(
         &self,
@@ -519,6 +526,10 @@ impl Store for AnyStore {
         since: chrono::NaiveDate,
     ) -> Result<service::ServiceMonths, Error> {
         each!(self, s => s.service_months(since).await)
+    }
+
+    async fn stored_order(&self, order_id: &str) -> Result<Option<service::StoredOrder>, Error> {
+        each!(self, s => s.stored_order(order_id).await)
     }
 
     async fn open_claims(&self, limit: i64) -> Result<Vec<service::OpenClaim>, Error> {

@@ -285,3 +285,52 @@ mod tests {
         assert_eq!(out[8].0, None);
     }
 }
+
+/// One order explained: why it has its verdict ([`crate::domain::explain`]), each deciding
+/// fact with where it was read, and its timeline of stored events.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrderStory {
+    #[serde(flatten)]
+    pub explanation: crate::domain::explain::Explanation,
+    /// Every stored event of the order in event-time order, with its arrival.
+    pub timeline: Vec<super::service::StoredEvent>,
+}
+
+/// Explains `order_id` as of `now` from its stored rows (one order's rows); `None` for an
+/// order never stored.
+pub async fn order_story<S: super::Store>(
+    store: &S,
+    rules: &Rules,
+    order_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<OrderStory>, Error> {
+    let Some(stored) = store.stored_order(order_id).await? else {
+        return Ok(None);
+    };
+    let projection: crate::domain::OrderProjection =
+        serde_json::from_str(&stored.state).map_err(|source| Error::CorruptState {
+            order_id: order_id.to_owned(),
+            source,
+        })?;
+    let mut explanation = crate::domain::explain::explain(&projection, rules, now);
+    for deciding in explanation
+        .criteria
+        .iter_mut()
+        .filter_map(|c| c.deciding.as_mut())
+    {
+        deciding.read = stored
+            .events
+            .iter()
+            .find(|e| e.source == deciding.source && e.id == deciding.id)
+            .map(|e| crate::domain::explain::Location {
+                topic: e.topic.clone(),
+                partition: e.partition,
+                offset: e.offset,
+                stored_at: e.stored_at,
+            });
+    }
+    Ok(Some(OrderStory {
+        explanation,
+        timeline: stored.events,
+    }))
+}

@@ -221,6 +221,30 @@ pub(crate) const MONTHLY_QUERY: &str = "WITH claims AS (
      FROM recent r LEFT JOIN po_monthly p USING (month) LEFT JOIN claims c USING (month)
      ORDER BY r.month";
 
+/// One stored event of an order, for its timeline: what it is, where it was read, when it
+/// was stored, and how many later copies of it were dropped as duplicates.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct StoredEvent {
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    pub time: DateTime<Utc>,
+    pub source: String,
+    pub id: String,
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub stored_at: DateTime<Utc>,
+    pub duplicates: i64,
+}
+
+/// An order as stored: its projection (`orders.state`) and its events in event-time order.
+#[derive(Debug, Clone)]
+pub struct StoredOrder {
+    pub state: String,
+    pub events: Vec<StoredEvent>,
+}
+
 /// The v2 reads of [`super::Store`], the same SQL on both stores (only the pool's type
 /// differs), expanded inside each store's `impl Store`. Rows decode by column name into the
 /// `sqlx::FromRow` types above.
@@ -247,13 +271,17 @@ macro_rules! service_reads {
                     .fetch_one(&self.pool)
                     .await
                     .map_err(super::step("read unanswered_negative_reviews"))?;
-            let leads: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT temperature, count(*) FROM leads WHERE captured_at IS NOT NULL
-                 GROUP BY temperature",
+            // The lead base's changes summed over every month: each captured lead in the
+            // temperature of its latest event (a row per month and shard, not per lead).
+            let (cold, warm, hot): (i64, i64, i64) = sqlx::query_as(
+                "SELECT CAST(COALESCE(sum(cold), 0) AS bigint), CAST(COALESCE(sum(warm), 0) AS bigint),
+                        CAST(COALESCE(sum(hot), 0) AS bigint)
+                 FROM lead_base_shards",
             )
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
-            .map_err(super::step("read leads by temperature"))?;
+            .map_err(super::step("read leads by temperature from lead_base_shards"))?;
+            let leads = [("cold".to_owned(), cold), ("warm".to_owned(), warm), ("hot".to_owned(), hot)];
             // Each customer of the window counted once, at their first day in it (see
             // customer_order_gaps): a bounded read of the window's days.
             let (customers_30d, returning_customers_30d): (i64, i64) = sqlx::query_as(
@@ -372,6 +400,36 @@ macro_rules! service_reads {
                 .await
                 .map_err(super::step("read lead_base_monthly"))?,
             })
+        }
+
+        /// One order's stored projection and events (one order's rows: the orders key and
+        /// the events' and duplicates' indexes), or `None` for an order never stored.
+        async fn stored_order(
+            &self,
+            order_id: &str,
+        ) -> Result<Option<super::service::StoredOrder>, super::Error> {
+            let state: Option<String> =
+                sqlx::query_scalar("SELECT state FROM orders WHERE order_id = $1")
+                    .bind(order_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(super::step("read the order from orders"))?;
+            let Some(state) = state else {
+                return Ok(None);
+            };
+            let events = sqlx::query_as(
+                "SELECT e.type, e.time, e.source, e.id, e.topic, e.partition, e.\"offset\",
+                        e.stored_at,
+                        (SELECT count(*) FROM duplicate_events d
+                         WHERE d.source = e.source AND d.id = e.id) AS duplicates
+                 FROM events e WHERE e.order_id = $1
+                 ORDER BY e.time, e.source, e.id",
+            )
+            .bind(order_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(super::step("read the order's events from events"))?;
+            Ok(Some(super::service::StoredOrder { state, events }))
         }
 
         /// Claims filed and not resolved, oldest first, at most `limit`.

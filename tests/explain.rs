@@ -1,0 +1,155 @@
+//! Explaining one order over HTTP (`GET /api/orders/{id}`, the console's order page) and in
+//! the terminal (`perfect-order explain`), from a store the product's batch transaction wrote.
+
+mod support;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use perfect_order::batch::{prepare, Record};
+use perfect_order::domain::Rules;
+use perfect_order::store::{AnyStore, Store};
+use support::events::*;
+use tower::ServiceExt as _;
+
+/// A SQLite store holding order A-7, confirmed 41 minutes after its creation (SLA 30).
+async fn store_with_a_late_confirmation(dir: &std::path::Path) -> (AnyStore, String) {
+    let url = format!("sqlite://{}", dir.join("shop.db").display());
+    let store = AnyStore::connect(&url, 2).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+        .write_settings(&Rules::default())
+        .await
+        .expect("settings");
+    let t = t0();
+    let records: Vec<Record> = [
+        created("A-7", t),
+        confirmed("A-7", t + minutes(41)),
+        shipped("A-7", t + minutes(90)),
+        delivered("A-7", t + minutes(180)),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(offset, value)| Record {
+        topic: Arc::from("shop.orders"),
+        partition: 2,
+        offset: offset as i64,
+        key: Some(b"A-7".to_vec()),
+        payload: Some(value.into_bytes()),
+    })
+    .collect();
+    let limits = perfect_order::config::Settings::load_from(None, Vec::<(String, String)>::new())
+        .expect("default settings")
+        .decode
+        .limits(chrono::Utc::now());
+    store
+        .commit_batch(&prepare(records, &limits), &Rules::default())
+        .await
+        .expect("commit");
+    (store, url)
+}
+
+async fn get(app: &axum::Router, path: &str) -> (u16, String) {
+    let request = axum::http::Request::get(path)
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("answer");
+    let status = response.status().as_u16();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn the_order_api_names_the_deciding_event_and_an_unknown_id_answers_404() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _) = store_with_a_late_confirmation(dir.path()).await;
+    let app = perfect_order::http::router(Arc::new(perfect_order::http::AppState {
+        store,
+        metrics: perfect_order::metrics::Metrics::new(3).expect("metrics"),
+        readiness: Arc::new(perfect_order::ingest::Readiness::new(
+            std::time::Duration::from_secs(30),
+        )),
+        rules: Rules::default(),
+    }));
+
+    let (status, body) = get(&app, "/api/orders/A-7").await;
+    assert_eq!(status, 200, "{body}");
+    let order: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(order["verdict"], "imperfect");
+    assert_eq!(order["maturity"]["state"], "final");
+    let confirmation = &order["criteria"][0];
+    assert_eq!(confirmation["name"], "confirmation");
+    assert_eq!(confirmation["outcome"], "fail");
+    assert_eq!(confirmation["measured"], "confirmed after 41 min");
+    assert_eq!(confirmation["rule"], "SLA 30 min");
+    assert_eq!(confirmation["deciding"]["type"], "order.confirmed");
+    assert_eq!(confirmation["deciding"]["id"], "A-7-confirmed");
+    assert_eq!(confirmation["deciding"]["read"]["topic"], "shop.orders");
+    assert_eq!(confirmation["deciding"]["read"]["partition"], 2);
+    assert_eq!(confirmation["deciding"]["read"]["offset"], 1);
+    assert_eq!(order["timeline"].as_array().map(Vec::len), Some(4));
+    assert!(order["timeline"][0]["stored_at"].is_string());
+
+    let (status, body) = get(&app, "/api/orders/A-8").await;
+    assert_eq!(status, 404);
+    let error: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("\"A-8\"") && e.contains("check the id")),
+        "{body}"
+    );
+
+    // The console answers the order's page (it reads the API above).
+    let (status, page) = get(&app, "/orders/A-7").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("perfect-order"));
+}
+
+#[tokio::test]
+async fn explain_prints_each_criterion_with_its_deciding_event_and_the_timeline() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, url) = store_with_a_late_confirmation(dir.path()).await;
+    drop(store);
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+            .arg("explain")
+            .args(args)
+            .env("PERFECT_ORDER__DATABASE__URL", &url)
+            .env("PERFECT_ORDER__LOG__LEVEL", "warn")
+            .output()
+            .expect("run explain")
+    };
+    let out = run(&["A-7"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("order A-7: imperfect (final)"), "{text}");
+    assert!(
+        text.contains("FAIL") && text.contains("confirmed after 41 min (rule: SLA 30 min)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("decided by order.confirmed at 2026-")
+            && text.contains("read from shop.orders partition 2 offset 1"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .skip_while(|l| !l.starts_with("timeline"))
+            .filter(|l| l.contains(" stored 20"))
+            .count(),
+        4,
+        "the timeline's four events, each with its arrival: {text}"
+    );
+
+    let json = run(&["A-7", "--json"]);
+    let order: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(order["criteria"][0]["outcome"], "fail");
+
+    let unknown = run(&["A-8"]);
+    assert!(!unknown.status.success());
+    let error = String::from_utf8_lossy(&unknown.stderr);
+    assert!(error.contains("no order \"A-8\" is stored"), "{error}");
+}
