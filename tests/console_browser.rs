@@ -131,7 +131,7 @@ async fn dump_dom(url: String) -> String {
 /// order says why it stands where it does (open, its confirmation not yet known) with its
 /// timeline; an unknown id says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_page_opens_from_the_on_call_list_and_explains_the_order() {
+async fn an_order_page_opens_from_the_on_call_list_and_a_days_orders_from_its_chart_point() {
     let fixture = console_fixture("STUCK-43").await;
     let base = format!("http://{}", fixture.service.http_addr);
     let console = dump_dom(format!("{base}/")).await;
@@ -156,6 +156,34 @@ async fn an_order_page_opens_from_the_on_call_list_and_explains_the_order() {
     assert!(
         page.contains("order.created"),
         "the timeline lists the order's creation"
+    );
+
+    // From a day of the perfect-order chart to the imperfect orders behind it.
+    let start = console
+        .find("<a href=\"/days/")
+        .expect("the chart's days link to their orders")
+        + "<a href=\"".len();
+    let href =
+        console[start..start + console[start..].find('"').expect("link end")].replace("&amp;", "&");
+    assert!(href.ends_with("/orders?verdict=imperfect"), "{href}");
+    let days = console.matches("<a href=\"/days/").count();
+    let last = console.rfind("<a href=\"/days/").expect("a day") + "<a href=\"".len();
+    let last_day =
+        console[last..last + console[last..].find('"').expect("link end")].replace("&amp;", "&");
+    assert!(days >= 1);
+    let list = dump_dom(format!("{base}{last_day}")).await;
+    assert!(
+        list.contains("data-loaded=\"true\""),
+        "the list loaded the API"
+    );
+    assert!(
+        element_text(&list, "list-title").contains("imperfect"),
+        "{}",
+        element_text(&list, "list-title")
+    );
+    assert!(
+        list.contains("<a href=\"/orders/"),
+        "the day's imperfect orders are listed, each linked to its page"
     );
 
     let missing = dump_dom(format!("{base}/orders/NO-SUCH-ORDER")).await;

@@ -338,3 +338,43 @@ fn every_dashboard_panel_uses_a_provisioned_data_source() {
         "compose mounts the dashboards where the provider reads"
     );
 }
+
+/// Every figure leads to its orders: the perfect-order dashboard's days and months link to the
+/// console's drill-down lists, through a variable naming the console's address, with the day
+/// or month taken from a field the panel's query selects.
+#[test]
+fn the_days_and_months_of_the_dashboard_link_to_their_orders_in_the_console() {
+    let path = root().join("deploy/grafana/dashboards/perfect-order.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+    let variables: Vec<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables")
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert!(variables.contains(&"console"), "{variables:?}");
+    for (title, route, field) in [
+        ("PO rate per day (60 days)", "/days/", "day"),
+        ("PO rate per month", "/months/", "month"),
+    ] {
+        let panel = dashboard["panels"]
+            .as_array()
+            .expect("panels")
+            .iter()
+            .find(|p| p["title"] == title)
+            .unwrap_or_else(|| panic!("panel {title}"));
+        let url = panel["fieldConfig"]["defaults"]["links"][0]["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{title} has a data link"));
+        assert_eq!(
+            url,
+            format!("${{console}}{route}${{__data.fields.{field}}}/orders?verdict=imperfect")
+        );
+        let sql = panel["targets"][0]["rawSql"].as_str().expect("SQL");
+        assert!(
+            sql.contains(&format!("AS {field},")),
+            "{title} selects the {field} its link names: {sql}"
+        );
+    }
+}

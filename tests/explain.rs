@@ -22,22 +22,33 @@ async fn store_with_a_late_confirmation(dir: &std::path::Path) -> (AnyStore, Str
         .await
         .expect("settings");
     let t = t0();
-    let records: Vec<Record> = [
-        created("A-7", t),
-        confirmed("A-7", t + minutes(41)),
-        shipped("A-7", t + minutes(90)),
-        delivered("A-7", t + minutes(180)),
-    ]
-    .into_iter()
-    .enumerate()
-    .map(|(offset, value)| Record {
-        topic: Arc::from("shop.orders"),
-        partition: 2,
-        offset: offset as i64,
-        key: Some(b"A-7".to_vec()),
-        payload: Some(value.into_bytes()),
-    })
-    .collect();
+    commit(
+        &store,
+        0,
+        vec![
+            created("A-7", t),
+            confirmed("A-7", t + minutes(41)),
+            shipped("A-7", t + minutes(90)),
+            delivered("A-7", t + minutes(180)),
+        ],
+    )
+    .await;
+    (store, url)
+}
+
+/// Commits `events` to partition 2 of shop.orders from `first_offset` on.
+async fn commit(store: &AnyStore, first_offset: i64, events: Vec<String>) {
+    let records: Vec<Record> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| Record {
+            topic: Arc::from("shop.orders"),
+            partition: 2,
+            offset: first_offset + i as i64,
+            key: Some(b"A-7".to_vec()),
+            payload: Some(value.into_bytes()),
+        })
+        .collect();
     let limits = perfect_order::config::Settings::load_from(None, Vec::<(String, String)>::new())
         .expect("default settings")
         .decode
@@ -46,7 +57,17 @@ async fn store_with_a_late_confirmation(dir: &std::path::Path) -> (AnyStore, Str
         .commit_batch(&prepare(records, &limits), &Rules::default())
         .await
         .expect("commit");
-    (store, url)
+}
+
+fn app(store: AnyStore) -> axum::Router {
+    perfect_order::http::router(Arc::new(perfect_order::http::AppState {
+        store,
+        metrics: perfect_order::metrics::Metrics::new(3).expect("metrics"),
+        readiness: Arc::new(perfect_order::ingest::Readiness::new(
+            std::time::Duration::from_secs(30),
+        )),
+        rules: Rules::default(),
+    }))
 }
 
 async fn get(app: &axum::Router, path: &str) -> (u16, String) {
@@ -65,14 +86,7 @@ async fn get(app: &axum::Router, path: &str) -> (u16, String) {
 async fn the_order_api_names_the_deciding_event_and_an_unknown_id_answers_404() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, _) = store_with_a_late_confirmation(dir.path()).await;
-    let app = perfect_order::http::router(Arc::new(perfect_order::http::AppState {
-        store,
-        metrics: perfect_order::metrics::Metrics::new(3).expect("metrics"),
-        readiness: Arc::new(perfect_order::ingest::Readiness::new(
-            std::time::Duration::from_secs(30),
-        )),
-        rules: Rules::default(),
-    }));
+    let app = app(store);
 
     let (status, body) = get(&app, "/api/orders/A-7").await;
     assert_eq!(status, 200, "{body}");
@@ -152,4 +166,79 @@ async fn explain_prints_each_criterion_with_its_deciding_event_and_the_timeline(
     assert!(!unknown.status.success());
     let error = String::from_utf8_lossy(&unknown.stderr);
     assert!(error.contains("no order \"A-8\" is stored"), "{error}");
+}
+
+/// A day's and a month's figures lead to their orders: filtered by verdict and category, a
+/// page at a time with the cursor of the next page; a malformed filter names itself.
+#[tokio::test]
+async fn the_orders_of_a_day_or_a_month_come_filtered_and_a_page_at_a_time() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _) = store_with_a_late_confirmation(dir.path()).await;
+    let t = t0();
+    let mut later = Vec::new();
+    for order in ["A-1", "A-2", "A-3"] {
+        later.extend([
+            created(order, t),
+            confirmed(order, t + minutes(5)),
+            delivered(order, t + minutes(180)),
+        ]);
+    }
+    commit(&store, 4, later).await;
+    let app = app(store);
+    let day = Rules::default().day_of(t + minutes(180));
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page["orders"]
+            .as_array()
+            .expect("orders")
+            .iter()
+            .map(|o| o["order_id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+
+    let (status, body) = get(
+        &app,
+        &format!("/api/days/{day}/orders?verdict=imperfect&category=service"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(ids(&page), ["A-7"]);
+    assert!(page["next"].is_null());
+
+    let month = &day.to_string()[..7];
+    let mut seen = Vec::new();
+    let mut path = format!("/api/months/{month}/orders?verdict=perfect&limit=2");
+    loop {
+        let (status, body) = get(&app, &path).await;
+        assert_eq!(status, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        seen.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => {
+                path = format!("/api/months/{month}/orders?verdict=perfect&limit=2&after={next}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["A-1", "A-2", "A-3"], "two pages, nothing twice");
+
+    for (query, names) in [
+        ("/api/days/2026-02-30/orders", "YYYY-MM-DD"),
+        ("/api/months/2026-13/orders", "YYYY-MM"),
+        (
+            &format!("/api/days/{day}/orders?verdict=late") as &str,
+            "verdict=",
+        ),
+        (
+            &format!("/api/days/{day}/orders?category=speed"),
+            "category=",
+        ),
+        (&format!("/api/days/{day}/orders?after=nonsense"), "after="),
+    ] {
+        let (status, body) = get(&app, query).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(body.contains(names), "{query}: {body}");
+    }
+    let (status, _) = get(&app, &format!("/days/{day}/orders?verdict=imperfect")).await;
+    assert_eq!(status, 200, "the console's list page");
 }

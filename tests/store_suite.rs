@@ -2182,7 +2182,88 @@ async fn the_same_facts_in_any_order_with_duplicates_explain_an_order_the_same_w
     assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");
 }
 
+/// A day's figure leads to its orders: the imperfect orders of a day with a delivery
+/// deviation are exactly those the day's delivery deviations count, in order id order.
+async fn a_days_imperfect_orders_of_a_category_are_the_ones_its_figure_counts(kind: Kind) {
+    use perfect_order::domain::{Category, Verdict};
+    use perfect_order::store::service::OrderFilter;
+    let t = t0();
+    let mut events = Vec::new();
+    for (order, late) in [("D-3", true), ("D-1", true), ("D-2", false), ("D-4", false)] {
+        events.push(created(order, t));
+        events.push(confirmed(order, t + minutes(10)));
+        // The promised window ends 4 h after the creation.
+        let at = if late {
+            t + minutes(300)
+        } else {
+            t + minutes(180)
+        };
+        events.push(delivered(order, at));
+    }
+    events.push(claim("D-4", "Q-4", "quality", t + TimeDelta::days(1)));
+    for_each_shuffle!(kind, events, |f| {
+        let day = Rules::default().day_of(t + minutes(180));
+        let list = |verdict, category| {
+            let filter = OrderFilter {
+                from: day,
+                to: day,
+                verdict,
+                category,
+                after: None,
+                limit: 100,
+            };
+            let store = f.store.clone();
+            async move {
+                store
+                    .listed_orders(&filter)
+                    .await
+                    .expect("list")
+                    .into_iter()
+                    .map(|o| o.order_id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            list(Some(Verdict::Imperfect), Some(Category::Delivery)).await,
+            ["D-1", "D-3"]
+        );
+        assert_eq!(
+            list(Some(Verdict::Imperfect), None).await,
+            ["D-1", "D-3", "D-4"]
+        );
+        assert_eq!(list(Some(Verdict::Perfect), None).await, ["D-2"]);
+        assert_eq!(list(None, None).await.len(), 4);
+        let page = OrderFilter {
+            from: day,
+            to: day,
+            verdict: None,
+            category: None,
+            after: Some((day, "D-2".into())),
+            limit: 1,
+        };
+        let next: Vec<String> = f
+            .store
+            .listed_orders(&page)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|o| o.order_id)
+            .collect();
+        assert_eq!(next, ["D-3"], "the page after D-2");
+        let sql = format!(
+            "SELECT CAST(deviation_delivery AS bigint), CAST(fulfilled - perfect AS bigint)
+             FROM daily_kpi WHERE day = '{day}'"
+        );
+        assert_eq!(
+            query_as!(f.store, (i64, i64), &sql),
+            [(2, 3)],
+            "the day's figures count the orders listed"
+        );
+    });
+}
+
 suite!(
+    a_days_imperfect_orders_of_a_category_are_the_ones_its_figure_counts,
     an_order_explains_the_confirmation_that_broke_the_sla_and_where_it_was_read,
     the_same_facts_in_any_order_with_duplicates_explain_an_order_the_same_way,
     a_days_confirmation_percentiles_are_the_nearest_rank_of_its_orders_latencies,

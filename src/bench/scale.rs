@@ -248,6 +248,26 @@ async fn time_reads(
         let samples = sample(plan.reps, || async { get(&app, &path).await }).await?;
         timings.push(timing("GET /api/orders/{id}".into(), samples));
     }
+    // The drill-down lists behind a day's and a month's figures (the last whole month).
+    let last_month = settings
+        .rules
+        .month_of(Utc::now())
+        .checked_sub_months(chrono::Months::new(1));
+    if let Some(month) = last_month {
+        let ym = month.format("%Y-%m");
+        let day = month + TimeDelta::days(14);
+        for path in [
+            format!("/api/days/{day}/orders?verdict=imperfect"),
+            format!("/api/months/{ym}/orders?verdict=imperfect&category=delivery"),
+            format!("/api/months/{ym}/orders"),
+        ] {
+            let samples = sample(plan.reps, || async { get(&app, &path).await }).await?;
+            let label = path
+                .replace(&day.to_string(), "{day}")
+                .replace(&ym.to_string(), "{month}");
+            timings.push(timing(format!("GET {label}"), samples));
+        }
+    }
     let samples = sample(plan.reps, || async {
         perfect_order::watch_tick(store, &settings.rules, Utc::now()).await?;
         Ok(())

@@ -30,6 +30,9 @@ pub enum Error {
     /// 503: a dependency is down.
     #[error("{0}")]
     Unavailable(String),
+    /// 400: a request the API cannot answer (the message says which parameter and why).
+    #[error("{0}")]
+    BadRequest(String),
     /// 404: nothing stored by that name (the message says what was looked for).
     #[error("{0}")]
     NotFound(String),
@@ -42,6 +45,11 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
             Error::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+            Error::BadRequest(why) => (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": why })),
+            )
+                .into_response(),
             Error::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 Json(serde_json::json!({ "error": what })),
@@ -67,6 +75,10 @@ pub fn router<S: Store + Clone>(state: Arc<AppState<S>>) -> Router {
         .route("/api/service", get(service::<S>))
         .route("/api/open-claims", get(open_claims::<S>))
         .route("/api/orders/{order_id}", get(order::<S>))
+        .route("/api/days/{day}/orders", get(day_orders::<S>))
+        .route("/api/months/{month}/orders", get(month_orders::<S>))
+        .route("/days/{day}/orders", get(console))
+        .route("/months/{month}/orders", get(console))
         .route("/orders/{order_id}", get(console))
         .route(
             "/api/unanswered-negative-reviews",
@@ -208,6 +220,138 @@ async fn service<S: Store>(State(state): State<Arc<AppState<S>>>) -> Result<Json
         smiley_min_rating: state.rules.smiley_min_rating,
         team_size: state.rules.team_size,
     }))
+}
+
+/// The filters of a drill-down list.
+#[derive(Deserialize)]
+struct ListQuery {
+    verdict: Option<String>,
+    category: Option<String>,
+    /// The previous page's `next`.
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+/// A page of a drill-down list, with the cursor of the next page (`None` on the last).
+#[derive(Serialize)]
+struct OrderPage {
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    verdict: Option<&'static str>,
+    category: Option<&'static str>,
+    orders: Vec<crate::store::service::ListedOrder>,
+    next: Option<String>,
+}
+
+const PAGE: i64 = 100;
+const PAGE_MAX: i64 = 1000;
+
+/// The orders a shop-zone day counts (`YYYY-MM-DD`, by delivery day).
+async fn day_orders<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    axum::extract::Path(day): axum::extract::Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<OrderPage>, Error> {
+    let day = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|_| {
+        Error::BadRequest(format!(
+            "the day {day:?} is not a date: write it as YYYY-MM-DD"
+        ))
+    })?;
+    order_page(&state.store, day, day, q).await.map(Json)
+}
+
+/// The orders a shop-zone month counts (`YYYY-MM`, by delivery day).
+async fn month_orders<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    axum::extract::Path(month): axum::extract::Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<OrderPage>, Error> {
+    let first =
+        chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").map_err(|_| {
+            Error::BadRequest(format!(
+                "the month {month:?} is not a month: write it as YYYY-MM"
+            ))
+        })?;
+    let last = first
+        .checked_add_months(chrono::Months::new(1))
+        .and_then(|next| next.pred_opt())
+        .unwrap_or(first);
+    order_page(&state.store, first, last, q).await.map(Json)
+}
+
+async fn order_page<S: Store>(
+    store: &S,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    q: ListQuery,
+) -> Result<OrderPage, Error> {
+    use crate::domain::{Category, Verdict};
+    let verdict = match q.verdict.as_deref() {
+        None | Some("") | Some("all") => None,
+        Some("perfect") => Some(Verdict::Perfect),
+        Some("imperfect") => Some(Verdict::Imperfect),
+        Some(other) => {
+            return Err(Error::BadRequest(format!(
+                "verdict={other:?}: a day's or a month's orders are perfect or imperfect \
+                 (leave it out for both)"
+            )))
+        }
+    };
+    let category = match q.category.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(
+            Category::ALL
+                .into_iter()
+                .find(|c| c.as_str() == name)
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "category={name:?}: one of quality, completeness, delivery, service"
+                    ))
+                })?,
+        ),
+    };
+    let after = match q.after.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(
+            cursor
+                .split_once('/')
+                .and_then(|(day, id)| {
+                    let day = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+                    Some((day, id.to_owned()))
+                })
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "after={cursor:?}: pass the `next` of the previous page as it is"
+                    ))
+                })?,
+        ),
+    };
+    let limit = q.limit.unwrap_or(PAGE).clamp(1, PAGE_MAX);
+    let filter = crate::store::service::OrderFilter {
+        from,
+        to,
+        verdict,
+        category,
+        after,
+        limit: limit + 1,
+    };
+    let mut orders = store.listed_orders(&filter).await?;
+    let next = if orders.len() as i64 > limit {
+        orders.truncate(limit as usize);
+        orders
+            .last()
+            .map(|o| format!("{}/{}", o.delivered_day, o.order_id))
+    } else {
+        None
+    };
+    Ok(OrderPage {
+        from,
+        to,
+        verdict: verdict.map(Verdict::as_str),
+        category: category.map(Category::as_str),
+        orders,
+        next,
+    })
 }
 
 /// One order explained: its verdict, each criterion with the deciding event, its timeline.

@@ -352,6 +352,12 @@ pub trait Store: Send + Sync + 'static {
         since: chrono::NaiveDate,
     ) -> impl Future<Output = Result<service::ServiceMonths, Error>> + Send;
 
+    /// A page of a drill-down list of orders.
+    fn listed_orders(
+        &self,
+        filter: &service::OrderFilter,
+    ) -> impl Future<Output = Result<Vec<service::ListedOrder>, Error>> + Send;
+
     /// One order's stored projection and events, `None` for an order never stored.
     fn stored_order(
         &self,
@@ -526,6 +532,13 @@ impl Store for AnyStore {
         since: chrono::NaiveDate,
     ) -> Result<service::ServiceMonths, Error> {
         each!(self, s => s.service_months(since).await)
+    }
+
+    async fn listed_orders(
+        &self,
+        filter: &service::OrderFilter,
+    ) -> Result<Vec<service::ListedOrder>, Error> {
+        each!(self, s => s.listed_orders(filter).await)
     }
 
     async fn stored_order(&self, order_id: &str) -> Result<Option<service::StoredOrder>, Error> {

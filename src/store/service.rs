@@ -238,6 +238,35 @@ pub struct StoredEvent {
     pub duplicates: i64,
 }
 
+/// Which orders a drill-down list shows: those a day or a month counts (by delivery day),
+/// optionally only one verdict and one deviation category, a page at a time.
+#[derive(Debug, Clone)]
+pub struct OrderFilter {
+    /// The first and the last delivery day (inclusive).
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub verdict: Option<crate::domain::Verdict>,
+    pub category: Option<crate::domain::Category>,
+    /// Orders after this (delivery day, order id) only: the previous page's last.
+    pub after: Option<(NaiveDate, String)>,
+    pub limit: i64,
+}
+
+/// One order of a drill-down list.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ListedOrder {
+    pub order_id: String,
+    pub verdict: String,
+    pub delivered_day: NaiveDate,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub deviation_quality: bool,
+    pub deviation_completeness: bool,
+    pub deviation_delivery: bool,
+    pub deviation_service: bool,
+    pub confirmation_seconds: Option<f64>,
+    pub delivery_lateness_seconds: Option<f64>,
+}
+
 /// An order as stored: its projection (`orders.state`) and its events in event-time order.
 #[derive(Debug, Clone)]
 pub struct StoredOrder {
@@ -430,6 +459,44 @@ macro_rules! service_reads {
             .await
             .map_err(super::step("read the order's events from events"))?;
             Ok(Some(super::service::StoredOrder { state, events }))
+        }
+
+        /// A page of the orders a day or a month counts (see [`super::service::OrderFilter`]),
+        /// in (delivery day, order id) order, read by `orders (delivered_day, order_id)`.
+        async fn listed_orders(
+            &self,
+            filter: &super::service::OrderFilter,
+        ) -> Result<Vec<super::service::ListedOrder>, super::Error> {
+            // The category is one of four known columns (never text from a request).
+            let category = filter
+                .category
+                .map(|c| format!(" AND deviation_{}", c.as_str()))
+                .unwrap_or_default();
+            let (after_day, after_id) = match &filter.after {
+                Some((day, id)) => (Some(*day), id.as_str()),
+                None => (None, ""),
+            };
+            let sql = format!(
+                "SELECT order_id, verdict, delivered_day, delivered_at, deviation_quality,
+                        deviation_completeness, deviation_delivery, deviation_service,
+                        confirmation_seconds, delivery_lateness_seconds
+                 FROM orders
+                 WHERE delivered_day >= $1 AND delivered_day <= $2
+                   AND verdict IN ('perfect', 'imperfect')
+                   AND ($3 IS NULL OR verdict = $3){category}
+                   AND ($4 IS NULL OR delivered_day > $4 OR (delivered_day = $4 AND order_id > $5))
+                 ORDER BY delivered_day, order_id LIMIT $6"
+            );
+            sqlx::query_as(&sql)
+                .bind(filter.from)
+                .bind(filter.to)
+                .bind(filter.verdict.map(|v| v.as_str()))
+                .bind(after_day)
+                .bind(after_id)
+                .bind(filter.limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(super::step("read a page of orders from orders"))
         }
 
         /// Claims filed and not resolved, oldest first, at most `limit`.
