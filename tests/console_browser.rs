@@ -193,3 +193,90 @@ async fn an_order_page_opens_from_the_on_call_list_and_a_days_orders_from_its_ch
     );
     fixture.service.stop().await;
 }
+
+/// README's picture of the console: the demo's console in a real browser once its history
+/// is in, every section filled. Saved to target/demo-console.png, and to docs/console.png
+/// when PERFECT_ORDER_UPDATE_DOCS=1 (how the picture in the repository is made).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_console_fills_every_section_and_is_screenshotted_for_the_readme() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+        .args([
+            "demo",
+            "--days",
+            "45",
+            "--orders-per-minute",
+            "1",
+            "--speedup",
+            "60",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("demo"))
+        .env_remove("PERFECT_ORDER__DATABASE__URL")
+        .env("PERFECT_ORDER__HTTP__LISTEN", "127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let demo = Killed(child);
+    let mut lines = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok);
+    let console = lines
+        .find(|l| l.contains("console:"))
+        .and_then(|l| l.split_whitespace().last().map(str::to_owned))
+        .expect("the demo names its console");
+    let addr: std::net::SocketAddr = console
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("host:port");
+    // The history consumed and the service figures in: the status line follows.
+    let (tx, status) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Some(line) = lines.find(|l| l.starts_with("status:")) {
+            let _ = tx.send(line);
+        }
+    });
+    status
+        .recv_timeout(std::time::Duration::from_secs(240))
+        .expect("the demo consumes its history and reports its status within 4 minutes");
+    eventually(
+        "the service figures",
+        std::time::Duration::from_secs(60),
+        || async move {
+            let (status, body) = http_get(addr, "/api/service").await;
+            (status == 200 && body.contains("\"winner\":true")).then_some(())
+        },
+    )
+    .await;
+
+    let dom = dump_dom(console.clone()).await;
+    assert!(dom.contains("data-loaded=\"true\""));
+    for tile in [
+        "tile-po-30d",
+        "tile-po-month",
+        "tile-open-claims",
+        "tile-leads",
+    ] {
+        assert_ne!(element_text(&dom, tile), "—", "{tile} is filled");
+    }
+    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("demo-console.png");
+    tokio::task::spawn_blocking({
+        let arg = format!("--screenshot={}", shot.display());
+        move || chromium(&["--window-size=1400,1900".into(), arg, console])
+    })
+    .await
+    .expect("browser ran");
+    let bytes = std::fs::read(&shot).expect("the screenshot");
+    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 50_000);
+    if std::env::var("PERFECT_ORDER_UPDATE_DOCS").as_deref() == Ok("1") {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console.png");
+        std::fs::write(docs, &bytes).expect("write docs/console.png");
+    }
+    drop(demo);
+}
