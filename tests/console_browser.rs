@@ -28,7 +28,9 @@ fn chromium(args: &[String]) -> String {
         .args(args)
         .output()
         .unwrap_or_else(|e| {
-            panic!("{binary} must be on PATH (Debian package chromium; .ci/run installs it): {e}")
+            panic!(
+                "{binary} must be on PATH (Debian package chromium; scripts/test installs it): {e}"
+            )
         });
     assert!(
         out.status.success(),

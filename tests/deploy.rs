@@ -21,7 +21,7 @@ fn promtool(args: &[&str]) {
         .args(args)
         .current_dir(root())
         .output()
-        .expect("promtool is on PATH (Debian package prometheus; .ci/run installs it)");
+        .expect("promtool is on PATH (Debian package prometheus; scripts/test installs it)");
     assert!(
         out.status.success(),
         "promtool {args:?} failed:\n{}{}",

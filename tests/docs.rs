@@ -70,7 +70,12 @@ fn every_link_of_readme_and_docs_names_a_file_of_the_repository() {
 fn the_readme_names_the_two_commands_and_where_to_read_on() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
     assert!(readme.contains("cargo run --release -- demo"));
-    assert!(readme.contains("bash .ci/run") || readme.contains("cargo nextest run"));
+    assert!(readme.contains("bash scripts/test"));
+    let ci = std::fs::read_to_string(root().join(".ci/run")).expect(".ci/run");
+    assert!(
+        ci.contains("scripts/test"),
+        "CI runs exactly README's test command"
+    );
     for doc in ["docs/rules.md", "docs/contract.md", "docs/architecture.md"] {
         assert!(readme.contains(doc), "README does not point to {doc}");
     }

@@ -1,7 +1,7 @@
 //! End to end on a real Kafka-compatible broker in its own process (tansu), with the real
 //! binary: a generated shop stream, a SIGKILL mid-stream, a restart, and exact results.
 //!
-//! Needs `tansu` on PATH (`.ci/run` installs it): the test starts its own broker on a free
+//! Needs `tansu` on PATH (`scripts/test` installs it): the test starts its own broker on a free
 //! loopback port.
 
 mod support;

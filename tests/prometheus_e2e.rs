@@ -40,7 +40,7 @@ fn start_prometheus(
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("prometheus is on PATH (Debian package prometheus; .ci/run installs it)");
+        .expect("prometheus is on PATH (Debian package prometheus; scripts/test installs it)");
     (Killed(child), ([127, 0, 0, 1], port).into())
 }
 

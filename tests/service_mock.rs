@@ -224,7 +224,7 @@ async fn metrics_exposition_passes_promtool_check() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("promtool is on PATH (Debian package prometheus; .ci/run installs it)");
+        .expect("promtool is on PATH (Debian package prometheus; scripts/test installs it)");
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
