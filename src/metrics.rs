@@ -68,6 +68,8 @@ pub struct Metrics {
     delivery_lateness_seconds: Histogram,
     claims_filed: IntCounterVec,
     po_ratio: GaugeVec,
+    component_ratio: GaugeVec,
+    po_index: GaugeVec,
     fulfilled_orders: IntGaugeVec,
     perfect_orders: IntGaugeVec,
     deviation_orders: IntGaugeVec,
@@ -205,6 +207,8 @@ impl Metrics {
             })?,
             claims_filed: r.counters("claims_filed_total", "Claims first seen, by category.", &["category"])?,
             po_ratio: r.gauges("perfect_order_ratio", "Perfect / fulfilled orders over the last 1, 7 or 30 shop-zone days by delivery day (absent when nothing was fulfilled). Shop-wide: aggregate with max.", &["window"])?,
+            component_ratio: r.gauges("component_ratio", "Share of fulfilled orders meeting each perfect-order component over the last 1, 7 or 30 shop-zone days by delivery day: confirmed_in_sla, on_time, in_full, claim_free (absent when nothing was fulfilled).", &["component", "window"])?,
+            po_index: r.gauges("index", "The product of the four component ratios over the window (the multiplicative index of APQC/SCOR-style reports; not perfect_order_ratio, the share of orders with no deviation).", &["window"])?,
             fulfilled_orders: r.int_gauges("fulfilled_orders", "Fulfilled orders over the window by delivery day. Shop-wide: aggregate with max.", &["window"])?,
             perfect_orders: r.int_gauges("perfect_orders", "Perfect orders over the window by delivery day. Shop-wide: aggregate with max.", &["window"])?,
             deviation_orders: r.int_gauges("deviation_orders", "Fulfilled orders with a deviation of the category over the window. Shop-wide: aggregate with max.", &["window", "category"])?,
@@ -446,6 +450,26 @@ impl Metrics {
                     .set(w.perfect as f64 / w.fulfilled as f64);
             } else {
                 let _ = self.po_ratio.remove_label_values(&[w.label]);
+            }
+            match w.component_rates() {
+                Some(rates) => {
+                    for (component, rate) in crate::store::COMPONENTS.iter().zip(rates) {
+                        self.component_ratio
+                            .with_label_values(&[component, w.label])
+                            .set(rate);
+                    }
+                    self.po_index
+                        .with_label_values(&[w.label])
+                        .set(rates.iter().product());
+                }
+                None => {
+                    for component in crate::store::COMPONENTS {
+                        let _ = self
+                            .component_ratio
+                            .remove_label_values(&[component, w.label]);
+                    }
+                    let _ = self.po_index.remove_label_values(&[w.label]);
+                }
             }
         }
         self.watch_last_success.set(unix_now());

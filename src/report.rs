@@ -59,6 +59,35 @@ pub fn render(rows: &[MonthRow]) -> String {
     }
     let _ = writeln!(
         out,
+        "\nPerfect-order components by month of delivery (share of fulfilled orders)"
+    );
+    let _ = writeln!(
+        out,
+        "{:<8} {:>16} {:>8} {:>8} {:>11} {:>8} {:>9}",
+        "month", "confirmed in SLA", "on time", "in full", "claim-free", "PO rate", "PO index"
+    );
+    let share = |v: Option<f64>| v.map_or("—".into(), |v| format!("{:.1}%", v * 100.0));
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>16} {:>8} {:>8} {:>11} {:>8} {:>9}",
+            r.month.format("%Y-%m"),
+            share(r.components[0]),
+            share(r.components[1]),
+            share(r.components[2]),
+            share(r.components[3]),
+            share(r.po_rate),
+            share(r.po_index)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "PO rate: orders with no deviation at all; PO index: the product of the four rates \
+         (APQC/SCOR style), above the rate when deviations fall on different orders, below it \
+         when they fall on the same ones."
+    );
+    let _ = writeln!(
+        out,
         "\nClaims by month of filing (change vs previous month)"
     );
     let _ = write!(out, "{:<8}", "month");
@@ -476,7 +505,24 @@ mod tests {
             cancelled: 0,
             claims,
             claims_change,
+            components: [Some(0.96), Some(0.9), Some(0.98), Some(0.95)],
+            po_index: Some(0.96 * 0.9 * 0.98 * 0.95),
         }
+    }
+
+    #[test]
+    fn the_report_shows_the_components_next_to_both_formulas() {
+        let text = render(&[month(10, 200, 190, [0; 4], [None; 4])]);
+        let line = text
+            .lines()
+            .skip_while(|l| !l.starts_with("Perfect-order components"))
+            .nth(2)
+            .expect("a month's components");
+        assert_eq!(
+            line.split_whitespace().collect::<Vec<_>>(),
+            ["2026-10", "96.0%", "90.0%", "98.0%", "95.0%", "95.0%", "80.4%"]
+        );
+        assert!(text.contains("PO index: the product of the four rates"));
     }
 
     #[test]

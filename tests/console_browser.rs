@@ -91,6 +91,12 @@ async fn console_tiles_show_the_numbers_the_api_returns() {
         element_text(&dom, "tile-awaiting"),
         api["awaiting_confirmation"].to_string()
     );
+    let index = api["components_30d"]["index"].as_f64().expect("the index");
+    assert_eq!(
+        element_text(&dom, "component-index"),
+        format!("{:.1} %", index * 100.0),
+        "the components' card shows the multiplicative index"
+    );
     assert!(element_text(&dom, "tile-over-sla").starts_with(&format!("{} ·", api["over_sla"])));
     let link = "<a href=\"/orders/STUCK-42\">STUCK-42</a>";
     assert!(

@@ -102,7 +102,8 @@ fn claim_filed_10_days_after_delivery_flips_the_verdict_and_corrects_the_deliver
         t0() + TimeDelta::days(10),
     ))];
     let outcome = fold_batch(stored, late, &rules);
-    // Assert: 1 Oct loses a perfect order and gains a quality deviation; 11 Oct is untouched.
+    // Assert: 1 Oct loses a perfect order and gains a quality deviation and a claimed order
+    // (its claim-free component); 11 Oct is untouched.
     assert_eq!(outcome.changed[0].assessment.verdict, Verdict::Imperfect);
     let rows: Vec<_> = outcome.kpi.rows().collect();
     assert_eq!(
@@ -112,6 +113,7 @@ fn claim_filed_10_days_after_delivery_flips_the_verdict_and_corrects_the_deliver
             DayCounts {
                 perfect: -1,
                 quality: 1,
+                claimed: 1,
                 ..DayCounts::default()
             }
         )]

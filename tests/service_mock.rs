@@ -244,6 +244,21 @@ async fn metrics_exposition_passes_promtool_check() {
         metric(&text, "perfect_order_perfect_order_ratio{window=\"7d\"}"),
         Some(0.0)
     );
+    // The one order missed one component, the claim: each component's gauge, and the index.
+    for (component, ratio) in [
+        ("confirmed_in_sla", 1.0),
+        ("on_time", 1.0),
+        ("in_full", 1.0),
+        ("claim_free", 0.0),
+    ] {
+        let series =
+            format!("perfect_order_component_ratio{{component=\"{component}\",window=\"7d\"}}");
+        assert_eq!(metric(&text, &series), Some(ratio), "{series}");
+    }
+    assert_eq!(
+        metric(&text, "perfect_order_index{window=\"7d\"}"),
+        Some(0.0)
+    );
     assert_eq!(
         metric(&text, "perfect_order_confirmation_latency_seconds_count"),
         Some(1.0)

@@ -2262,7 +2262,109 @@ async fn a_days_imperfect_orders_of_a_category_are_the_ones_its_figure_counts(ki
     });
 }
 
+// ---- the perfect-order components and the multiplicative index (issue 15, item 4) ----
+
+/// Five orders delivered on one day: one perfect, one confirmed late, one delivered late, one
+/// delivered short, one confirmed late with a quality claim in the window.
+fn component_day() -> Vec<String> {
+    let t = t0();
+    let mut events = Vec::new();
+    for (order, confirm, deliver, items) in [
+        ("P-1", 10, 180, 2),
+        ("P-2", 41, 180, 2),
+        ("P-3", 10, 300, 2),
+        ("P-4", 10, 180, 1),
+        ("P-5", 45, 180, 2),
+    ] {
+        events.push(created(order, t));
+        events.push(confirmed(order, t + minutes(confirm)));
+        events.push(delivered_items(order, t + minutes(deliver), items));
+    }
+    events.push(claim("P-5", "Q-5", "quality", t + TimeDelta::days(1)));
+    events
+}
+
+type ComponentRow = (i64, i64, f64, f64, f64, f64, f64, f64);
+
+async fn day_components(store: &AnyStore) -> Vec<ComponentRow> {
+    query_as!(
+        store,
+        ComponentRow,
+        "SELECT CAST(fulfilled AS bigint), CAST(perfect AS bigint), po_rate,
+                confirmed_in_sla_rate, on_time_rate, in_full_rate, claim_free_rate, po_index
+         FROM po_daily"
+    )
+}
+
+/// Each component's rate counts the orders missing it; the multiplicative index is their
+/// product, a different figure from the perfect-order rate (the share with no deviation).
+async fn a_days_components_count_the_orders_missing_each_and_the_index_multiplies_them(kind: Kind) {
+    for_each_shuffle!(kind, component_day(), |f| {
+        let rows = day_components(&f.store).await;
+        assert_eq!(rows.len(), 1);
+        let (fulfilled, perfect, po_rate, confirmed, on_time, in_full, claim_free, index) = rows[0];
+        assert_eq!((fulfilled, perfect), (5, 1));
+        assert!((po_rate - 0.2).abs() < 1e-12);
+        for (rate, expected) in [
+            (confirmed, 0.6),
+            (on_time, 0.8),
+            (in_full, 0.8),
+            (claim_free, 0.8),
+        ] {
+            assert!((rate - expected).abs() < 1e-12, "{rate} against {expected}");
+        }
+        assert!((index - 0.6 * 0.8 * 0.8 * 0.8).abs() < 1e-12, "{index}");
+        let month = query_as!(
+            f.store,
+            (f64, f64),
+            "SELECT confirmed_in_sla_rate, po_index FROM po_monthly"
+        );
+        assert_eq!(month.len(), 1);
+        assert!((month[0].0 - 0.6).abs() < 1e-12 && (month[0].1 - index).abs() < 1e-12);
+    });
+}
+
+/// What the component migration fills for history (from the stored orders) is what the batch
+/// transaction keeps for the same facts.
+async fn the_component_migration_fills_history_as_the_batches_keep_it(kind: Kind) {
+    let f = fixture(kind).await;
+    commit_noisy(&f, &component_day(), 7).await;
+    let kept = day_components(&f.store).await;
+    let file = match kind {
+        Kind::Postgres => "migrations/0028_perfect_order_components.sql",
+        Kind::Sqlite => "migrations/sqlite/0024_perfect_order_components.sql",
+    };
+    let zero = "UPDATE daily_kpi_shards SET confirmed_late = 0, delivered_late = 0,
+                delivered_short = 0, claimed = 0";
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .expect("the migration");
+    let start = text
+        .find("INSERT INTO daily_kpi_shards")
+        .expect("the backfill");
+    let end = start
+        + text[start..]
+            .find("claimed = excluded.claimed;")
+            .expect("its end")
+        + "claimed = excluded.claimed;".len();
+    let backfill = &text[start..end];
+    macro_rules! run {
+        ($sql:expr) => {
+            match &f.store {
+                AnyStore::Postgres(s) => sqlx::raw_sql($sql).execute(s.pool()).await.map(drop),
+                AnyStore::Sqlite(s) => sqlx::raw_sql($sql).execute(s.pool()).await.map(drop),
+            }
+            .expect($sql)
+        };
+    }
+    run!(zero);
+    assert_ne!(day_components(&f.store).await, kept);
+    run!(backfill);
+    assert_eq!(day_components(&f.store).await, kept);
+}
+
 suite!(
+    a_days_components_count_the_orders_missing_each_and_the_index_multiplies_them,
+    the_component_migration_fills_history_as_the_batches_keep_it,
     a_days_imperfect_orders_of_a_category_are_the_ones_its_figure_counts,
     an_order_explains_the_confirmation_that_broke_the_sla_and_where_it_was_read,
     the_same_facts_in_any_order_with_duplicates_explain_an_order_the_same_way,

@@ -24,6 +24,11 @@ pub struct DayCounts {
     pub delivery: i64,
     pub service: i64,
     pub cancelled: i64,
+    /// Fulfilled orders missing each component (see [`super::order::Components`]).
+    pub confirmed_late: i64,
+    pub delivered_late: i64,
+    pub delivered_short: i64,
+    pub claimed: i64,
 }
 
 impl DayCounts {
@@ -35,6 +40,10 @@ impl DayCounts {
         self.delivery += sign * other.delivery;
         self.service += sign * other.service;
         self.cancelled += sign * other.cancelled;
+        self.confirmed_late += sign * other.confirmed_late;
+        self.delivered_late += sign * other.delivered_late;
+        self.delivered_short += sign * other.delivered_short;
+        self.claimed += sign * other.claimed;
     }
 
     pub fn is_zero(&self) -> bool {
@@ -49,7 +58,7 @@ pub fn contribution(a: &Assessment) -> Vec<(NaiveDate, DayCounts)> {
         a.delivered_day,
         matches!(a.verdict, Verdict::Perfect | Verdict::Imperfect),
     ) {
-        let d = &a.deviations;
+        let (d, c) = (&a.deviations, &a.components);
         out.push((
             day,
             DayCounts {
@@ -60,6 +69,10 @@ pub fn contribution(a: &Assessment) -> Vec<(NaiveDate, DayCounts)> {
                 delivery: i64::from(d.delivery),
                 service: i64::from(d.service),
                 cancelled: 0,
+                confirmed_late: i64::from(!c.confirmed_in_sla),
+                delivered_late: i64::from(!c.on_time),
+                delivered_short: i64::from(!c.in_full),
+                claimed: i64::from(!c.claim_free),
             },
         ));
     }

@@ -108,11 +108,39 @@ impl Deviations {
     }
 }
 
+/// The perfect-order components of a fulfilled order: the measured criteria and the claims,
+/// each on its own (APQC/SCOR-style reports multiply their rates; the perfect-order rate is
+/// the share of orders with all four and no claim deviation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Components {
+    /// Confirmed within the confirmation SLA (or not confirmed at all: nothing measured).
+    pub confirmed_in_sla: bool,
+    /// Delivered by the end of the promised window plus the tolerance (or with no promise).
+    pub on_time: bool,
+    /// Every ordered item delivered (or no item count reported).
+    pub in_full: bool,
+    /// No claim filed in the claim window.
+    pub claim_free: bool,
+}
+
+impl Default for Components {
+    fn default() -> Self {
+        Components {
+            confirmed_in_sla: true,
+            on_time: true,
+            in_full: true,
+            claim_free: true,
+        }
+    }
+}
+
 /// The verdict and the figures derived from an order's facts under the rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assessment {
     pub verdict: Verdict,
     pub deviations: Deviations,
+    /// Each component of a fulfilled order (all met for an order not fulfilled).
+    pub components: Components,
     /// Shop-zone day of the delivery: the day whose KPIs this order counts for.
     pub delivered_day: Option<NaiveDate>,
     /// Shop-zone day of the cancellation, for the cancelled count.
@@ -231,19 +259,26 @@ impl OrderProjection {
             _ => None,
         };
 
+        let mut components = Components {
+            confirmed_in_sla: confirmation_latency.is_none_or(|l| l <= rules.confirmation_sla),
+            on_time: delivery_lateness.is_none_or(|l| l <= rules.delivery_tolerance),
+            in_full: self.in_full() != Some(false),
+            claim_free: true,
+        };
         let mut deviations = Deviations::default();
-        if confirmation_latency.is_some_and(|l| l > rules.confirmation_sla) {
+        if !components.confirmed_in_sla {
             deviations.set(Category::Service);
         }
-        if delivery_lateness.is_some_and(|l| l > rules.delivery_tolerance) {
+        if !components.on_time {
             deviations.set(Category::Delivery);
         }
-        if self.in_full() == Some(false) {
+        if !components.in_full {
             deviations.set(Category::Completeness);
         }
         for filed in self.claims.values().filter_map(|c| c.filed.as_ref()) {
             if rules.claim_counts_for_verdict(delivered.map(|d| d.at), filed.at) {
                 deviations.set(filed.data.category);
+                components.claim_free = false;
             }
         }
 
@@ -260,6 +295,11 @@ impl OrderProjection {
                 deviations
             } else {
                 Deviations::default()
+            },
+            components: if fulfilled {
+                components
+            } else {
+                Components::default()
             },
             delivered_day: delivered.filter(|_| fulfilled).map(|d| rules.day_of(d.at)),
             cancelled_day: self.cancelled.as_ref().map(|c| rules.day_of(c.at)),

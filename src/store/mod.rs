@@ -47,6 +47,8 @@ macro_rules! same_sql_reads {
                     cancelled: r.get(8),
                     claims: [r.get(9), r.get(10), r.get(11), r.get(12)],
                     claims_change: [r.get(13), r.get(14), r.get(15), r.get(16)],
+                    components: [r.get(17), r.get(18), r.get(19), r.get(20)],
+                    po_index: r.get(21),
                 })
                 .collect())
         }
@@ -237,6 +239,18 @@ pub struct WindowFigures {
     pub fulfilled: i64,
     pub perfect: i64,
     pub deviations: BTreeMap<Category, i64>,
+    /// Fulfilled orders missing each component, in [`COMPONENTS`] order.
+    pub missing: [i64; 4],
+}
+
+/// The perfect-order components, in the order of [`WindowFigures::missing`] (metric labels).
+pub const COMPONENTS: [&str; 4] = ["confirmed_in_sla", "on_time", "in_full", "claim_free"];
+
+impl WindowFigures {
+    /// Each component's rate (`None` when nothing was fulfilled), in [`COMPONENTS`] order.
+    pub fn component_rates(&self) -> Option<[f64; 4]> {
+        (self.fulfilled > 0).then(|| self.missing.map(|m| 1.0 - m as f64 / self.fulfilled as f64))
+    }
 }
 
 /// An order waiting for confirmation past the SLA, for the on-call list.
@@ -256,6 +270,9 @@ pub struct Dashboard {
     /// Perfect-order rate over the last 1, 7, 30 shop-zone days and this calendar month
     /// (null when nothing was fulfilled).
     pub po_rate: BTreeMap<&'static str, Option<f64>>,
+    /// Over the last 30 days: each component's rate (`confirmed_in_sla`, `on_time`,
+    /// `in_full`, `claim_free`) and `index`, their product (empty when nothing was fulfilled).
+    pub components_30d: BTreeMap<&'static str, f64>,
     pub awaiting_confirmation: i64,
     pub over_sla: i64,
     pub oldest_awaiting_seconds: f64,

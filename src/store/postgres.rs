@@ -727,7 +727,9 @@ impl Reads for PgStore {
         let rows = sqlx::query(
             "SELECT w.days, COALESCE(sum(d.fulfilled), 0)::bigint, COALESCE(sum(d.perfect), 0)::bigint,
                     COALESCE(sum(d.deviation_quality), 0)::bigint, COALESCE(sum(d.deviation_completeness), 0)::bigint,
-                    COALESCE(sum(d.deviation_delivery), 0)::bigint, COALESCE(sum(d.deviation_service), 0)::bigint
+                    COALESCE(sum(d.deviation_delivery), 0)::bigint, COALESCE(sum(d.deviation_service), 0)::bigint,
+                    COALESCE(sum(d.confirmed_late), 0)::bigint, COALESCE(sum(d.delivered_late), 0)::bigint,
+                    COALESCE(sum(d.delivered_short), 0)::bigint, COALESCE(sum(d.claimed), 0)::bigint
              FROM UNNEST($1::int[]) AS w(days)
              LEFT JOIN daily_kpi d ON d.day > $2::date - w.days AND d.day <= $2::date
              GROUP BY w.days",

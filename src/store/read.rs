@@ -25,7 +25,7 @@ pub(crate) struct Watch {
 
 /// Sums of `daily_kpi` over a window: fulfilled, perfect, then the deviations in
 /// [`Category::ALL`] order.
-pub(crate) type WindowSums = [i64; 6];
+pub(crate) type WindowSums = [i64; 10];
 
 /// The bounded reads of the live figures, per database.
 pub(crate) trait Reads: Sync {
@@ -159,6 +159,7 @@ pub(crate) async fn shop_figures<R: Reads>(
                 .enumerate()
                 .map(|(i, c)| (*c, s[2 + i]))
                 .collect(),
+            missing: [s[6], s[7], s[8], s[9]],
         })
         .collect();
     let oldest = watch.oldest.map_or(0.0, |t| {
@@ -196,6 +197,20 @@ pub(crate) async fn dashboard<R: Reads>(
         today,
         sla_seconds: rules.confirmation_sla.num_seconds(),
         po_rate: po_rates(&figures, month_rate),
+        components_30d: figures
+            .windows
+            .iter()
+            .find(|w| w.days == 30)
+            .and_then(super::WindowFigures::component_rates)
+            .map(|rates| {
+                super::COMPONENTS
+                    .iter()
+                    .copied()
+                    .zip(rates)
+                    .chain([("index", rates.iter().product())])
+                    .collect()
+            })
+            .unwrap_or_default(),
         awaiting_confirmation: figures.awaiting_confirmation,
         over_sla: figures.over_sla,
         oldest_awaiting_seconds: figures.oldest_awaiting_seconds,

@@ -241,6 +241,10 @@ pub(crate) fn kpi_rows(outcome: &BatchOutcome, shard: i32) -> Vec<KpiRow> {
             deviation_delivery: c.delivery,
             deviation_service: c.service,
             cancelled: c.cancelled,
+            confirmed_late: c.confirmed_late,
+            delivered_late: c.delivered_late,
+            delivered_short: c.delivered_short,
+            claimed: c.claimed,
         })
         .collect()
 }

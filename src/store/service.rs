@@ -193,6 +193,11 @@ pub struct MonthRow {
     pub claims: [i64; 4],
     /// The view's change against the previous calendar month (null without one).
     pub claims_change: [Option<f64>; 4],
+    /// The component rates: confirmed within the SLA, on time, in full, claim-free (null
+    /// when nothing was fulfilled).
+    pub components: [Option<f64>; 4],
+    /// Their product: the multiplicative index (not the perfect-order rate).
+    pub po_index: Option<f64>,
 }
 
 /// The monthly table from `po_monthly` and `claims_monthly`: the same SQL on both stores
@@ -217,7 +222,9 @@ pub(crate) const MONTHLY_QUERY: &str = "WITH claims AS (
             COALESCE(p.deviation_delivery, 0), COALESCE(p.deviation_service, 0),
             COALESCE(p.cancelled, 0),
             COALESCE(c.q, 0), COALESCE(c.c, 0), COALESCE(c.d, 0), COALESCE(c.s, 0),
-            c.qx, c.cx, c.dx, c.sx
+            c.qx, c.cx, c.dx, c.sx,
+            p.confirmed_in_sla_rate, p.on_time_rate, p.in_full_rate, p.claim_free_rate,
+            p.po_index
      FROM recent r LEFT JOIN po_monthly p USING (month) LEFT JOIN claims c USING (month)
      ORDER BY r.month";
 

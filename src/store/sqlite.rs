@@ -684,7 +684,9 @@ impl Reads for SqliteStore {
             let r = sqlx::query(
                 "SELECT COALESCE(sum(fulfilled), 0), COALESCE(sum(perfect), 0),
                         COALESCE(sum(deviation_quality), 0), COALESCE(sum(deviation_completeness), 0),
-                        COALESCE(sum(deviation_delivery), 0), COALESCE(sum(deviation_service), 0)
+                        COALESCE(sum(deviation_delivery), 0), COALESCE(sum(deviation_service), 0),
+                        COALESCE(sum(confirmed_late), 0), COALESCE(sum(delivered_late), 0),
+                        COALESCE(sum(delivered_short), 0), COALESCE(sum(claimed), 0)
                  FROM daily_kpi WHERE day > ?1 AND day <= ?2",
             )
             .bind(today - chrono::TimeDelta::days(*d))

@@ -756,6 +756,10 @@ table! {
         deviation_delivery: i64 = Add;
         deviation_service: i64 = Add;
         cancelled: i64 = Add;
+        confirmed_late: i64 = Add;
+        delivered_late: i64 = Add;
+        delivered_short: i64 = Add;
+        claimed: i64 = Add;
     }
     conflict: Merged, touch: true, returning: []
 }
