@@ -266,6 +266,16 @@ pub struct BatchSettings {
     pub lanes: usize,
 }
 
+/// The commit lanes a database at `url` gets: one on SQLite, which has a single writer;
+/// `lanes` otherwise.
+fn lanes_for(url: &str, lanes: usize) -> usize {
+    if crate::store::Backend::of(url) == Some(crate::store::Backend::Sqlite) {
+        1
+    } else {
+        lanes
+    }
+}
+
 /// The commit lanes when `batch.lanes` is not set: one per core, at least 2 (so a lane's
 /// fold overlaps another's commit) and at most 8. Each lane is a database session doing
 /// work on the same machine's cores: more lanes than cores only wait on each other's row
@@ -569,11 +579,7 @@ impl Settings {
             max_events: b.max_events,
             max_wait: positive("batch.max_wait", &b.max_wait)?,
             projection_cache: b.projection_cache,
-            lanes: if crate::store::Backend::of(url) == Some(crate::store::Backend::Sqlite) {
-                1
-            } else {
-                lanes
-            },
+            lanes: lanes_for(url, lanes),
         })
     }
 
@@ -673,9 +679,7 @@ impl Settings {
     /// Points the settings at another database, with what that backend implies (one commit
     /// lane on SQLite, which has a single writer).
     pub fn use_database(&mut self, url: String) {
-        if crate::store::Backend::of(&url) == Some(crate::store::Backend::Sqlite) {
-            self.batch.lanes = 1;
-        }
+        self.batch.lanes = lanes_for(&url, self.batch.lanes);
         self.database.url = url;
     }
 

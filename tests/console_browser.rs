@@ -175,10 +175,16 @@ async fn an_order_page_opens_from_the_on_call_list_and_a_days_orders_from_its_ch
         console[start..start + console[start..].find('"').expect("link end")].replace("&amp;", "&");
     assert!(href.ends_with("/orders?verdict=imperfect"), "{href}");
     let days = console.matches("<a href=\"/days/").count();
+    // The chart's points as drawn (the page's script holds the template once, with `${`).
+    let points =
+        console.matches("<circle cx=\"").count() - console.matches("<circle cx=\"${").count();
     let last = console.rfind("<a href=\"/days/").expect("a day") + "<a href=\"".len();
     let last_day =
         console[last..last + console[last..].find('"').expect("link end")].replace("&amp;", "&");
-    assert!(days >= 1);
+    assert_eq!(
+        days, points,
+        "every point of the chart links to its day's orders"
+    );
     let list = dump_dom(format!("{base}{last_day}")).await;
     assert!(
         list.contains("data-loaded=\"true\""),

@@ -261,3 +261,17 @@ fn claim_read_before_the_delivery_is_rewritten_when_the_delivery_arrives() {
         .collect();
     assert_eq!(claims, vec!["K-1"]);
 }
+
+#[test]
+fn an_order_confirmed_late_and_claimed_misses_two_components_and_meets_the_others() {
+    let t = t0();
+    let order = project(&[
+        created("A-1", t),
+        confirmed("A-1", t + minutes(41)),
+        delivered("A-1", t + minutes(180)),
+        claim("A-1", "K-1", "quality", t + TimeDelta::days(2)),
+    ]);
+    let c = order.assess(&Rules::default()).components;
+    assert!(!c.confirmed_in_sla && !c.claim_free, "{c:?}");
+    assert!(c.on_time && c.in_full, "{c:?}");
+}

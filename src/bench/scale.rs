@@ -235,6 +235,14 @@ async fn time_reads(
         let samples = sample(plan.reps, || async { get(&app, path).await }).await?;
         timings.push(timing(format!("GET {path}"), samples));
     }
+    // The bounded ranges the console and the dashboards read: the last whole month, the last
+    // 30 days.
+    let now = Utc::now();
+    let this_month = settings.rules.month_of(now);
+    let last_month = this_month
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(this_month);
+    let month_ago = settings.rules.day_of(now) - TimeDelta::days(30);
     // One order explained (its page and `explain`): an order delivered on the last day.
     let order: Option<String> = sqlx::query_scalar(
         "SELECT order_id FROM orders
@@ -248,25 +256,17 @@ async fn time_reads(
         let samples = sample(plan.reps, || async { get(&app, &path).await }).await?;
         timings.push(timing("GET /api/orders/{id}".into(), samples));
     }
-    // The drill-down lists behind a day's and a month's figures (the last whole month).
-    let last_month = settings
-        .rules
-        .month_of(Utc::now())
-        .checked_sub_months(chrono::Months::new(1));
-    if let Some(month) = last_month {
-        let ym = month.format("%Y-%m");
-        let day = month + TimeDelta::days(14);
-        for path in [
-            format!("/api/days/{day}/orders?verdict=imperfect"),
-            format!("/api/months/{ym}/orders?verdict=imperfect&category=delivery"),
-            format!("/api/months/{ym}/orders"),
-        ] {
-            let samples = sample(plan.reps, || async { get(&app, &path).await }).await?;
-            let label = path
-                .replace(&day.to_string(), "{day}")
-                .replace(&ym.to_string(), "{month}");
-            timings.push(timing(format!("GET {label}"), samples));
-        }
+    // The drill-down lists behind a day's and a month's figures (in the last whole month).
+    let ym = last_month.format("%Y-%m").to_string();
+    let day = (last_month + TimeDelta::days(14)).to_string();
+    for path in [
+        format!("/api/days/{day}/orders?verdict=imperfect"),
+        format!("/api/months/{ym}/orders?verdict=imperfect&category=delivery"),
+        format!("/api/months/{ym}/orders"),
+    ] {
+        let samples = sample(plan.reps, || async { get(&app, &path).await }).await?;
+        let label = path.replace(&day, "{day}").replace(&ym, "{month}");
+        timings.push(timing(format!("GET {label}"), samples));
     }
     let samples = sample(plan.reps, || async {
         perfect_order::watch_tick(store, &settings.rules, Utc::now()).await?;
@@ -283,14 +283,7 @@ async fn time_reads(
             .iter()
             .map(|v| (format!("view: {v}"), format!("SELECT * FROM {v}"))),
     );
-    // The same views read for a bounded range, as the console and the dashboards read
-    // them: the last whole month, the last 30 days.
-    let now = Utc::now();
-    let this_month = settings.rules.month_of(now);
-    let last_month = this_month
-        .checked_sub_months(chrono::Months::new(1))
-        .unwrap_or(this_month);
-    let month_ago = settings.rules.day_of(now) - TimeDelta::days(30);
+    // The same views read for the bounded ranges.
     queries.extend(VIEWS.iter().map(|v| {
         let (range, filter) = if v.ends_with("_daily") {
             ("last 30 days", format!("day > date '{month_ago}'"))

@@ -54,6 +54,7 @@ enum Mode {
 /// How often each mode writes.
 const REDRAW: Duration = Duration::from_millis(250);
 const LINE_EVERY: Duration = Duration::from_secs(10);
+const FIGURES_EVERY: Duration = Duration::from_secs(5);
 
 /// The demo's terminal.
 pub struct Screen {
@@ -112,13 +113,19 @@ impl Screen {
             tokio::time::sleep(REDRAW).await;
         }
         self.style("{spinner} {msg}");
+        // The counts come from this process every redraw; the figures from the database every
+        // FIGURES_EVERY (the dashboard read also reads the console's charts).
+        let read = || async { store.dashboard(rules, chrono::Utc::now()).await };
+        let (mut read_at, mut figures) = (Instant::now(), read().await);
         loop {
-            let now = chrono::Utc::now();
-            let line = match store.dashboard(rules, now).await {
+            if read_at.elapsed() >= FIGURES_EVERY {
+                (read_at, figures) = (Instant::now(), read().await);
+            }
+            let line = match &figures {
                 Ok(dashboard) => status_line(
                     metrics.records_committed(),
                     metrics.lag_records(),
-                    &dashboard,
+                    dashboard,
                 ),
                 Err(e) => format!("cannot read the figures: {e}"),
             };

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::event::EventKey;
 use super::fact::Fact;
-use super::order::{OrderProjection, Verdict};
+use super::order::{Assessment, OrderProjection, Verdict};
 use super::rules::Rules;
 
 /// How a criterion stands for the order.
@@ -102,10 +102,10 @@ pub fn explain(order: &OrderProjection, rules: &Rules, now: DateTime<Utc>) -> Ex
         _ => Maturity::Final,
     };
     let criteria = vec![
-        confirmation(order, rules),
-        on_time(order, rules),
-        in_full(order, assessment.items_ordered, assessment.items_delivered),
-        claims(order, rules),
+        confirmation(order, &assessment, rules),
+        on_time(order, &assessment, rules),
+        in_full(order, &assessment),
+        claims(order, &assessment, rules),
         cancelled(order),
     ];
     Explanation {
@@ -117,37 +117,37 @@ pub fn explain(order: &OrderProjection, rules: &Rules, now: DateTime<Utc>) -> Ex
     }
 }
 
-fn confirmation(order: &OrderProjection, rules: &Rules) -> Criterion {
+// Each criterion's outcome is the assessment's component (the rules are applied in
+// `OrderProjection::assess` only); these functions say what was measured and which fact
+// decided it.
+
+fn confirmation(order: &OrderProjection, a: &Assessment, rules: &Rules) -> Criterion {
     let rule = format!("SLA {}", duration(rules.confirmation_sla));
-    match (&order.created, &order.confirmed) {
-        (Some(created), Some(confirmed)) => {
-            let latency = confirmed.at - created.at;
-            Criterion {
-                name: "confirmation",
-                outcome: pass_if(latency <= rules.confirmation_sla),
-                measured: format!("confirmed after {}", duration(latency)),
-                rule,
-                deciding: Some(Deciding::of("order.confirmed", confirmed)),
-            }
-        }
-        (None, Some(confirmed)) => Criterion {
-            name: "confirmation",
-            outcome: Outcome::NotYetKnown,
-            measured: "confirmed; the order's creation has not arrived".into(),
-            rule,
-            deciding: Some(Deciding::of("order.confirmed", confirmed)),
-        },
-        (_, None) => Criterion {
-            name: "confirmation",
-            outcome: Outcome::NotYetKnown,
-            measured: "not confirmed".into(),
-            rule,
-            deciding: None,
-        },
+    let deciding = order
+        .confirmed
+        .as_ref()
+        .map(|f| Deciding::of("order.confirmed", f));
+    let (outcome, measured) = match (a.confirmation_latency, &order.confirmed) {
+        (Some(latency), _) => (
+            pass_if(a.components.confirmed_in_sla),
+            format!("confirmed after {}", duration(latency)),
+        ),
+        (None, Some(_)) => (
+            Outcome::NotYetKnown,
+            "confirmed; the order's creation has not arrived".to_owned(),
+        ),
+        (None, None) => (Outcome::NotYetKnown, "not confirmed".to_owned()),
+    };
+    Criterion {
+        name: "confirmation",
+        outcome,
+        measured,
+        rule,
+        deciding,
     }
 }
 
-fn on_time(order: &OrderProjection, rules: &Rules) -> Criterion {
+fn on_time(order: &OrderProjection, a: &Assessment, rules: &Rules) -> Criterion {
     let rule = match rules.delivery_tolerance {
         t if t == TimeDelta::zero() => "delivered by the end of the promised window".to_owned(),
         t => format!(
@@ -155,48 +155,40 @@ fn on_time(order: &OrderProjection, rules: &Rules) -> Criterion {
             duration(t)
         ),
     };
-    let promise = order
-        .created
-        .as_ref()
-        .and_then(|c| c.data.promised_delivery.as_ref());
-    match (&order.delivered, promise) {
-        (None, _) => Criterion {
+    let Some(delivered) = &order.delivered else {
+        return Criterion {
             name: "on_time",
             outcome: Outcome::NotYetKnown,
             measured: "not delivered".into(),
             rule,
             deciding: None,
-        },
-        (Some(delivered), None) => Criterion {
-            name: "on_time",
-            outcome: if order.created.is_some() {
-                Outcome::Pass
-            } else {
-                Outcome::NotYetKnown
-            },
-            measured: "delivered; no promised window".into(),
-            rule,
-            deciding: Some(Deciding::of("order.delivered", delivered)),
-        },
-        (Some(delivered), Some(promise)) => {
-            let lateness = delivered.at - promise.to.with_timezone(&Utc);
-            let measured = if lateness > TimeDelta::zero() {
-                format!("delivered {} after the window", duration(lateness))
-            } else {
-                format!("delivered {} before the window's end", duration(-lateness))
-            };
-            Criterion {
-                name: "on_time",
-                outcome: pass_if(lateness <= rules.delivery_tolerance),
-                measured,
-                rule,
-                deciding: Some(Deciding::of("order.delivered", delivered)),
-            }
-        }
+        };
+    };
+    let (outcome, measured) = match (a.delivery_lateness, &order.created) {
+        (Some(late), _) if late > TimeDelta::zero() => (
+            pass_if(a.components.on_time),
+            format!("delivered {} after the window", duration(late)),
+        ),
+        (Some(early), _) => (
+            pass_if(a.components.on_time),
+            format!("delivered {} before the window's end", duration(-early)),
+        ),
+        (None, Some(_)) => (Outcome::Pass, "delivered; no promised window".to_owned()),
+        (None, None) => (
+            Outcome::NotYetKnown,
+            "delivered; the order's creation has not arrived".to_owned(),
+        ),
+    };
+    Criterion {
+        name: "on_time",
+        outcome,
+        measured,
+        rule,
+        deciding: Some(Deciding::of("order.delivered", delivered)),
     }
 }
 
-fn in_full(order: &OrderProjection, ordered: Option<u64>, delivered: Option<u64>) -> Criterion {
+fn in_full(order: &OrderProjection, a: &Assessment) -> Criterion {
     let rule = "every ordered item delivered (per SKU when the delivery lists them)".to_owned();
     let Some(fact) = &order.delivered else {
         return Criterion {
@@ -207,7 +199,7 @@ fn in_full(order: &OrderProjection, ordered: Option<u64>, delivered: Option<u64>
             deciding: None,
         };
     };
-    let (outcome, measured) = match (ordered, delivered) {
+    let (outcome, measured) = match (a.items_ordered, a.items_delivered) {
         (None, _) => (
             Outcome::NotYetKnown,
             "delivered; the order's creation has not arrived".to_owned(),
@@ -216,13 +208,10 @@ fn in_full(order: &OrderProjection, ordered: Option<u64>, delivered: Option<u64>
             Outcome::Pass,
             "delivered; no item count reported".to_owned(),
         ),
-        (Some(ordered), Some(got)) => {
-            let short = order.in_full() == Some(false);
-            (
-                pass_if(!short),
-                format!("{got} of {ordered} items delivered"),
-            )
-        }
+        (Some(ordered), Some(got)) => (
+            pass_if(a.components.in_full),
+            format!("{got} of {ordered} items delivered"),
+        ),
     };
     Criterion {
         name: "in_full",
@@ -233,55 +222,53 @@ fn in_full(order: &OrderProjection, ordered: Option<u64>, delivered: Option<u64>
     }
 }
 
-fn claims(order: &OrderProjection, rules: &Rules) -> Criterion {
+fn claims(order: &OrderProjection, a: &Assessment, rules: &Rules) -> Criterion {
     let rule = format!(
         "no claim filed up to {} after the delivery",
         duration(rules.claim_window)
     );
     let delivered_at = order.delivered.as_ref().map(|d| d.at);
-    let counting = order
+    let filed: Vec<_> = order
         .claims
         .values()
         .filter_map(|c| c.filed.as_ref())
+        .collect();
+    // The claims the verdict counts, earliest first (by time, then key).
+    let mut counted: Vec<_> = filed
+        .iter()
         .filter(|f| rules.claim_counts_for_verdict(delivered_at, f.at))
-        .min_by(|a, b| (a.at, &a.key).cmp(&(b.at, &b.key)));
-    let filed = order.claims.values().filter(|c| c.filed.is_some()).count();
-    match (counting, delivered_at) {
-        (Some(claim), _) => {
-            let counted = order
-                .claims
-                .values()
-                .filter_map(|c| c.filed.as_ref())
-                .filter(|f| rules.claim_counts_for_verdict(delivered_at, f.at))
-                .count();
-            Criterion {
-                name: "claims",
-                outcome: Outcome::Fail,
-                measured: format!(
-                    "{counted} claim(s) in the window, the first a {} claim",
-                    claim.data.category.as_str()
-                ),
-                rule,
-                deciding: Some(Deciding::of("claim.filed", claim)),
-            }
-        }
-        (None, None) => Criterion {
-            name: "claims",
-            outcome: Outcome::NotYetKnown,
-            measured: "not delivered: the window has not opened".into(),
-            rule,
-            deciding: None,
-        },
-        (None, Some(_)) => Criterion {
-            name: "claims",
-            outcome: Outcome::Pass,
-            measured: match filed {
+        .collect();
+    counted.sort_by(|x, y| (x.at, &x.key).cmp(&(y.at, &y.key)));
+    let (outcome, measured, deciding) = match (counted.first(), delivered_at) {
+        (Some(first), _) => (
+            pass_if(a.components.claim_free),
+            format!(
+                "{} claim(s) in the window, the first a {} claim",
+                counted.len(),
+                first.data.category.as_str()
+            ),
+            Some(Deciding::of("claim.filed", first)),
+        ),
+        (None, None) => (
+            Outcome::NotYetKnown,
+            "not delivered: the window has not opened".to_owned(),
+            None,
+        ),
+        (None, Some(_)) => (
+            Outcome::Pass,
+            match filed.len() {
                 0 => "no claim filed".to_owned(),
                 n => format!("{n} claim(s) filed after the window: journalled, not counted"),
             },
-            rule,
-            deciding: None,
-        },
+            None,
+        ),
+    };
+    Criterion {
+        name: "claims",
+        outcome,
+        measured,
+        rule,
+        deciding,
     }
 }
 

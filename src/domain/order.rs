@@ -110,8 +110,8 @@ impl Deviations {
 
 /// The perfect-order components of a fulfilled order: the measured criteria and the claims,
 /// each on its own (APQC/SCOR-style reports multiply their rates; the perfect-order rate is
-/// the share of orders with all four and no claim deviation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// the share of orders that meet all four at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Components {
     /// Confirmed within the confirmation SLA (or not confirmed at all: nothing measured).
     pub confirmed_in_sla: bool,
@@ -123,23 +123,13 @@ pub struct Components {
     pub claim_free: bool,
 }
 
-impl Default for Components {
-    fn default() -> Self {
-        Components {
-            confirmed_in_sla: true,
-            on_time: true,
-            in_full: true,
-            claim_free: true,
-        }
-    }
-}
-
 /// The verdict and the figures derived from an order's facts under the rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assessment {
     pub verdict: Verdict,
     pub deviations: Deviations,
-    /// Each component of a fulfilled order (all met for an order not fulfilled).
+    /// Each component as far as the facts go (a criterion with nothing measured yet is met);
+    /// the daily counts count them for fulfilled orders only.
     pub components: Components,
     /// Shop-zone day of the delivery: the day whose KPIs this order counts for.
     pub delivered_day: Option<NaiveDate>,
@@ -296,11 +286,7 @@ impl OrderProjection {
             } else {
                 Deviations::default()
             },
-            components: if fulfilled {
-                components
-            } else {
-                Components::default()
-            },
+            components,
             delivered_day: delivered.filter(|_| fulfilled).map(|d| rules.day_of(d.at)),
             cancelled_day: self.cancelled.as_ref().map(|c| rules.day_of(c.at)),
             created_day: created.map(|c| rules.day_of(c.at)),

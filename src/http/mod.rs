@@ -45,22 +45,19 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
             Error::Unavailable(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
-            Error::BadRequest(why) => (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({ "error": why })),
-            )
-                .into_response(),
-            Error::NotFound(what) => (
-                StatusCode::NOT_FOUND,
-                Json(serde_json::json!({ "error": what })),
-            )
-                .into_response(),
+            Error::BadRequest(why) => json_error(StatusCode::BAD_REQUEST, why),
+            Error::NotFound(what) => json_error(StatusCode::NOT_FOUND, what),
             Error::Store(e) => {
                 tracing::error!(error = %e, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
             }
         }
     }
+}
+
+/// A client error as the API answers it: `{"error": "…"}`.
+fn json_error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 /// The whole router.

@@ -854,10 +854,7 @@ async fn load_projections<D: Database>(
                 Some((_, p)) => p,
                 None => continue,
             },
-            Some(state) => serde_json::from_str(&state).map_err(|source| Error::CorruptState {
-                order_id: order_id.clone(),
-                source,
-            })?,
+            Some(state) => rows::decode_state(&order_id, &state)?,
         };
         out.insert(order_id, projection);
     }

@@ -322,11 +322,7 @@ pub async fn order_story<S: super::Store>(
     let Some(stored) = store.stored_order(order_id).await? else {
         return Ok(None);
     };
-    let projection: crate::domain::OrderProjection =
-        serde_json::from_str(&stored.state).map_err(|source| Error::CorruptState {
-            order_id: order_id.to_owned(),
-            source,
-        })?;
+    let projection = super::rows::decode_state(order_id, &stored.state)?;
     let mut explanation = crate::domain::explain::explain(&projection, rules, now);
     for deciding in explanation
         .criteria

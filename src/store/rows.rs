@@ -226,6 +226,17 @@ pub(crate) fn claim_rows(outcome: &BatchOutcome, rules: &Rules) -> Vec<ClaimRow>
     rows
 }
 
+/// An order's projection from its stored `orders.state` (as the rows above encode it).
+pub(crate) fn decode_state(
+    order_id: &str,
+    state: &str,
+) -> Result<crate::domain::OrderProjection, Error> {
+    serde_json::from_str(state).map_err(|source| Error::CorruptState {
+        order_id: order_id.to_owned(),
+        source,
+    })
+}
+
 /// The fold's signed deltas of the daily counts under `shard`, one row per touched day.
 pub(crate) fn kpi_rows(outcome: &BatchOutcome, shard: i32) -> Vec<KpiRow> {
     outcome
