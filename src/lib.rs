@@ -59,6 +59,22 @@ pub async fn migrate(settings: &Settings) -> Result<AnyStore, Error> {
     let store = AnyStore::connect(url, settings.database.max_connections).await?;
     store.migrate().await?;
     info!(database = %settings.database_url_redacted(), "migrations applied");
+    let started = std::time::Instant::now();
+    let filled = store
+        .backfill(&settings.rules, |orders| {
+            tracing::info!(
+                orders,
+                "filling restated_orders from the stored orders (once)"
+            );
+        })
+        .await?;
+    if filled > 0 {
+        info!(
+            orders = filled,
+            seconds = started.elapsed().as_secs(),
+            "restated_orders filled from the stored orders"
+        );
+    }
     Ok(store)
 }
 
@@ -159,15 +175,27 @@ impl Service {
 }
 
 /// What one tick of the gauge timer reads at `now`: the SLA watch with the rolling windows,
-/// and the live contract-v2 figures (also what `bench-scale` times as the watch tick).
+/// the live contract-v2 figures and how this month's and last month's rates moved since
+/// first complete (also what `bench-scale` times as the watch tick).
 pub async fn watch_tick<S: Store>(
     store: &S,
     rules: &domain::Rules,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(store::ShopFigures, store::service::ServiceFigures), store::Error> {
-    let figures = store.shop_figures(rules, now).await?;
-    let service = store.service_figures(rules, now).await?;
-    Ok((figures, service))
+) -> Result<Tick, store::Error> {
+    Ok(Tick {
+        figures: store.shop_figures(rules, now).await?,
+        service: store.service_figures(rules, now).await?,
+        restatements: store::restatement_changes(store, rules, now).await?,
+    })
+}
+
+/// The figures of one tick of the gauge timer.
+pub struct Tick {
+    pub figures: store::ShopFigures,
+    pub service: store::service::ServiceFigures,
+    /// `current` (this month's days since each ended) and `previous` (last month since it
+    /// ended).
+    pub restatements: Vec<(&'static str, store::RestatementChange)>,
 }
 
 /// Recomputes the shop-wide gauges from the database on a timer, even when no event arrives.
@@ -187,9 +215,10 @@ async fn watch_loop<S: Store>(
             _ = stop.wait_for(|s| *s) => return,
         }
         match watch_tick(&store, &rules, chrono::Utc::now()).await {
-            Ok((figures, service)) => {
-                metrics.record_shop_figures(&figures);
-                metrics.record_service_figures(&service);
+            Ok(tick) => {
+                metrics.record_shop_figures(&tick.figures);
+                metrics.record_service_figures(&tick.service);
+                metrics.record_restatements(&tick.restatements);
                 let checks = readiness.checks(true, chrono::Utc::now());
                 metrics.record_ready(checks.ready(), &checks.labelled());
             }

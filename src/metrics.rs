@@ -70,6 +70,8 @@ pub struct Metrics {
     po_ratio: GaugeVec,
     component_ratio: GaugeVec,
     po_index: GaugeVec,
+    restatement_points: GaugeVec,
+    restated_orders: IntGaugeVec,
     fulfilled_orders: IntGaugeVec,
     perfect_orders: IntGaugeVec,
     deviation_orders: IntGaugeVec,
@@ -209,6 +211,8 @@ impl Metrics {
             po_ratio: r.gauges("perfect_order_ratio", "Perfect / fulfilled orders over the last 1, 7 or 30 shop-zone days by delivery day (absent when nothing was fulfilled). Shop-wide: aggregate with max.", &["window"])?,
             component_ratio: r.gauges("component_ratio", "Share of fulfilled orders meeting each perfect-order component over the last 1, 7 or 30 shop-zone days by delivery day: confirmed_in_sla, on_time, in_full, claim_free (absent when nothing was fulfilled).", &["component", "window"])?,
             po_index: r.gauges("index", "The product of the four component ratios over the window (the multiplicative index of APQC/SCOR-style reports; not perfect_order_ratio, the share of orders with no deviation).", &["window"])?,
+            restatement_points: r.gauges("restatement_points", "Today's perfect-order rate minus the rate as first complete, in percentage points (negative: late facts lowered it): month=\"previous\" since last month ended, month=\"current\" over this month's delivery days since each day ended (absent without a rate).", &["month"])?,
+            restated_orders: r.int_gauges("restated_orders", "Orders counted differently today than when their period was first complete: month=\"previous\" (last month, since it ended), month=\"current\" (this month's delivery days, since each ended). The orders: GET /api/restatements.", &["month"])?,
             fulfilled_orders: r.int_gauges("fulfilled_orders", "Fulfilled orders over the window by delivery day. Shop-wide: aggregate with max.", &["window"])?,
             perfect_orders: r.int_gauges("perfect_orders", "Perfect orders over the window by delivery day. Shop-wide: aggregate with max.", &["window"])?,
             deviation_orders: r.int_gauges("deviation_orders", "Fulfilled orders with a deviation of the category over the window. Shop-wide: aggregate with max.", &["window", "category"])?,
@@ -476,6 +480,24 @@ impl Metrics {
     }
 
     /// Sets the contract-v2 gauges from figures read from the database.
+    /// How this month's and last month's rates moved since first complete.
+    pub fn record_restatements(&self, changes: &[(&'static str, crate::store::RestatementChange)]) {
+        for (month, change) in changes {
+            self.restated_orders
+                .with_label_values(&[month])
+                .set(change.restated_orders);
+            match change.points() {
+                Some(points) => self
+                    .restatement_points
+                    .with_label_values(&[month])
+                    .set(points),
+                None => {
+                    let _ = self.restatement_points.remove_label_values(&[month]);
+                }
+            }
+        }
+    }
+
     pub fn record_service_figures(&self, figures: &ServiceFigures) {
         for c in Category::ALL {
             self.open_claims

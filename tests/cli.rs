@@ -79,6 +79,9 @@ async fn migrate_creates_the_documented_tables_and_views() {
         "order_dispatch_monthly",
         "acquisition_monthly",
         "lead_base_monthly",
+        "restatements",
+        "restatements_monthly",
+        "restatements_daily",
     ] {
         let documented: Option<String> =
             sqlx::query_scalar("SELECT obj_description(($1)::regclass, 'pg_class')")

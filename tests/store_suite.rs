@@ -2362,7 +2362,195 @@ async fn the_component_migration_fills_history_as_the_batches_keep_it(kind: Kind
     assert_eq!(day_components(&f.store).await, kept);
 }
 
+// ---- restatements (issue 15) ----
+
+/// October's orders: three perfect, one (R-4, delivered on the 12th) with a claim filed on
+/// the 20th, inside the month; R-1, delivered on the 30th, gets a claim filed on 3 November.
+fn october_with_a_late_claim() -> Vec<String> {
+    let mut events = Vec::new();
+    for (order, local) in [
+        ("R-1", "2026-10-30T10:00:00"),
+        ("R-2", "2026-10-30T11:00:00"),
+        ("R-3", "2026-10-10T10:00:00"),
+        ("R-4", "2026-10-12T10:00:00"),
+    ] {
+        events.extend(perfect_lifecycle(order, msk(local)));
+    }
+    events.push(claim("R-4", "K-4", "quality", msk("2026-10-20T09:00:00")));
+    events.push(claim("R-1", "K-1", "delivery", msk("2026-11-03T09:00:00")));
+    events
+}
+
+/// The month's restatement with its causes' read locations left out (arrival decides them).
+async fn october(store: &AnyStore) -> perfect_order::store::MonthRestatement {
+    let mut r = perfect_order::store::month_restatement(store, day("2026-10-01"), "", 100)
+        .await
+        .expect("read the restatement");
+    for o in &mut r.orders {
+        (o.topic, o.partition, o.offset) = (None, None, None);
+    }
+    r
+}
+
+/// A claim filed after the month ended restates the month with the claim as the cause and
+/// the figures before and after it; a duplicate of it and the arrival order change nothing;
+/// a claim filed inside the month restates only its delivery day.
+async fn a_claim_filed_after_the_month_ended_restates_the_month_with_the_claim_as_cause(
+    kind: Kind,
+) {
+    let mut events = october_with_a_late_claim();
+    events.push(claim("R-1", "K-1", "delivery", msk("2026-11-03T09:00:00")));
+    let mut seen = Vec::new();
+    for_each_shuffle!(kind, events, |f| {
+        let r = october(&f.store).await;
+        let figure = |f: perfect_order::store::Figure| (f.perfect, f.fulfilled);
+        assert_eq!(
+            figure(r.at_month_end),
+            (3, 4),
+            "R-4's claim was known at month end"
+        );
+        assert_eq!(figure(r.now), (2, 4));
+        assert_eq!(r.restated_orders, 1);
+        assert_eq!(
+            r.summary,
+            "October 2026: 75.0 % at month end → 50.0 % now (-25.0 pp); 1 order, \
+             1 claim filed in November 2026"
+        );
+        let orders: Vec<(&str, &str, &str, &str, &str)> = r
+            .orders
+            .iter()
+            .map(|o| {
+                let cause = (o.cause_type.as_str(), o.cause_id.as_str());
+                (
+                    o.order_id.as_str(),
+                    o.first_verdict.as_str(),
+                    o.now_verdict.as_str(),
+                    cause.0,
+                    cause.1,
+                )
+            })
+            .collect();
+        assert_eq!(
+            orders,
+            [("R-1", "perfect", "imperfect", "claim.filed", "K-1-filed")],
+            "the claim inside the month restates no month figure"
+        );
+        assert_eq!(r.orders[0].cause_time, msk("2026-11-03T09:00:00"));
+        let days: Vec<(NaiveDate, i64, i64, i64)> = r
+            .days
+            .iter()
+            .map(|d| (d.period, d.restated_orders, d.perfect_first, d.perfect_now))
+            .collect();
+        assert_eq!(
+            days,
+            [(day("2026-10-12"), 1, 1, 0), (day("2026-10-30"), 1, 2, 1)],
+            "each claim restates its order's delivery day"
+        );
+        let changes = perfect_order::store::restatement_changes(
+            &f.store,
+            &Rules::default(),
+            msk("2026-11-15T12:00:00"),
+        )
+        .await
+        .expect("the gauges' figures");
+        let previous = changes
+            .iter()
+            .find(|(m, _)| *m == "previous")
+            .expect("last month")
+            .1;
+        assert_eq!(previous.restated_orders, 1);
+        assert_eq!(previous.points().map(|p| p.round()), Some(-25.0));
+        seen.push(serde_json::to_string(&r).expect("json"));
+    });
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:#?}");
+}
+
+/// A month with no fact after its end is not restated: its figure at month end is today's.
+async fn a_month_without_later_facts_reads_the_same_at_month_end_and_now(kind: Kind) {
+    let f = fixture(kind).await;
+    let events: Vec<String> = october_with_a_late_claim()
+        .into_iter()
+        .filter(|e| !e.contains("\"claim_id\":\"K-1\""))
+        .collect();
+    commit_noisy(&f, &events, 7).await;
+    let r = october(&f.store).await;
+    assert_eq!(r.restated_orders, 0);
+    assert_eq!(r.at_month_end, r.now);
+    assert!(r.orders.is_empty());
+    assert_eq!(
+        r.summary,
+        "October 2026: 75.0 % at month end and now; no order restated"
+    );
+}
+
+/// `rebuild` and the one-time backfill after the migration give the restatements the
+/// batches kept.
+async fn rebuild_and_the_backfill_give_the_restatements_the_batches_kept(kind: Kind) {
+    let f = fixture(kind).await;
+    let mut events = october_with_a_late_claim();
+    // A cancellation after the month: counted then, not now.
+    events.extend(perfect_lifecycle("R-5", msk("2026-10-31T10:00:00")));
+    events.push(cancelled("R-5", msk("2026-11-02T10:00:00")));
+    commit_noisy(&f, &events, 5).await;
+    let rows = |store: AnyStore| async move {
+        query_as!(
+            store,
+            (String, String, String, String, String, String),
+            "SELECT order_id, period_kind, first_verdict, now_verdict, cause_type, cause_id
+             FROM restated_orders ORDER BY order_id, period_kind"
+        )
+    };
+    let kept = rows(f.store.clone()).await;
+    assert!(
+        kept.contains(&(
+            "R-5".into(),
+            "month".into(),
+            "perfect".into(),
+            "cancelled".into(),
+            "order.cancelled".into(),
+            "R-5-cancelled".into()
+        )),
+        "{kept:?}"
+    );
+
+    f.store
+        .rebuild(&Rules::default(), &limits(), 4, |_, _| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(rows(f.store.clone()).await, kept, "after rebuild");
+
+    // As a database migrated from before the table: empty, with the backfill pending.
+    for sql in [
+        "DELETE FROM restated_orders",
+        "INSERT INTO pending_backfills (name) VALUES ('restated_orders')",
+    ] {
+        match &f.store {
+            AnyStore::Postgres(s) => sqlx::query(sql).execute(s.pool()).await.map(|_| ()),
+            AnyStore::Sqlite(s) => sqlx::query(sql).execute(s.pool()).await.map(|_| ()),
+        }
+        .expect(sql);
+    }
+    let read = f
+        .store
+        .backfill(&Rules::default(), |_| {})
+        .await
+        .expect("backfill");
+    assert_eq!(read, 5, "the delivered orders");
+    assert_eq!(rows(f.store.clone()).await, kept, "after the backfill");
+    assert_eq!(
+        f.store
+            .backfill(&Rules::default(), |_| {})
+            .await
+            .expect("again"),
+        0,
+        "once"
+    );
+}
+
 suite!(
+    a_claim_filed_after_the_month_ended_restates_the_month_with_the_claim_as_cause,
+    a_month_without_later_facts_reads_the_same_at_month_end_and_now,
+    rebuild_and_the_backfill_give_the_restatements_the_batches_kept,
     a_days_components_count_the_orders_missing_each_and_the_index_multiplies_them,
     the_component_migration_fills_history_as_the_batches_keep_it,
     a_days_imperfect_orders_of_a_category_are_the_ones_its_figure_counts,

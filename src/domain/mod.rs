@@ -12,6 +12,7 @@ pub mod kpi;
 pub mod leads;
 pub mod order;
 pub mod response;
+pub mod restatement;
 pub mod rules;
 pub mod storable;
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{
-    Category, ClaimFiled, ClaimResolved, Event, EventKind, ItemCount, OrderCancelled,
+    Category, ClaimFiled, ClaimResolved, Event, EventKey, EventKind, ItemCount, OrderCancelled,
     OrderConfirmed, OrderCreated, OrderDelivered, OrderShipped,
 };
 use super::fact::{keep_earliest, Fact};
@@ -212,6 +212,64 @@ impl OrderProjection {
             // Contract v2 types fold into their own entities (`domain::entities`).
             _ => Change::None,
         }
+    }
+
+    /// The projection as it stood when only the facts `keep` accepts were known. Every slot
+    /// keeps its earliest fact, so a slot whose fact is not kept was empty then (every other
+    /// fact of the slot is later): the restriction needs no other event.
+    pub fn known_by(&self, keep: impl Fn(DateTime<Utc>, &EventKey) -> bool) -> OrderProjection {
+        fn kept<T: Clone>(
+            slot: &Option<Fact<T>>,
+            keep: &impl Fn(DateTime<Utc>, &EventKey) -> bool,
+        ) -> Option<Fact<T>> {
+            slot.as_ref().filter(|f| keep(f.at, &f.key)).cloned()
+        }
+        OrderProjection {
+            order_id: self.order_id.clone(),
+            created: kept(&self.created, &keep),
+            confirmed: kept(&self.confirmed, &keep),
+            shipped: kept(&self.shipped, &keep),
+            delivered: kept(&self.delivered, &keep),
+            cancelled: kept(&self.cancelled, &keep),
+            claims: self
+                .claims
+                .iter()
+                .map(|(id, c)| {
+                    let facts = ClaimFacts {
+                        filed: kept(&c.filed, &keep),
+                        resolved: kept(&c.resolved, &keep),
+                    };
+                    (id.clone(), facts)
+                })
+                .filter(|(_, c)| c.filed.is_some() || c.resolved.is_some())
+                .collect(),
+        }
+    }
+
+    /// Every fact the projection keeps: its event type, event time and key, in no order.
+    pub fn facts(&self) -> Vec<(&'static str, DateTime<Utc>, &EventKey)> {
+        fn fact<'a, T>(
+            kind: &'static str,
+            slot: &'a Option<Fact<T>>,
+        ) -> Option<(&'static str, DateTime<Utc>, &'a EventKey)> {
+            slot.as_ref().map(|f| (kind, f.at, &f.key))
+        }
+        [
+            fact("order.created", &self.created),
+            fact("order.confirmed", &self.confirmed),
+            fact("order.shipped", &self.shipped),
+            fact("order.delivered", &self.delivered),
+            fact("order.cancelled", &self.cancelled),
+        ]
+        .into_iter()
+        .chain(self.claims.values().flat_map(|c| {
+            [
+                fact("claim.filed", &c.filed),
+                fact("claim.resolved", &c.resolved),
+            ]
+        }))
+        .flatten()
+        .collect()
     }
 
     /// Whether the delivery held every ordered item (`None` until both the creation and the

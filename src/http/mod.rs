@@ -74,6 +74,7 @@ pub fn router<S: Store + Clone>(state: Arc<AppState<S>>) -> Router {
         .route("/api/orders/{order_id}", get(order::<S>))
         .route("/api/days/{day}/orders", get(day_orders::<S>))
         .route("/api/months/{month}/orders", get(month_orders::<S>))
+        .route("/api/restatements", get(restatements::<S>))
         .route("/days/{day}/orders", get(console))
         .route("/months/{month}/orders", get(console))
         .route("/orders/{order_id}", get(console))
@@ -349,6 +350,43 @@ async fn order_page<S: Store>(
         orders,
         next,
     })
+}
+
+/// Which month's restatement, and which page of its orders.
+#[derive(Deserialize)]
+struct RestatementQuery {
+    /// `YYYY-MM`; last month when left out.
+    month: Option<String>,
+    /// The previous page's `next`.
+    after: Option<String>,
+    limit: Option<i64>,
+}
+
+/// A month's rate at month end next to today's, the causes and a page of the restated
+/// orders (see [`crate::store::MonthRestatement`]).
+async fn restatements<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Query(q): Query<RestatementQuery>,
+) -> Result<Json<crate::store::MonthRestatement>, Error> {
+    let month = match q.month.as_deref() {
+        None | Some("") => {
+            let this = state.rules.month_of(chrono::Utc::now());
+            this.checked_sub_months(chrono::Months::new(1))
+                .unwrap_or(this)
+        }
+        Some(month) => chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+            .map_err(|_| {
+                Error::BadRequest(format!(
+                    "month={month:?} is not a month: write it as YYYY-MM (or leave it out for \
+                     last month)"
+                ))
+            })?,
+    };
+    let limit = q.limit.unwrap_or(PAGE).clamp(1, PAGE_MAX);
+    let after = q.after.unwrap_or_default();
+    Ok(Json(
+        crate::store::month_restatement(&state.store, month, &after, limit).await?,
+    ))
 }
 
 /// One order explained: its verdict, each criterion with the deciding event, its timeline.

@@ -116,6 +116,30 @@ pub(crate) trait Database: Send + Sync + 'static {
         writes: &[Write<'_>],
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// Deletes the stored restatements of `order_ids` (the batch writes them anew).
+    fn forget_restatements(
+        conn: &mut Conn<Self>,
+        order_ids: &[&str],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Whether a migration left `name` to be filled from the stored orders
+    /// (`pending_backfills`).
+    fn backfill_pending(&self, name: &str) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Marks the backfill `name` done.
+    fn finish_backfill(
+        conn: &mut Conn<Self>,
+        name: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The next `limit` delivered orders after `after` in order-id order: id and stored
+    /// projection (`orders.state`).
+    fn delivered_states(
+        conn: &mut Conn<Self>,
+        after: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, Error>> + Send;
+
     /// Locks the customers of `lock` (rows of `customers`, in customer-id order; missing
     /// ones are created with no first order) and returns each one's stored first order.
     fn lock_customers(
@@ -356,6 +380,10 @@ pub(crate) async fn write_fold<D: Database>(
     } else {
         D::upsert_orders(conn, &Write::of(&orders)).await?
     };
+    let (forget, restated) = rows::restated_rows(outcome, rules);
+    if !forget.is_empty() {
+        D::forget_restatements(conn, &forget).await?;
+    }
     let claims = rows::claim_rows(outcome, rules);
     let kpi = rows::kpi_rows(outcome, shard);
     let figures = rows::figure_rows(outcome, shard);
@@ -364,6 +392,7 @@ pub(crate) async fn write_fold<D: Database>(
     D::write(
         conn,
         &[
+            Write::of(&restated),
             Write::of(&claims),
             Write::of(&kpi),
             dispatch,

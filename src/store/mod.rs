@@ -60,7 +60,10 @@ pub mod cache;
 mod commit;
 pub mod postgres;
 mod read;
-pub use read::{order_story, OrderStory};
+pub use read::{
+    month_restatement, order_story, restatement_changes, CauseCount, Change as RestatementChange,
+    Figure, MonthRestatement, OrderStory,
+};
 mod rebuild;
 mod rows;
 pub mod service;
@@ -381,6 +384,37 @@ pub trait Store: Send + Sync + 'static {
         order_id: &str,
     ) -> impl Future<Output = Result<Option<service::StoredOrder>, Error>> + Send;
 
+    /// The `restatements` rows of one period kind from `from` to `to` (inclusive).
+    fn restatement_rows(
+        &self,
+        kind: crate::domain::restatement::Period,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> impl Future<Output = Result<Vec<service::PeriodRestatement>, Error>> + Send;
+
+    /// A page of a period's restated orders (order ids after `after`).
+    fn restated_orders(
+        &self,
+        kind: crate::domain::restatement::Period,
+        period: chrono::NaiveDate,
+        after: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<service::RestatedOrder>, Error>> + Send;
+
+    /// A period's restated orders per cause type and shop-zone day of the cause.
+    fn restatement_causes(
+        &self,
+        kind: crate::domain::restatement::Period,
+        period: chrono::NaiveDate,
+    ) -> impl Future<Output = Result<Vec<(String, chrono::NaiveDate, i64)>, Error>> + Send;
+
+    /// `(perfect, fulfilled)` of the delivery days from `from` to `to` (inclusive).
+    fn period_counts(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> impl Future<Output = Result<(i64, i64), Error>> + Send;
+
     /// Claims filed and not resolved, oldest first.
     fn open_claims(
         &self,
@@ -484,6 +518,11 @@ impl AnyStore {
         each!(self, s => s.rebuild(rules, limits, chunk, progress).await)
     }
 
+    /// See [`PgStore::backfill`].
+    pub async fn backfill(&self, rules: &Rules, progress: impl Fn(u64)) -> Result<u64, Error> {
+        each!(self, s => s.backfill(rules, progress).await)
+    }
+
     /// The time of the newest stored event.
     pub async fn last_event_time(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
         each!(self, s => s.last_event_time().await)
@@ -560,6 +599,41 @@ impl Store for AnyStore {
 
     async fn stored_order(&self, order_id: &str) -> Result<Option<service::StoredOrder>, Error> {
         each!(self, s => s.stored_order(order_id).await)
+    }
+
+    async fn restatement_rows(
+        &self,
+        kind: crate::domain::restatement::Period,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<service::PeriodRestatement>, Error> {
+        each!(self, s => s.restatement_rows(kind, from, to).await)
+    }
+
+    async fn restated_orders(
+        &self,
+        kind: crate::domain::restatement::Period,
+        period: chrono::NaiveDate,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<service::RestatedOrder>, Error> {
+        each!(self, s => s.restated_orders(kind, period, after, limit).await)
+    }
+
+    async fn restatement_causes(
+        &self,
+        kind: crate::domain::restatement::Period,
+        period: chrono::NaiveDate,
+    ) -> Result<Vec<(String, chrono::NaiveDate, i64)>, Error> {
+        each!(self, s => s.restatement_causes(kind, period).await)
+    }
+
+    async fn period_counts(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<(i64, i64), Error> {
+        each!(self, s => s.period_counts(from, to).await)
     }
 
     async fn open_claims(&self, limit: i64) -> Result<Vec<service::OpenClaim>, Error> {

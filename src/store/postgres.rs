@@ -357,6 +357,51 @@ impl Database for PgStore {
         Ok(())
     }
 
+    async fn forget_restatements(conn: &mut PgConnection, order_ids: &[&str]) -> Result<(), Error> {
+        sqlx::query("DELETE FROM restated_orders WHERE order_id = ANY($1)")
+            .bind(order_ids)
+            .execute(conn)
+            .await
+            .map_err(step("forget the changed orders' restated_orders rows"))?;
+        Ok(())
+    }
+
+    async fn backfill_pending(&self, name: &str) -> Result<bool, Error> {
+        let pending: Option<String> =
+            sqlx::query_scalar("SELECT name FROM pending_backfills WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(step("read pending_backfills"))?;
+        Ok(pending.is_some())
+    }
+
+    async fn finish_backfill(conn: &mut PgConnection, name: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM pending_backfills WHERE name = $1")
+            .bind(name)
+            .execute(conn)
+            .await
+            .map_err(step("mark the backfill done in pending_backfills"))?;
+        Ok(())
+    }
+
+    async fn delivered_states(
+        conn: &mut PgConnection,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, Error> {
+        sqlx::query_as(
+            "SELECT order_id, state FROM orders
+             WHERE order_id > $1 AND delivered_at IS NOT NULL
+             ORDER BY order_id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+        .map_err(step("read the delivered orders' states from orders"))
+    }
+
     async fn lock_customers(
         conn: &mut PgConnection,
         lock: &Write<'_>,
@@ -663,6 +708,12 @@ impl PgStore {
         progress: impl Fn(u64, u64),
     ) -> Result<RebuildReport, Error> {
         super::rebuild::rebuild(self, rules, limits, chunk, progress).await
+    }
+
+    /// Fills the tables a migration left to the service (`pending_backfills`) from the
+    /// stored orders; returns the orders read (0 when nothing was pending).
+    pub async fn backfill(&self, rules: &Rules, progress: impl Fn(u64)) -> Result<u64, Error> {
+        super::rebuild::backfill(self, rules, 5_000, progress).await
     }
 
     super::same_sql_reads!();

@@ -75,10 +75,52 @@ pub(crate) async fn rebuild<D: Database>(
             break;
         }
     }
+    // The rebuild computed every order's restatements: nothing left to fill.
+    D::finish_backfill(&mut tx, "restated_orders").await?;
     tx.commit()
         .await
         .map_err(super::step("commit the rebuild"))?;
     Ok(regroup.report)
+}
+
+/// Fills `restated_orders` from the stored orders once, after the migration that added it
+/// (`pending_backfills`): one transaction that holds off the batches, like a rebuild, reading
+/// `chunk` delivered orders at a time and calling `progress(orders_read)` after each chunk.
+/// Returns the orders read (0 when nothing was pending).
+pub(crate) async fn backfill<D: Database>(
+    db: &D,
+    rules: &Rules,
+    chunk: i64,
+    progress: impl Fn(u64),
+) -> Result<u64, Error> {
+    const NAME: &str = "restated_orders";
+    if !db.backfill_pending(NAME).await? {
+        return Ok(0);
+    }
+    let mut tx = db.begin_rebuild().await?;
+    let mut after = String::new();
+    let mut read = 0u64;
+    loop {
+        let states = D::delivered_states(&mut tx, &after, chunk.max(1)).await?;
+        let done = (states.len() as i64) < chunk.max(1);
+        let mut rows = Vec::new();
+        for (order_id, state) in &states {
+            let order = super::rows::decode_state(order_id, state)?;
+            rows.extend(super::rows::order_restatements(&order, rules));
+        }
+        D::write(&mut tx, &[super::tables::Write::of(&rows)]).await?;
+        read += states.len() as u64;
+        progress(read);
+        match states.into_iter().last() {
+            Some((last, _)) if !done => after = last,
+            _ => break,
+        }
+    }
+    D::finish_backfill(&mut tx, NAME).await?;
+    tx.commit()
+        .await
+        .map_err(super::step("commit the restated_orders backfill"))?;
+    Ok(read)
 }
 
 /// Regroups the event store, read ordered by order, into chunks of whole orders for a

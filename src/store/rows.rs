@@ -11,9 +11,9 @@ use super::tables::{
     ClaimResolveRow, ClaimRow, ClaimStageRow, ClaimsJournalRow, ConfirmationMsBucketRow,
     ConfirmationRow, CourierRow, CustomerGapRow, CustomerKpiRow, CustomerLockRow, CustomerMonthRow,
     CustomerRow, DispatchBucketRow, DispatchRow, DuplicateRow, EventRow, KpiRow, LeadBaseRow,
-    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, ReviewAnswerBucketRow,
-    ReviewAnswerRow, ReviewCountsRow, ReviewRow, RosterRow, SaleRow, SmileyTallyRow, SpendRow,
-    ViolationRow, Write,
+    LeadEventRow, LeadRow, NewCustomerRow, OffsetRow, OrderRow, RejectedRow, RestatedRow,
+    ReviewAnswerBucketRow, ReviewAnswerRow, ReviewCountsRow, ReviewRow, RosterRow, SaleRow,
+    SmileyTallyRow, SpendRow, ViolationRow, Write,
 };
 use super::Error;
 use crate::batch::{Entry, PreparedBatch};
@@ -195,6 +195,49 @@ pub(crate) fn order_rows(
                 shipped_day: p.shipped.as_ref().map(|f| rules.day_of(f.at)),
                 version: first_version,
             })
+        })
+        .collect()
+}
+
+/// The restatements of the fold's changed orders ([`crate::domain::restatement`]), and the
+/// orders whose stored restatements the batch forgets first: those delivered before it (an
+/// order delivered in this batch had none).
+pub(crate) fn restated_rows<'o>(
+    outcome: &'o BatchOutcome,
+    rules: &Rules,
+) -> (Vec<&'o str>, Vec<RestatedRow>) {
+    let forget = outcome
+        .changed
+        .iter()
+        .filter(|c| c.previous.as_ref().is_some_and(|a| a.final_at.is_some()))
+        .map(|c| c.projection.order_id.as_str())
+        .collect();
+    let rows = outcome
+        .changed
+        .iter()
+        .flat_map(|c| order_restatements(&c.projection, rules))
+        .collect();
+    (forget, rows)
+}
+
+/// One order's restatement rows.
+pub(crate) fn order_restatements(
+    order: &crate::domain::OrderProjection,
+    rules: &Rules,
+) -> Vec<RestatedRow> {
+    crate::domain::restatement::restatements(order, rules)
+        .into_iter()
+        .map(|r| RestatedRow {
+            order_id: order.order_id.clone(),
+            period_kind: r.period_kind.as_str(),
+            period: r.period,
+            first_verdict: r.first.as_str(),
+            now_verdict: r.now.as_str(),
+            cause_type: r.cause.event_type,
+            cause_time: r.cause.time,
+            cause_day: rules.day_of(r.cause.time),
+            cause_source: r.cause.source,
+            cause_id: r.cause.id,
         })
         .collect()
 }

@@ -274,6 +274,42 @@ pub struct ListedOrder {
     pub delivery_lateness_seconds: Option<f64>,
 }
 
+/// A row of the `restatements` view: a day's or a month's perfect-order figure as first
+/// complete (facts up to the period end) next to today's, and its restated orders by cause.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct PeriodRestatement {
+    pub period_kind: String,
+    pub period: NaiveDate,
+    pub restated_orders: i64,
+    pub perfect_first: i64,
+    pub fulfilled_first: i64,
+    pub po_rate_first: Option<f64>,
+    pub perfect_now: i64,
+    pub fulfilled_now: i64,
+    pub po_rate_now: Option<f64>,
+    pub by_claims: i64,
+    pub by_cancellations: i64,
+    pub by_confirmations: i64,
+    pub by_other: i64,
+}
+
+/// One restated order of a period: how it counted then and now, the fact that changed it
+/// and where that fact was read.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct RestatedOrder {
+    pub order_id: String,
+    pub first_verdict: String,
+    pub now_verdict: String,
+    pub cause_type: String,
+    pub cause_time: DateTime<Utc>,
+    pub cause_day: NaiveDate,
+    pub cause_source: String,
+    pub cause_id: String,
+    pub topic: Option<String>,
+    pub partition: Option<i32>,
+    pub offset: Option<i64>,
+}
+
 /// An order as stored: its projection (`orders.state`) and its events in event-time order.
 #[derive(Debug, Clone)]
 pub struct StoredOrder {
@@ -504,6 +540,92 @@ macro_rules! service_reads {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(super::step("read a page of orders from orders"))
+        }
+
+        /// The `restatements` rows of one period kind from `from` to `to` (inclusive).
+        async fn restatement_rows(
+            &self,
+            kind: crate::domain::restatement::Period,
+            from: chrono::NaiveDate,
+            to: chrono::NaiveDate,
+        ) -> Result<Vec<super::service::PeriodRestatement>, super::Error> {
+            sqlx::query_as(
+                "SELECT period_kind, period, restated_orders, perfect_first, fulfilled_first,
+                        po_rate_first, perfect_now, fulfilled_now, po_rate_now, by_claims,
+                        by_cancellations, by_confirmations, by_other
+                 FROM restatements
+                 WHERE period_kind = $1 AND period >= $2 AND period <= $3
+                 ORDER BY period",
+            )
+            .bind(kind.as_str())
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(super::step("read the restatements view"))
+        }
+
+        /// A page of a period's restated orders in order-id order (after `after`), each
+        /// cause with where it was read (the events key).
+        async fn restated_orders(
+            &self,
+            kind: crate::domain::restatement::Period,
+            period: chrono::NaiveDate,
+            after: &str,
+            limit: i64,
+        ) -> Result<Vec<super::service::RestatedOrder>, super::Error> {
+            sqlx::query_as(
+                "SELECT r.order_id, r.first_verdict, r.now_verdict, r.cause_type, r.cause_time,
+                        r.cause_day, r.cause_source, r.cause_id, e.topic, e.partition,
+                        e.\"offset\"
+                 FROM restated_orders r
+                 LEFT JOIN events e ON e.source = r.cause_source AND e.id = r.cause_id
+                 WHERE r.period_kind = $1 AND r.period = $2 AND r.order_id > $3
+                 ORDER BY r.order_id LIMIT $4",
+            )
+            .bind(kind.as_str())
+            .bind(period)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(super::step("read a page of restated_orders"))
+        }
+
+        /// A period's restated orders counted per cause type and shop-zone day of the cause.
+        async fn restatement_causes(
+            &self,
+            kind: crate::domain::restatement::Period,
+            period: chrono::NaiveDate,
+        ) -> Result<Vec<(String, chrono::NaiveDate, i64)>, super::Error> {
+            sqlx::query_as(
+                "SELECT cause_type, cause_day, count(*) FROM restated_orders
+                 WHERE period_kind = $1 AND period = $2
+                 GROUP BY cause_type, cause_day ORDER BY cause_day, cause_type",
+            )
+            .bind(kind.as_str())
+            .bind(period)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(super::step("read the causes of restated_orders"))
+        }
+
+        /// `(perfect, fulfilled)` of the delivery days from `from` to `to` (inclusive).
+        async fn period_counts(
+            &self,
+            from: chrono::NaiveDate,
+            to: chrono::NaiveDate,
+        ) -> Result<(i64, i64), super::Error> {
+            let counts: (Option<i64>, Option<i64>) = sqlx::query_as(
+                "SELECT CAST(sum(perfect) AS bigint), CAST(sum(fulfilled) AS bigint)
+                 FROM daily_kpi_shards WHERE day >= $1 AND day <= $2",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(super::step("read a period's counts from daily_kpi_shards"))?;
+            Ok((counts.0.unwrap_or(0), counts.1.unwrap_or(0)))
         }
 
         /// Claims filed and not resolved, oldest first, at most `limit`.

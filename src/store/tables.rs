@@ -437,6 +437,25 @@ table! {
 }
 
 table! {
+    /// A row of `restated_orders`: an order counted differently today than when its delivery
+    /// day or month was first complete ([`crate::domain::restatement`]), and the fact that
+    /// changed it. A batch forgets the rows of the orders it changes and writes them anew.
+    RestatedRow => "restated_orders" {
+        order_id: String = Key;
+        period_kind: &'static str = Key;
+        period: NaiveDate = Replace;
+        first_verdict: &'static str = Replace;
+        now_verdict: &'static str = Replace;
+        cause_type: &'static str = Replace;
+        cause_time: DateTime<Utc> = Replace;
+        cause_day: NaiveDate = Replace;
+        cause_source: String = Replace;
+        cause_id: String = Replace;
+    }
+    conflict: Merged, touch: false, returning: []
+}
+
+table! {
     /// A row of `claims`: a claim's filing and resolution, and whether it counts for the verdict.
     ClaimRow => "claims" {
         claim_id: String = Key;
@@ -917,8 +936,9 @@ table! {
 }
 
 /// The tables a rebuild recomputes from the event store: the order tables, then the v2 ones.
-pub(crate) const ORDER_TABLES: [&Table; 19] = [
+pub(crate) const ORDER_TABLES: [&Table; 20] = [
     OrderRow::TABLE,
+    RestatedRow::TABLE,
     ClaimRow::TABLE,
     ClaimJournalRow::TABLE,
     ClaimsJournalRow::TABLE,
