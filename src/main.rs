@@ -628,6 +628,15 @@ async fn report(settings: &Settings, months: i64) -> anyhow::Result<()> {
         .await
         .context("reading the KPI views failed (run `perfect-order migrate` first?)")?;
     print!("{}", perfect_order::report::render(&rows));
+    let mut restated = Vec::with_capacity(rows.len());
+    for row in &rows {
+        restated.push(
+            perfect_order::store::month_restatement(&store, row.month, "", 0)
+                .await
+                .context("reading the restatements failed (run `perfect-order migrate` first?)")?,
+        );
+    }
+    print!("{}", perfect_order::report::render_restatements(&restated));
     // The seeds' other KPIs (contract v2), over the same months up to the newest event.
     let newest = store
         .last_event_time()

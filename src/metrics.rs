@@ -567,3 +567,40 @@ fn unix_now() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Figure, RestatementChange};
+
+    fn figure(perfect: i64, fulfilled: i64) -> Figure {
+        Figure::of(perfect, fulfilled)
+    }
+
+    #[test]
+    fn the_restatement_gauges_show_each_months_change_in_points_and_its_restated_orders() {
+        let metrics = super::Metrics::new(3).expect("metrics");
+        let previous = RestatementChange {
+            first: figure(3, 4),
+            now: figure(2, 4),
+            restated_orders: 1,
+        };
+        let current = RestatementChange {
+            first: figure(0, 0),
+            now: figure(0, 0),
+            restated_orders: 0,
+        };
+        metrics.record_restatements(&[("current", current), ("previous", previous)]);
+        let text = metrics.render();
+        for line in [
+            "perfect_order_restatement_points{month=\"previous\"} -25",
+            "perfect_order_restated_orders{month=\"previous\"} 1",
+            "perfect_order_restated_orders{month=\"current\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
+        assert!(
+            !text.contains("perfect_order_restatement_points{month=\"current\"}"),
+            "no rate, no change: {text}"
+        );
+    }
+}

@@ -165,6 +165,48 @@ fn table(out: &mut String, title: &str, empty: &str, columns: &[&str], rows: Vec
     }
 }
 
+/// The restatements of the report's months: each month's rate at month end next to today's,
+/// and why they differ.
+pub fn render_restatements(months: &[crate::store::MonthRestatement]) -> String {
+    let mut out = String::new();
+    let rows = months
+        .iter()
+        .map(|m| {
+            vec![
+                year_month(&m.month),
+                share(m.at_month_end.po_rate),
+                share(m.now.po_rate),
+                m.change_points
+                    .filter(|_| m.restated_orders > 0)
+                    .map_or("—".into(), |p| format!("{p:+.1} pp")),
+                m.restated_orders.to_string(),
+                if m.restated_orders == 0 {
+                    "—".into()
+                } else {
+                    crate::store::causes_text(&m.causes)
+                },
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        "Restatements: the perfect-order rate at month end (facts up to it) and now \
+         (perfect-order explain ORDER_ID for one order; GET /api/restatements?month=YYYY-MM \
+         for the orders)",
+        "no months",
+        &[
+            "<month",
+            "at month end",
+            "now",
+            "change",
+            "restated orders",
+            "<why",
+        ],
+        rows,
+    );
+    out
+}
+
 /// Renders the contract-v2 monthly views (the seeds' other KPIs), one table each.
 pub fn render_service(m: &ServiceMonths) -> String {
     let mut out = String::new();
@@ -396,6 +438,26 @@ fn leads_table(out: &mut String, m: &ServiceMonths) {
     );
 }
 
+/// A deciding fact: "order.confirmed at … (source …, id …, read from … offset …)".
+fn deciding(d: &crate::domain::explain::Deciding) -> String {
+    let read = d.read.as_ref().map_or_else(String::new, |r| {
+        format!(
+            ", read from {} partition {} offset {}, stored {}",
+            r.topic,
+            r.partition,
+            r.offset,
+            r.stored_at.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    });
+    format!(
+        "{} at {} (source {}, id {}{read})",
+        d.event_type,
+        d.time.format("%Y-%m-%d %H:%M:%S UTC"),
+        d.source,
+        d.id
+    )
+}
+
 /// `perfect-order explain`: one order's verdict, each criterion with the event that decided
 /// it and where it was read, and the order's timeline with each event's arrival.
 pub fn render_order(story: &crate::store::OrderStory) -> String {
@@ -437,25 +499,30 @@ pub fn render_order(story: &crate::store::OrderStory) -> String {
             c.name, c.measured, c.rule
         );
         if let Some(d) = &c.deciding {
-            let read = d.read.as_ref().map_or_else(String::new, |r| {
-                format!(
-                    ", read from {} partition {} offset {}, stored {}",
-                    r.topic,
-                    r.partition,
-                    r.offset,
-                    r.stored_at.format("%Y-%m-%d %H:%M:%S UTC")
-                )
-            });
-            let _ = writeln!(
-                out,
-                "  {:<13} decided by {} at {} (source {}, id {}{read})",
-                "",
-                d.event_type,
-                d.time.format("%Y-%m-%d %H:%M:%S UTC"),
-                d.source,
-                d.id
-            );
+            let _ = writeln!(out, "  {:<13} decided by {}", "", deciding(d));
         }
+    }
+    if !e.restatements.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "restated (counted differently today than when its period was first complete):"
+        );
+    }
+    for r in &e.restatements {
+        let period = match r.period_kind {
+            crate::domain::restatement::Period::Day => format!("the day {}", r.period),
+            crate::domain::restatement::Period::Month => {
+                format!("the month {}", r.period.format("%Y-%m"))
+            }
+        };
+        let _ = writeln!(
+            out,
+            "  {period}: {} at its end, {} now; changed by {}",
+            r.first.as_str(),
+            r.now.as_str(),
+            deciding(&r.cause)
+        );
     }
     let _ = writeln!(out);
     let _ = writeln!(
@@ -508,6 +575,55 @@ mod tests {
             components: [Some(0.96), Some(0.9), Some(0.98), Some(0.95)],
             po_index: Some(0.96 * 0.9 * 0.98 * 0.95),
         }
+    }
+
+    #[test]
+    fn the_report_shows_each_months_rate_at_month_end_next_to_now_and_why_it_moved() {
+        use crate::store::{CauseCount, Figure, MonthRestatement};
+        let figure = Figure::of;
+        let day = |m: u32| chrono::NaiveDate::from_ymd_opt(2026, m, 1).expect("valid");
+        let restated = MonthRestatement {
+            month: day(10),
+            summary: String::new(),
+            at_month_end: figure(951, 1000),
+            now: figure(948, 1000),
+            change_points: Some(-0.3),
+            restated_orders: 3,
+            causes: vec![
+                CauseCount {
+                    cause_type: "claim.filed".into(),
+                    month: day(11),
+                    orders: 2,
+                },
+                CauseCount {
+                    cause_type: "order.cancelled".into(),
+                    month: day(11),
+                    orders: 1,
+                },
+            ],
+            days: Vec::new(),
+            orders: Vec::new(),
+            next: None,
+        };
+        let quiet = MonthRestatement {
+            month: day(11),
+            at_month_end: figure(90, 100),
+            now: figure(90, 100),
+            change_points: Some(0.0),
+            restated_orders: 0,
+            causes: Vec::new(),
+            ..restated.clone()
+        };
+        let text = render_restatements(&[restated, quiet]);
+        let lines: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(
+            lines,
+            [
+                "2026-10        95.1% 94.8% -0.3 pp               3 2 claims filed in November 2026, 1 cancellation in November 2026",
+                "2026-11        90.0% 90.0%       —               0 —",
+            ],
+            "{text}"
+        );
     }
 
     #[test]

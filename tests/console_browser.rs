@@ -277,6 +277,17 @@ async fn the_demo_console_fills_every_section_and_is_screenshotted_for_the_readm
     ] {
         assert_ne!(element_text(&dom, tile), "—", "{tile} is filled");
     }
+    // The restatements panel says what the API says of last month, and links its orders.
+    let (_, body) = http_get(addr, "/api/restatements").await;
+    let restated: serde_json::Value = serde_json::from_str(&body).expect("restatements JSON");
+    let summary = restated["summary"].as_str().expect("a summary");
+    assert_eq!(element_text(&dom, "restatement-summary"), summary);
+    if let Some(first) = restated["orders"][0]["order_id"].as_str() {
+        assert!(
+            dom.contains(&format!("/orders/{first}\">{first}</a>")),
+            "the restated order {first} links to its page"
+        );
+    }
     let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join("demo-console.png");

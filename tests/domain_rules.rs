@@ -275,3 +275,84 @@ fn an_order_confirmed_late_and_claimed_misses_two_components_and_meets_the_other
     assert!(!c.confirmed_in_sla && !c.claim_free, "{c:?}");
     assert!(c.on_time && c.in_full, "{c:?}");
 }
+
+// ---- restatements: a figure as first complete, and today's ----
+
+fn restated(events: &[String]) -> Vec<(&'static str, NaiveDate, Verdict, Verdict, String)> {
+    use perfect_order::domain::restatement::restatements;
+    restatements(&project(events), &Rules::default())
+        .into_iter()
+        .map(|r| {
+            let cause = format!("{} {}", r.cause.event_type, r.cause.id);
+            (r.period_kind.as_str(), r.period, r.first, r.now, cause)
+        })
+        .collect()
+}
+
+#[test]
+fn a_claim_filed_after_the_month_restates_the_delivery_day_and_month_with_the_claim_as_cause() {
+    let mut events = perfect_lifecycle("A-1", msk("2026-10-30T10:00:00"));
+    events.push(claim("A-1", "K-1", "quality", msk("2026-11-03T09:00:00")));
+    assert_eq!(
+        restated(&events),
+        [
+            (
+                "day",
+                day("2026-10-30"),
+                Verdict::Perfect,
+                Verdict::Imperfect,
+                "claim.filed K-1-filed".into()
+            ),
+            (
+                "month",
+                day("2026-10-01"),
+                Verdict::Perfect,
+                Verdict::Imperfect,
+                "claim.filed K-1-filed".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_claim_filed_inside_the_month_restates_only_the_delivery_day() {
+    let mut events = perfect_lifecycle("A-1", msk("2026-10-12T10:00:00"));
+    events.push(claim("A-1", "K-1", "quality", msk("2026-10-20T09:00:00")));
+    let kinds: Vec<&str> = restated(&events).into_iter().map(|r| r.0).collect();
+    assert_eq!(kinds, ["day"]);
+}
+
+#[test]
+fn a_cancellation_after_the_period_takes_the_order_out_of_the_figure_that_counted_it() {
+    let mut events = perfect_lifecycle("A-1", msk("2026-10-31T10:00:00"));
+    events.push(cancelled("A-1", msk("2026-11-02T10:00:00")));
+    let month = restated(&events).pop().expect("the month");
+    assert_eq!(
+        month,
+        (
+            "month",
+            day("2026-10-01"),
+            Verdict::Perfect,
+            Verdict::Cancelled,
+            "order.cancelled A-1-cancelled".into()
+        )
+    );
+}
+
+#[test]
+fn a_fact_dated_inside_the_period_restates_nothing_however_late_it_arrives() {
+    // The claim is applied last (it arrived weeks later) but is dated on the delivery day.
+    let mut events = perfect_lifecycle("A-1", msk("2026-10-30T10:00:00"));
+    events.push(claim("A-1", "K-1", "quality", msk("2026-10-30T20:00:00")));
+    assert!(restated(&events).is_empty());
+}
+
+#[test]
+fn the_cause_is_the_fact_from_which_on_the_order_counts_as_it_does_today() {
+    // Two late claims: the first one flipped the verdict; the second changed nothing more.
+    let mut events = perfect_lifecycle("A-1", msk("2026-10-30T10:00:00"));
+    events.push(claim("A-1", "K-2", "delivery", msk("2026-11-05T09:00:00")));
+    events.push(claim("A-1", "K-1", "quality", msk("2026-11-03T09:00:00")));
+    let month = restated(&events).pop().expect("the month");
+    assert_eq!(month.4, "claim.filed K-1-filed");
+}

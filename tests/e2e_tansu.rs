@@ -138,6 +138,39 @@ async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
     let monthly: BTreeMap<NaiveDate, (i64, i64)> =
         monthly.into_iter().map(|(m, f, p)| (m, (f, p))).collect();
     assert_eq!(monthly, expected_monthly);
+    // The restatements: each month's and day's orders restated by claims filed after the
+    // period, as the generator computed them from its facts; the rate at month end is today's
+    // plus those orders.
+    for (view, expected) in [
+        ("restatements_monthly", &shop.restated_months),
+        ("restatements_daily", &shop.restated_days),
+    ] {
+        let column = if view.ends_with("monthly") { "month" } else { "day" };
+        let rows: Vec<(NaiveDate, i64, i64, i64, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT {column}, restated_orders, by_claims, perfect_first - perfect_now,
+                    fulfilled_first - fulfilled_now, by_cancellations + by_confirmations + by_other
+             FROM {view} ORDER BY 1"
+        ))
+        .fetch_all(&pool)
+        .await
+        .expect(view);
+        let actual: BTreeMap<NaiveDate, i64> = rows
+            .iter()
+            .map(|(period, restated, by_claims, perfect, fulfilled, other)| {
+                assert_eq!(
+                    (by_claims, perfect, fulfilled, other),
+                    (restated, restated, &0, &0),
+                    "{view} {period}: every restated order was perfect, is imperfect, by a claim"
+                );
+                (*period, *restated)
+            })
+            .collect();
+        assert_eq!(&actual, expected, "{view}");
+    }
+    assert!(
+        !shop.restated_months.is_empty(),
+        "the stream restates a month"
+    );
     let mut rejected: Vec<Vec<u8>> = sqlx::query_scalar("SELECT raw FROM rejected_events")
         .fetch_all(&pool)
         .await

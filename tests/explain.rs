@@ -242,3 +242,70 @@ async fn the_orders_of_a_day_or_a_month_come_filtered_and_a_page_at_a_time() {
     let (status, _) = get(&app, &format!("/days/{day}/orders?verdict=imperfect")).await;
     assert_eq!(status, 200, "the console's list page");
 }
+
+/// A month's restatement over HTTP and on the order's page and in the terminal: order M-1,
+/// delivered on 30 October and perfect at month end, got a claim filed on 3 November.
+#[tokio::test]
+async fn a_claim_filed_after_the_month_shows_as_its_restatement_in_the_api_the_order_page_and_explain(
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, url) = store_with_a_late_confirmation(dir.path()).await;
+    let mut events = perfect_lifecycle("M-1", msk("2026-10-30T10:00:00"));
+    events.push(claim("M-1", "K-9", "quality", msk("2026-11-03T09:00:00")));
+    commit(&store, 4, events).await;
+    let app = app(store);
+
+    let (status, body) = get(&app, "/api/restatements?month=2026-10").await;
+    assert_eq!(status, 200, "{body}");
+    let month: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(month["restated_orders"], 1);
+    let restated = &month["orders"][0];
+    assert_eq!(restated["order_id"], "M-1");
+    assert_eq!(
+        (&restated["first_verdict"], &restated["now_verdict"]),
+        (&"perfect".into(), &"imperfect".into())
+    );
+    assert_eq!(restated["cause_type"], "claim.filed");
+    assert_eq!(restated["cause_id"], "K-9-filed");
+    assert_eq!(
+        (&restated["topic"], &restated["offset"]),
+        (&"shop.orders".into(), &8.into()),
+        "where the claim was read"
+    );
+    assert!(
+        month["summary"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("1 order, 1 claim filed in November 2026")),
+        "{body}"
+    );
+
+    let (status, body) = get(&app, "/api/restatements?month=2026-13").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("YYYY-MM"), "{body}");
+
+    let (_, body) = get(&app, "/api/orders/M-1").await;
+    let order: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let kinds: Vec<&str> = order["restatements"]
+        .as_array()
+        .expect("restatements")
+        .iter()
+        .filter_map(|r| r["period_kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["day", "month"]);
+    assert_eq!(order["restatements"][1]["cause"]["read"]["offset"], 8);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_perfect-order"))
+        .args(["explain", "M-1"])
+        .env("PERFECT_ORDER__DATABASE__URL", &url)
+        .env("PERFECT_ORDER__LOG__LEVEL", "warn")
+        .output()
+        .expect("run explain");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "the month 2026-10: perfect at its end, imperfect now; changed by claim.filed at \
+             2026-11-03 06:00:00 UTC"
+        ),
+        "{text}"
+    );
+}

@@ -263,6 +263,11 @@ async fn metrics_exposition_passes_promtool_check() {
         metric(&text, "perfect_order_confirmation_latency_seconds_count"),
         Some(1.0)
     );
+    // The tick refreshes the restatement gauges too (their values: the store suite).
+    for month in ["current", "previous"] {
+        let series = format!("perfect_order_restated_orders{{month=\"{month}\"}}");
+        assert!(metric(&text, &series).is_some(), "{series}");
+    }
     service.stop().await;
 }
 

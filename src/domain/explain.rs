@@ -90,6 +90,9 @@ pub struct Explanation {
     /// The shop-zone day whose figures the order counts for (its delivery day).
     pub counts_for_day: Option<NaiveDate>,
     pub criteria: Vec<Criterion>,
+    /// The periods whose figure counts the order differently today than when they were
+    /// first complete, each with the fact that changed it.
+    pub restatements: Vec<super::restatement::Restatement>,
 }
 
 /// Explains `order` under `rules`, as of `now`.
@@ -114,6 +117,7 @@ pub fn explain(order: &OrderProjection, rules: &Rules, now: DateTime<Utc>) -> Ex
         maturity,
         counts_for_day: assessment.delivered_day,
         criteria,
+        restatements: super::restatement::restatements(order, rules),
     }
 }
 

@@ -61,8 +61,8 @@ mod commit;
 pub mod postgres;
 mod read;
 pub use read::{
-    month_restatement, order_story, restatement_changes, CauseCount, Change as RestatementChange,
-    Figure, MonthRestatement, OrderStory,
+    causes_text, month_restatement, order_story, restatement_changes, CauseCount,
+    Change as RestatementChange, Figure, MonthRestatement, OrderStory,
 };
 mod rebuild;
 mod rows;

@@ -324,10 +324,12 @@ pub async fn order_story<S: super::Store>(
     };
     let projection = super::rows::decode_state(order_id, &stored.state)?;
     let mut explanation = crate::domain::explain::explain(&projection, rules, now);
+    let causes = explanation.restatements.iter_mut().map(|r| &mut r.cause);
     for deciding in explanation
         .criteria
         .iter_mut()
         .filter_map(|c| c.deciding.as_mut())
+        .chain(causes)
     {
         deciding.read = stored
             .events
@@ -355,7 +357,8 @@ pub struct Figure {
 }
 
 impl Figure {
-    fn of(perfect: i64, fulfilled: i64) -> Figure {
+    /// The figure of `perfect` of `fulfilled` orders (no rate without a fulfilled order).
+    pub fn of(perfect: i64, fulfilled: i64) -> Figure {
         Figure {
             perfect,
             fulfilled,
@@ -534,6 +537,18 @@ fn summary(month: NaiveDate, change: &Change, causes: &[CauseCount]) -> String {
         .points()
         .map(|p| format!(" ({p:+.1} pp)"))
         .unwrap_or_default();
+    format!(
+        "{name}: {} at month end → {} now{points}; {} order{}, {}",
+        rate(&change.first),
+        rate(&change.now),
+        change.restated_orders,
+        if change.restated_orders == 1 { "" } else { "s" },
+        causes_text(causes)
+    )
+}
+
+/// The causes in words: "12 claims filed in November 2026, 1 cancellation in December 2026".
+pub fn causes_text(causes: &[CauseCount]) -> String {
     let why: Vec<String> = causes
         .iter()
         .map(|c| {
@@ -549,12 +564,5 @@ fn summary(month: NaiveDate, change: &Change, causes: &[CauseCount]) -> String {
             format!("{} {what} in {}", c.orders, c.month.format("%B %Y"))
         })
         .collect();
-    format!(
-        "{name}: {} at month end → {} now{points}; {} order{}, {}",
-        rate(&change.first),
-        rate(&change.now),
-        change.restated_orders,
-        if change.restated_orders == 1 { "" } else { "s" },
-        why.join(", ")
-    )
+    why.join(", ")
 }

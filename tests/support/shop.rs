@@ -30,6 +30,10 @@ pub struct Expected {
 pub struct Shop {
     pub records: Vec<Produced>,
     pub expected: BTreeMap<NaiveDate, Expected>,
+    /// Restated orders per delivery day and per delivery month (first day): perfect when the
+    /// period ended, imperfect now, because a claim in the window was filed after its end.
+    pub restated_days: BTreeMap<NaiveDate, i64>,
+    pub restated_months: BTreeMap<NaiveDate, i64>,
     pub junk: Vec<Vec<u8>>,
     pub unique_events: usize,
 }
@@ -40,6 +44,12 @@ fn moscow_day(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&chrono_tz::Europe::Moscow).date_naive()
 }
 
+fn moscow_month(t: DateTime<Utc>) -> NaiveDate {
+    let day = moscow_day(t);
+    NaiveDate::from_ymd_opt(chrono::Datelike::year(&day), chrono::Datelike::month(&day), 1)
+        .unwrap_or(day)
+}
+
 /// `orders` orders created over three weeks from `start`, streamed roughly in event-time order
 /// with jitter (so confirmations can arrive after shipments), 4 % duplicates, late claims
 /// and 1 % junk. Order events go to `orders`, claim events to `claims`; keys are order ids.
@@ -47,6 +57,8 @@ pub fn generate(seed: u64, orders: usize, start: DateTime<Utc>) -> Shop {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut timed: Vec<(DateTime<Utc>, Produced)> = Vec::new();
     let mut expected: BTreeMap<NaiveDate, Expected> = BTreeMap::new();
+    let mut restated_days: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+    let mut restated_months: BTreeMap<NaiveDate, i64> = BTreeMap::new();
     let mut ev = 0u64;
     let mut push = |timed: &mut Vec<(DateTime<Utc>, Produced)>,
                     topic,
@@ -159,9 +171,11 @@ pub fn generate(seed: u64, orders: usize, start: DateTime<Utc>) -> Shop {
             json!({"order_id": order, "courier_id": "K-1", "items_delivered": got}),
         );
         let mut claimed_in_window = false;
+        let mut claim_filed = None;
         if rng.random_bool(0.1) {
             let filed = delivered + TimeDelta::seconds(rng.random_range(0..20 * 86_400));
             claimed_in_window = filed <= delivered + TimeDelta::days(14);
+            claim_filed = Some(filed);
             let category =
                 ["quality", "completeness", "delivery", "service"][rng.random_range(0..4)];
             let claim_id = format!("K-{seed}-{i}");
@@ -185,6 +199,17 @@ pub fn generate(seed: u64, orders: usize, start: DateTime<Utc>) -> Shop {
             }
         }
         let perfect = confirm_s <= SLA && !late && !short && !claimed_in_window;
+        // Perfect but for the claim: restated for each period that ended before its filing.
+        if let Some(filed) = claim_filed.filter(|_| claimed_in_window) {
+            if confirm_s <= SLA && !late && !short {
+                if moscow_day(filed) > moscow_day(delivered) {
+                    *restated_days.entry(moscow_day(delivered)).or_default() += 1;
+                }
+                if moscow_month(filed) > moscow_month(delivered) {
+                    *restated_months.entry(moscow_month(delivered)).or_default() += 1;
+                }
+            }
+        }
         let day = expected.entry(moscow_day(delivered)).or_default();
         day.fulfilled += 1;
         day.perfect += i64::from(perfect);
@@ -228,6 +253,8 @@ pub fn generate(seed: u64, orders: usize, start: DateTime<Utc>) -> Shop {
     Shop {
         records,
         expected,
+        restated_days,
+        restated_months,
         junk,
         unique_events,
     }
