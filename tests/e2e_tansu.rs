@@ -145,7 +145,11 @@ async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
         ("restatements_monthly", &shop.restated_months),
         ("restatements_daily", &shop.restated_days),
     ] {
-        let column = if view.ends_with("monthly") { "month" } else { "day" };
+        let column = if view.ends_with("monthly") {
+            "month"
+        } else {
+            "day"
+        };
         let rows: Vec<(NaiveDate, i64, i64, i64, i64, i64)> = sqlx::query_as(&format!(
             "SELECT {column}, restated_orders, by_claims, perfect_first - perfect_now,
                     fulfilled_first - fulfilled_now, by_cancellations + by_confirmations + by_other

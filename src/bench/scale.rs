@@ -45,7 +45,7 @@ const DASHBOARDS: [&str; 3] = [
 ];
 
 /// Every daily and monthly view, read whole (what a SQL client or a report reads).
-const VIEWS: [&str; 12] = [
+const VIEWS: [&str; 14] = [
     "po_daily",
     "po_monthly",
     "claims_monthly",
@@ -58,6 +58,8 @@ const VIEWS: [&str; 12] = [
     "order_dispatch_monthly",
     "acquisition_monthly",
     "lead_base_monthly",
+    "restatements_monthly",
+    "restatements_daily",
 ];
 
 /// The endpoints the console reads.
@@ -256,13 +258,15 @@ async fn time_reads(
         let samples = sample(plan.reps, || async { get(&app, &path).await }).await?;
         timings.push(timing("GET /api/orders/{id}".into(), samples));
     }
-    // The drill-down lists behind a day's and a month's figures (in the last whole month).
+    // The drill-down lists behind a day's and a month's figures, and the month's restatement
+    // (in the last whole month).
     let ym = last_month.format("%Y-%m").to_string();
     let day = (last_month + TimeDelta::days(14)).to_string();
     for path in [
         format!("/api/days/{day}/orders?verdict=imperfect"),
         format!("/api/months/{ym}/orders?verdict=imperfect&category=delivery"),
         format!("/api/months/{ym}/orders"),
+        format!("/api/restatements?month={ym}"),
     ] {
         let samples = sample(plan.reps, || async { get(&app, &path).await }).await?;
         let label = path.replace(&day, "{day}").replace(&ym, "{month}");

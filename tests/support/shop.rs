@@ -46,8 +46,12 @@ fn moscow_day(t: DateTime<Utc>) -> NaiveDate {
 
 fn moscow_month(t: DateTime<Utc>) -> NaiveDate {
     let day = moscow_day(t);
-    NaiveDate::from_ymd_opt(chrono::Datelike::year(&day), chrono::Datelike::month(&day), 1)
-        .unwrap_or(day)
+    NaiveDate::from_ymd_opt(
+        chrono::Datelike::year(&day),
+        chrono::Datelike::month(&day),
+        1,
+    )
+    .unwrap_or(day)
 }
 
 /// `orders` orders created over three weeks from `start`, streamed roughly in event-time order
