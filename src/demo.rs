@@ -178,6 +178,8 @@ async fn start_shop(
             orders_topic: &topic,
             claims_topic: &topic,
             entity_topic: &topic,
+            // A quarter in binary mode: the demo reads both modes of the binding.
+            binary_share: 0.25,
         };
         let progress = sink::Progress::Tally(&tally);
         if let Err(e) = sink::produce(generator, &target, now, speedup, progress, &stop) {

@@ -262,6 +262,12 @@ struct SimulateArgs {
     /// Pretend it is this instant (RFC 3339): with the same seed, the output is identical.
     #[arg(long, value_parser = parse_instant)]
     now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Send this share of the records in CloudEvents binary mode (attributes in `ce_`
+    /// headers, the data as the value) and the rest in structured mode; `--binary-mode`
+    /// alone sends them all in binary mode. Kafka only: a file of values has no headers.
+    #[arg(long, value_name = "SHARE", num_args = 0..=1, default_missing_value = "1",
+          default_value_t = 0.0, value_parser = parse_share, conflicts_with = "output")]
+    binary_mode: f64,
     /// librdkafka producer property, repeatable: --producer-property batch.num.messages=1
     #[arg(long = "producer-property", value_parser = parse_property)]
     producer_properties: Vec<(String, String)>,
@@ -271,6 +277,15 @@ fn parse_instant(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&chrono::Utc))
         .map_err(|e| format!("`{raw}` is not RFC 3339 ({e}), e.g. 2026-10-01T00:00:00+03:00"))
+}
+
+fn parse_share(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!(
+            "`{raw}` is not a share between 0 and 1 (0.5: half the records)"
+        )),
+    }
 }
 
 fn parse_property(raw: &str) -> Result<(String, String), String> {
@@ -328,7 +343,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     };
     let producer = sink::producer(brokers, &args.producer_properties)?;
     if let Some(path) = &args.from {
-        sink::replay(path, &producer, &args.topic)?;
+        sink::replay(path, &producer, &args.topic, args.binary_mode)?;
         return Ok(());
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -350,6 +365,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         orders_topic: &args.topic,
         claims_topic,
         entity_topic,
+        binary_share: args.binary_mode,
     };
     sink::produce(
         generator,

@@ -696,17 +696,38 @@ pub mod sink {
         })
     }
 
-    /// Sends one record, waiting for room in the producer's queue.
+    /// Sends one record, waiting for room in the producer's queue: the CloudEvent in
+    /// structured mode (the envelope as the value), or in binary mode (the attributes in
+    /// `ce_` headers, the data as the value; junk goes as it is).
     pub fn send(
         producer: &BaseProducer,
         topic: &str,
         key: &str,
         value: &[u8],
+        mode: Mode,
     ) -> Result<(), Error> {
-        let headers = OwnedHeaders::new().insert(Header {
-            key: "content-type",
-            value: Some("application/cloudevents+json"),
-        });
+        let binary = match mode {
+            Mode::Binary => crate::domain::contract::binding::to_binary(value),
+            Mode::Structured => None,
+        };
+        let (headers, value) = match &binary {
+            Some((attributes, data)) => {
+                let headers = attributes.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+                    h.insert(Header {
+                        key: k.as_str(),
+                        value: Some(v.as_slice()),
+                    })
+                });
+                (headers, data.as_slice())
+            }
+            None => (
+                OwnedHeaders::new().insert(Header {
+                    key: "content-type",
+                    value: Some("application/cloudevents+json"),
+                }),
+                value,
+            ),
+        };
         let mut record = BaseRecord::to(topic)
             .key(key)
             .payload(value)
@@ -748,6 +769,22 @@ pub mod sink {
         pub claims_topic: &'a str,
         /// Contract-v2 events keyed by their own entity (reviews, couriers, spend, leads).
         pub entity_topic: &'a str,
+        /// The share of records sent in CloudEvents binary mode (0: all structured, 1: all
+        /// binary), spread evenly over the stream.
+        pub binary_share: f64,
+    }
+
+    pub use crate::domain::contract::binding::Mode;
+
+    /// The mode of the `n`th record (from 0) when `share` of them go in binary mode: exactly
+    /// `floor(n * share)` of the first `n` are binary, spread evenly.
+    pub fn mode_of(n: u64, share: f64) -> Mode {
+        let share = share.clamp(0.0, 1.0);
+        if ((n + 1) as f64 * share).floor() > (n as f64 * share).floor() {
+            Mode::Binary
+        } else {
+            Mode::Structured
+        }
     }
 
     /// How [`produce`] shows its progress.
@@ -798,6 +835,7 @@ pub mod sink {
             orders_topic,
             claims_topic,
             entity_topic,
+            binary_share,
         } = *target;
         let (progress, tally) = match progress {
             Progress::Bar(estimate) => (bar(estimate, "producing history"), None),
@@ -839,7 +877,8 @@ pub mod sink {
                 Family::Claims => claims_topic,
                 Family::Entities => entity_topic,
             };
-            send(producer, topic, &record.key, &record.value)?;
+            let mode = mode_of(n, binary_share);
+            send(producer, topic, &record.key, &record.value, mode)?;
             n += 1;
             if n % 512 == 0 {
                 producer.poll(Duration::ZERO);
@@ -860,7 +899,12 @@ pub mod sink {
 
     /// Sends the lines of a file written by [`write_file`] to `topic`, keyed by the order id of
     /// each event (junk lines get a key of their own).
-    pub fn replay(path: &Path, producer: &BaseProducer, topic: &str) -> Result<u64, Error> {
+    pub fn replay(
+        path: &Path,
+        producer: &BaseProducer,
+        topic: &str,
+        binary_share: f64,
+    ) -> Result<u64, Error> {
         let file = std::fs::File::open(path).map_err(|source| Error::Read {
             path: path.display().to_string(),
             source,
@@ -887,7 +931,7 @@ pub mod sink {
                         .find_map(|k| v["data"][k].as_str().map(str::to_owned))
                 })
                 .unwrap_or_else(|| format!("unkeyed-{n}"));
-            send(producer, topic, &key, &line)?;
+            send(producer, topic, &key, &line, mode_of(n, binary_share))?;
             n += 1;
             if n % 512 == 0 {
                 producer.poll(Duration::ZERO);
@@ -910,4 +954,33 @@ const MOCK_PARTITION_BYTES: u64 = 5 * 1024 * 1024;
 pub fn mock_partitions_for(bytes: u64, at_least: i32) -> i32 {
     let needed = (bytes * 4 / 3).div_ceil(MOCK_PARTITION_BYTES);
     at_least.max(i32::try_from(needed).unwrap_or(i32::MAX))
+}
+
+#[cfg(test)]
+mod binary_share_tests {
+    use super::sink::{mode_of, Mode};
+
+    #[test]
+    fn a_share_of_binary_mode_sends_exactly_that_share_spread_over_the_stream() {
+        let binary = |share: f64, n: u64| {
+            (0..n)
+                .filter(|i| mode_of(*i, share) == Mode::Binary)
+                .count()
+        };
+        assert_eq!(binary(0.0, 1000), 0);
+        assert_eq!(binary(1.0, 1000), 1000);
+        assert_eq!(binary(0.25, 1000), 250);
+        assert_eq!(binary(0.5, 7), 3);
+        // Spread: every other record at one half.
+        let modes: Vec<Mode> = (0..4).map(|i| mode_of(i, 0.5)).collect();
+        assert_eq!(
+            modes,
+            [
+                Mode::Structured,
+                Mode::Binary,
+                Mode::Structured,
+                Mode::Binary
+            ]
+        );
+    }
 }

@@ -1337,3 +1337,23 @@ fn migrate_with(env: &[(&str, &str)]) -> std::process::Output {
     }
     command.output().expect("run migrate")
 }
+
+#[test]
+fn a_binary_mode_share_outside_zero_to_one_is_refused_naming_the_flag() {
+    let out = binary()
+        .args([
+            "simulate",
+            "--brokers",
+            "127.0.0.1:9",
+            "--binary-mode",
+            "1.5",
+        ])
+        .output()
+        .expect("run simulate");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("--binary-mode") && text.contains("between 0 and 1"),
+        "{text}"
+    );
+}

@@ -169,3 +169,76 @@ fn asyncapi_document_names_every_type_and_every_file_it_references_exists() {
         }
     }
 }
+
+/// Binary content mode: the headers the AsyncAPI document requires are the envelope
+/// attributes the schema requires, each with the `ce_` prefix; every example sent in binary
+/// mode is read as the same event; without any required header it is rejected.
+#[test]
+fn binary_mode_headers_follow_the_envelope_schema_and_each_example_reads_the_same_in_both_modes() {
+    use perfect_order::batch::{prepare_record, Entry, Record};
+    use perfect_order::domain::contract::binding::to_binary;
+    let text = std::fs::read_to_string(schemas().join("asyncapi.yaml")).expect("asyncapi.yaml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
+    let modes = doc["components"]["messageTraits"]["cloudEventsKafkaBinding"]["headers"]["oneOf"]
+        .as_sequence()
+        .expect("the binding's two modes");
+    let binary = modes
+        .iter()
+        .find(|m| m["title"].as_str() == Some("binary mode"))
+        .expect("binary mode");
+    let mut headers: Vec<String> = binary["required"]
+        .as_sequence()
+        .expect("required headers")
+        .iter()
+        .filter_map(|h| h.as_str().map(str::to_owned))
+        .collect();
+    let envelope = read_json(&schemas().join("cloudevent.schema.json"));
+    let mut attributes: Vec<String> = envelope["required"]
+        .as_array()
+        .expect("required")
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|a| *a != "data")
+        .map(|a| format!("ce_{a}"))
+        .collect();
+    headers.sort();
+    attributes.sort();
+    assert_eq!(headers, attributes);
+
+    let read = |headers: Vec<(String, Vec<u8>)>, value: Vec<u8>| {
+        let record = Record {
+            topic: "shop.orders".into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            payload: Some(value),
+            headers,
+        };
+        prepare_record(record, &perfect_order::domain::Limits::unbounded())
+    };
+    for type_name in KNOWN_TYPES {
+        let structured = example(type_name).to_string().into_bytes();
+        let (headers, value) = to_binary(&structured).expect("an object");
+        let both = [
+            read(Vec::new(), structured.clone()),
+            read(headers.clone(), value.clone()),
+        ];
+        match both {
+            [Entry::Known { event: a, .. }, Entry::Known { event: b, .. }] => {
+                assert_eq!(a, b, "{type_name}")
+            }
+            other => panic!("{type_name} does not read in both modes: {other:?}"),
+        }
+        for required in &attributes {
+            let without: Vec<_> = headers
+                .iter()
+                .filter(|(k, _)| k != required)
+                .cloned()
+                .collect();
+            assert!(
+                matches!(read(without, value.clone()), Entry::Rejected { .. }),
+                "{type_name} in binary mode without {required} is read"
+            );
+        }
+    }
+}

@@ -36,10 +36,19 @@ fn service(broker: &str, db_url: &str, log: &std::path::Path) -> Killed {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
-    // Arrange: a broker, two co-partitioned topics, a fresh database, a generated shop.
-    let (_broker_guard, broker) = tansu();
+/// A tansu broker with the two co-partitioned topics, a fresh database and a generated shop
+/// of `orders` orders from 1 September.
+struct Arranged {
+    _broker: Killed,
+    broker: String,
+    _db: TestDb,
+    pool: sqlx::PgPool,
+    db_url: String,
+    shop: support::shop::Shop,
+}
+
+async fn arrange(seed: u64, orders: usize) -> Arranged {
+    let (broker_guard, broker) = tansu();
     create_topic(&broker, "orders", 3);
     create_topic(&broker, "claims", 3);
     let db = TestDb::create().await;
@@ -47,7 +56,48 @@ async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
     let start = chrono::DateTime::parse_from_rfc3339("2026-09-01T00:00:00+03:00")
         .expect("literal")
         .with_timezone(&chrono::Utc);
-    let shop = generate(7, 3000, start);
+    Arranged {
+        _broker: broker_guard,
+        broker,
+        db_url: db.url.clone(),
+        _db: db,
+        pool,
+        shop: generate(seed, orders, start),
+    }
+}
+
+/// The stored `daily_kpi` rows with anything in them.
+async fn daily_kpis(pool: &sqlx::PgPool) -> BTreeMap<NaiveDate, Expected> {
+    let rows: Vec<(NaiveDate, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, fulfilled, perfect, cancelled FROM daily_kpi
+         WHERE fulfilled <> 0 OR perfect <> 0 OR cancelled <> 0 ORDER BY day",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("daily_kpi");
+    rows.into_iter()
+        .map(|(d, f, p, c)| {
+            let e = Expected {
+                fulfilled: f,
+                perfect: p,
+                cancelled: c,
+            };
+            (d, e)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
+    // Arrange: a broker, two co-partitioned topics, a fresh database, a generated shop.
+    let Arranged {
+        broker,
+        pool,
+        db_url,
+        shop,
+        ..
+    } = &arrange(7, 3000).await;
+    let (broker, pool, shop) = (broker.clone(), pool.clone(), shop);
     let total = shop.records.len() as i64;
     let logs = tempfile::tempdir().expect("temp dir");
 
@@ -58,7 +108,7 @@ async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
     let producing = std::thread::spawn(move || {
         support::shop::produce_all(&producer_broker, &records, Duration::ZERO)
     });
-    let mut first = service(&broker, &db.url, &logs.path().join("first.log"));
+    let mut first = service(&broker, db_url, &logs.path().join("first.log"));
     eventually(
         "a third of the stream committed",
         Duration::from_secs(180),
@@ -76,7 +126,7 @@ async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
     // restart that joins sooner is handed no partitions and never rebalanced. Restart after
     // the session timeout, as a crashed pod comes back.
     std::thread::sleep(Duration::from_millis(SESSION_TIMEOUT_MS + 1500));
-    let _second = service(&broker, &db.url, &logs.path().join("second.log"));
+    let _second = service(&broker, db_url, &logs.path().join("second.log"));
     producing.join().expect("producer finished");
     let started = std::time::Instant::now();
     loop {
@@ -100,27 +150,7 @@ async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
     }
 
     // Assert: every day equals the answer computed from the facts; all junk is kept.
-    let rows: Vec<(NaiveDate, i64, i64, i64)> = sqlx::query_as(
-        "SELECT day, fulfilled, perfect, cancelled FROM daily_kpi
-         WHERE fulfilled <> 0 OR perfect <> 0 OR cancelled <> 0 ORDER BY day",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("daily_kpi");
-    let actual: BTreeMap<NaiveDate, Expected> = rows
-        .into_iter()
-        .map(|(d, f, p, c)| {
-            (
-                d,
-                Expected {
-                    fulfilled: f,
-                    perfect: p,
-                    cancelled: c,
-                },
-            )
-        })
-        .collect();
-    assert_eq!(actual, shop.expected);
+    assert_eq!(daily_kpis(&pool).await, shop.expected);
     let monthly: Vec<(NaiveDate, i64, i64)> =
         sqlx::query_as("SELECT month, fulfilled, perfect FROM po_monthly ORDER BY month")
             .fetch_all(&pool)
@@ -191,4 +221,63 @@ async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
         events as usize, shop.unique_events,
         "each event stored once"
     );
+}
+
+/// CloudEvents binary content mode through a real broker: half of a generated shop's records
+/// go with their attributes in `ce_` headers and the data as the value, produced by the
+/// simulator's rdkafka producer; the daily KPIs are exactly those of the facts, as for the
+/// structured-only stream above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_half_in_binary_mode_gives_the_daily_kpis_of_the_structured_stream() {
+    use perfect_order::simulate::sink;
+    let Arranged {
+        broker,
+        pool,
+        db_url,
+        shop,
+        ..
+    } = &arrange(9, 600).await;
+    let total = shop.records.len() as i64;
+    let producer = producer(broker);
+    let mut binary = 0;
+    for (n, record) in shop.records.iter().enumerate() {
+        let mode = sink::mode_of(n as u64, 0.5);
+        binary += usize::from(mode == sink::Mode::Binary);
+        sink::send(&producer, record.topic, &record.key, &record.value, mode).expect("produce");
+    }
+    sink::flush(&producer, "orders").expect("flush");
+    assert_eq!(binary, shop.records.len() / 2);
+    let logs = tempfile::tempdir().expect("temp dir");
+    let _service = service(broker, db_url, &logs.path().join("service.log"));
+    eventually(
+        "the whole stream committed",
+        Duration::from_secs(180),
+        || async { (committed_records(pool).await == total).then_some(()) },
+    )
+    .await;
+    assert_eq!(daily_kpis(pool).await, shop.expected);
+    let (events, rejected): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM rejected_events)",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("counts");
+    assert_eq!(
+        events as usize, shop.unique_events,
+        "each event stored once"
+    );
+    assert_eq!(
+        rejected as usize,
+        shop.junk.len(),
+        "the junk, in either mode"
+    );
+    // Both modes are stored in the same canonical form: every payload is a structured
+    // envelope with its data.
+    let bare: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE NOT (payload ? 'specversion' AND payload ? 'data')",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("payloads");
+    assert_eq!(bare, 0);
 }

@@ -47,6 +47,7 @@ async fn commit(store: &AnyStore, first_offset: i64, events: Vec<String>) {
             offset: first_offset + i as i64,
             key: Some(b"A-7".to_vec()),
             payload: Some(value.into_bytes()),
+            headers: Vec::new(),
         })
         .collect();
     let limits = perfect_order::config::Settings::load_from(None, Vec::<(String, String)>::new())

@@ -109,6 +109,7 @@ fn records(values: &[(String, Vec<u8>)], first: &mut BTreeMap<i32, i64>) -> Vec<
                 offset: *offset,
                 key: Some(key.clone().into_bytes()),
                 payload: Some(value.clone()),
+                headers: Vec::new(),
             };
             *offset += 1;
             record
@@ -297,6 +298,7 @@ async fn every_hostile_record_ends_in_exactly_one_table_and_the_batch_commits(ki
             offset: offset as i64,
             key: Some(h.key.clone().into_bytes()),
             payload: h.value.clone(),
+            headers: Vec::new(),
         })
         .collect();
 
@@ -371,6 +373,7 @@ async fn any_record_the_decoder_accepts_is_stored_and_reads_back_as_the_same_eve
                     offset,
                     key: Some(order.into_bytes()),
                     payload: Some(value),
+                    headers: Vec::new(),
                 }
             })
             .collect();
@@ -2362,6 +2365,65 @@ async fn the_component_migration_fills_history_as_the_batches_keep_it(kind: Kind
     assert_eq!(day_components(&f.store).await, kept);
 }
 
+// ---- CloudEvents binary content mode (issue 16) ----
+
+/// An order's events half in binary mode, half structured, with each event also sent again in
+/// the other mode: stored once each, in the structured form, and judged as the same order.
+async fn an_event_sent_in_both_content_modes_is_stored_once_and_judged_alike(kind: Kind) {
+    use perfect_order::domain::contract::binding::to_binary;
+    let f = fixture(kind).await;
+    let events = perfect_lifecycle("B-1", t0());
+    let mut offsets = BTreeMap::new();
+    let mut stream = records(&keyed_all("B-1", events.clone()), &mut offsets);
+    stream.extend(records(&keyed_all("B-1", events.clone()), &mut offsets));
+    for (i, record) in stream.iter_mut().enumerate() {
+        // The first copy of the 1st and 3rd events and the second copy of the others go in
+        // binary mode.
+        if [0, 2, 5, 7].contains(&i) {
+            let (headers, value) =
+                to_binary(record.payload.as_deref().unwrap_or_default()).expect("an envelope");
+            (record.headers, record.payload) = (headers, Some(value));
+        }
+    }
+    let binary = stream.iter().filter(|r| !r.headers.is_empty()).count();
+    assert!(binary > 0 && binary < stream.len(), "both modes: {binary}");
+    let report = f
+        .store
+        .commit_batch(&prepare(stream, &limits()), &Rules::default())
+        .await
+        .expect("commit");
+    assert_eq!(report.duplicates, 4, "the second copies");
+    assert_eq!(count(&f.store, "events").await, 4);
+    assert_eq!(count(&f.store, "rejected_events").await, 0);
+    assert_eq!(
+        verdicts(&f.store).await,
+        [("B-1".to_owned(), "perfect".to_owned())]
+    );
+    let payloads = query_as!(
+        f.store,
+        (String,),
+        "SELECT CAST(payload AS text) FROM events ORDER BY id"
+    );
+    for (payload,) in payloads {
+        let v: serde_json::Value = serde_json::from_str(&payload).expect("JSON");
+        assert!(
+            v["specversion"] == "1.0" && v["data"].is_object(),
+            "{payload}"
+        );
+    }
+    // Rebuild reads the stored form back: the same order, the same verdict.
+    let rebuilt = f
+        .store
+        .rebuild(&Rules::default(), &limits(), 3, |_, _| {})
+        .await
+        .expect("rebuild");
+    assert_eq!((rebuilt.events, rebuilt.undecodable), (4, 0));
+    assert_eq!(
+        verdicts(&f.store).await,
+        [("B-1".to_owned(), "perfect".to_owned())]
+    );
+}
+
 // ---- restatements (issue 15) ----
 
 /// October's orders: three perfect, one (R-4, delivered on the 12th) with a claim filed on
@@ -2548,6 +2610,7 @@ async fn rebuild_and_the_backfill_give_the_restatements_the_batches_kept(kind: K
 }
 
 suite!(
+    an_event_sent_in_both_content_modes_is_stored_once_and_judged_alike,
     a_claim_filed_after_the_month_ended_restates_the_month_with_the_claim_as_cause,
     a_month_without_later_facts_reads_the_same_at_month_end_and_now,
     rebuild_and_the_backfill_give_the_restatements_the_batches_kept,

@@ -247,7 +247,13 @@ fn produce(
     );
     let mut n = 0u64;
     for record in stream(plan.seed, plan.days, plan.events, plan.contract_v2)? {
-        sink::send(&producer, topic, &record.key, &record.value)?;
+        sink::send(
+            &producer,
+            topic,
+            &record.key,
+            &record.value,
+            sink::Mode::Structured,
+        )?;
         n += 1;
         if n % 4096 == 0 {
             producer.poll(Duration::ZERO);

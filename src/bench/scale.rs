@@ -194,6 +194,7 @@ async fn fill(
                 offset: offsets[family],
                 key: Some(sim.key.into_bytes()),
                 payload: Some(sim.value),
+                headers: Vec::new(),
             });
             offsets[family] += 1;
         }

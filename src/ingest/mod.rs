@@ -584,6 +584,7 @@ fn poll_loop(
                     offset: m.offset(),
                     key: m.key().map(<[u8]>::to_vec),
                     payload: m.payload().map(<[u8]>::to_vec),
+                    headers: binding_headers(&m),
                 });
                 if chunk.len() >= CHUNK && send(&items, &mut chunk, &shutdown).is_err() {
                     break;
@@ -910,4 +911,26 @@ fn offsets_text(prepared: &PreparedBatch) -> String {
         .map(|((t, p), n)| format!("{t}/{p}@{n}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The headers of a message the CloudEvents Kafka binding reads (`content-type`, `ce_*`);
+/// none for a structured-mode record without headers (no allocation).
+fn binding_headers(
+    m: &rdkafka::message::BorrowedMessage<'_>,
+) -> crate::domain::contract::binding::Headers {
+    use crate::domain::contract::binding::is_binding_header;
+    use rdkafka::message::Headers as _;
+    let Some(headers) = m.headers() else {
+        return Vec::new();
+    };
+    headers
+        .iter()
+        .filter(|h| is_binding_header(h.key))
+        .map(|h| {
+            (
+                h.key.to_owned(),
+                h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+            )
+        })
+        .collect()
 }
