@@ -8,10 +8,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{NaiveDate, TimeDelta};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use crate::domain::hours::BusinessHours;
 use crate::domain::Rules;
 
 /// The prefix of environment overrides: `PERFECT_ORDER__KAFKA__BROKERS=...`.
@@ -98,6 +99,22 @@ struct RawRules {
     smiley_min_rating: i64,
     review_answer_sla: String,
     team_size: u32,
+    business_hours: Option<RawBusinessHours>,
+}
+
+/// `rules.business_hours`: each weekday's opening hours (`08:00-22:00`, several separated by
+/// commas; a day left out is closed) and the closed dates.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawBusinessHours {
+    mon: Option<String>,
+    tue: Option<String>,
+    wed: Option<String>,
+    thu: Option<String>,
+    fri: Option<String>,
+    sat: Option<String>,
+    sun: Option<String>,
+    closed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +198,7 @@ impl Default for RawRules {
             smiley_min_rating: 4,
             review_answer_sla: "24h".into(),
             team_size: 10,
+            business_hours: None,
         }
     }
 }
@@ -441,6 +459,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("kafka.topics")
                 .with_list_parse_key("kafka.entity_topics")
+                .with_list_parse_key("rules.business_hours.closed")
                 .try_parsing(true)
                 .source(Some(vars)),
         );
@@ -630,7 +649,51 @@ impl Settings {
             } else {
                 r.team_size
             },
+            business_hours: r
+                .business_hours
+                .map(Self::validate_business_hours)
+                .transpose()?,
         })
+    }
+
+    /// `rules.business_hours.*`: every weekday's intervals and the closed dates, each error
+    /// naming its key.
+    fn validate_business_hours(raw: RawBusinessHours) -> Result<BusinessHours, Error> {
+        const KEYS: [&str; 7] = [
+            "rules.business_hours.mon",
+            "rules.business_hours.tue",
+            "rules.business_hours.wed",
+            "rules.business_hours.thu",
+            "rules.business_hours.fri",
+            "rules.business_hours.sat",
+            "rules.business_hours.sun",
+        ];
+        let days = [
+            raw.mon, raw.tue, raw.wed, raw.thu, raw.fri, raw.sat, raw.sun,
+        ];
+        let mut hours = BusinessHours::default();
+        for ((slot, key), text) in hours.week.iter_mut().zip(KEYS).zip(days) {
+            if let Some(text) = text {
+                *slot = BusinessHours::parse_day(&text).map_err(|e| invalid(key, e))?;
+            }
+        }
+        if hours.week.iter().all(Vec::is_empty) {
+            return Err(invalid(
+                "rules.business_hours",
+                "no day has opening hours: give them per weekday (mon: 08:00-22:00, …), or \
+                 leave the section out for a shop that is always open",
+            ));
+        }
+        for date in raw.closed {
+            let day = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").map_err(|_| {
+                invalid(
+                    "rules.business_hours.closed",
+                    format!("`{date}` is not a date YYYY-MM-DD"),
+                )
+            })?;
+            hours.closed.insert(day);
+        }
+        Ok(hours)
     }
 
     /// `http.*`: the listen address and the guards against slow or too many clients.
@@ -761,6 +824,12 @@ impl Settings {
                 r.smiley_min_rating.to_string(),
             ),
             ("rules.team_size".into(), r.team_size.to_string()),
+            (
+                "rules.business_hours".into(),
+                r.business_hours
+                    .as_ref()
+                    .map_or_else(|| "always open".to_owned(), BusinessHours::describe),
+            ),
             ("http.listen".into(), self.http_listen.to_string()),
             (
                 "http.header_timeout".into(),
@@ -1012,6 +1081,43 @@ mod tests {
             let e = error_of(&[(key, value)]);
             assert!(e.starts_with(named), "{e}");
         }
+    }
+
+    #[test]
+    fn business_hours_come_per_weekday_with_closed_dates_and_a_bad_day_names_its_key() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PERFECT_ORDER__RULES__BUSINESS_HOURS__MON", "08:00-22:00"),
+                (
+                    "PERFECT_ORDER__RULES__BUSINESS_HOURS__SAT",
+                    "10:00-14:00,15:00-18:00",
+                ),
+                (
+                    "PERFECT_ORDER__RULES__BUSINESS_HOURS__CLOSED",
+                    "2026-12-31,2027-01-01",
+                ),
+            ]),
+        )
+        .expect("valid hours");
+        let hours = s.rules.business_hours.expect("business hours");
+        assert_eq!(
+            hours.describe(),
+            "mon 08:00-22:00; tue closed; wed closed; thu closed; fri closed; \
+             sat 10:00-14:00,15:00-18:00; sun closed; closed 2026-12-31,2027-01-01"
+        );
+        assert!(Settings::load_from(None, env(&[]))
+            .expect("defaults")
+            .rules
+            .business_hours
+            .is_none());
+        let e = error_of(&[("PERFECT_ORDER__RULES__BUSINESS_HOURS__TUE", "9-18")]);
+        assert!(e.starts_with("rules.business_hours.tue:"), "{e}");
+        let e = error_of(&[
+            ("PERFECT_ORDER__RULES__BUSINESS_HOURS__MON", "08:00-22:00"),
+            ("PERFECT_ORDER__RULES__BUSINESS_HOURS__CLOSED", "31.12.2026"),
+        ]);
+        assert!(e.starts_with("rules.business_hours.closed:"), "{e}");
     }
 
     #[test]

@@ -356,3 +356,72 @@ fn the_cause_is_the_fact_from_which_on_the_order_counts_as_it_does_today() {
     let month = restated(&events).pop().expect("the month");
     assert_eq!(month.4, "claim.filed K-1-filed");
 }
+
+// ---- business hours: the confirmation clock runs in working time only ----
+
+/// A shop open every day 08:00-22:00 (Moscow), closed on 31 December.
+fn shop_hours() -> Rules {
+    use perfect_order::domain::hours::BusinessHours;
+    let day = BusinessHours::parse_day("08:00-22:00").expect("valid hours");
+    Rules {
+        business_hours: Some(BusinessHours {
+            week: std::array::from_fn(|_| day.clone()),
+            closed: [day_of("2026-12-31")].into(),
+        }),
+        ..Rules::default()
+    }
+}
+
+fn day_of(s: &str) -> NaiveDate {
+    day(s)
+}
+
+fn confirmed_order(created_local: &str, confirmed_local: &str) -> OrderProjection {
+    let created_at = msk(created_local);
+    let mut events = perfect_lifecycle("A-1", created_at);
+    events[1] = confirmed("A-1", msk(confirmed_local));
+    // No promised window (so the delivery is on time whenever it comes), delivered an hour
+    // after the confirmation.
+    events[0] = created_by("A-1", "C-1", "10.00", "web", created_at);
+    events[2] = shipped("A-1", msk(confirmed_local) + minutes(30));
+    events[3] = delivered("A-1", msk(confirmed_local) + minutes(60));
+    project(&events)
+}
+
+#[test]
+fn an_order_placed_at_21_55_and_confirmed_at_08_20_next_morning_waited_25_minutes() {
+    let order = confirmed_order("2026-12-01T21:55:00", "2026-12-02T08:20:00");
+    let a = order.assess(&shop_hours());
+    assert_eq!(a.confirmation_latency, Some(minutes(25)));
+    assert_eq!(a.verdict, Verdict::Perfect);
+    // Its explanation says which clock measured it.
+    let why =
+        perfect_order::domain::explain::explain(&order, &shop_hours(), msk("2026-12-30T00:00:00"));
+    let confirmation = &why.criteria[0];
+    assert_eq!(confirmation.measured, "confirmed after 25 min");
+    assert_eq!(
+        confirmation.rule,
+        "SLA 30 min of working time (rules.business_hours)"
+    );
+    // Without business hours the same order waited 10 h 25 min: a service deviation.
+    let always_open = order.assess(&Rules::default());
+    assert_eq!(always_open.confirmation_latency, Some(minutes(625)));
+    assert!(always_open.deviations.service);
+}
+
+#[test]
+fn a_confirmation_36_working_minutes_after_the_order_is_a_service_deviation() {
+    let order = confirmed_order("2026-12-01T21:55:00", "2026-12-02T08:31:00");
+    let a = order.assess(&shop_hours());
+    assert_eq!(a.confirmation_latency, Some(minutes(36)));
+    assert!(a.deviations.service);
+}
+
+#[test]
+fn a_closed_date_does_not_count_towards_the_confirmation_wait() {
+    let order = confirmed_order("2026-12-30T21:55:00", "2027-01-01T08:20:00");
+    assert_eq!(
+        order.assess(&shop_hours()).confirmation_latency,
+        Some(minutes(25))
+    );
+}

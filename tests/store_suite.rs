@@ -2365,6 +2365,128 @@ async fn the_component_migration_fills_history_as_the_batches_keep_it(kind: Kind
     assert_eq!(day_components(&f.store).await, kept);
 }
 
+// ---- business hours: the confirmation clock runs in working time only (issue 16) ----
+
+/// `rules` with the shop open every day for `hours` (e.g. `08:00-22:00`).
+fn open_daily(hours: &str, rules: Rules) -> Rules {
+    use perfect_order::domain::hours::BusinessHours;
+    let day = BusinessHours::parse_day(hours).expect("valid hours");
+    Rules {
+        business_hours: Some(BusinessHours {
+            week: std::array::from_fn(|_| day.clone()),
+            closed: Default::default(),
+        }),
+        ..rules
+    }
+}
+
+/// The late orders at `now`: id and minutes waited.
+async fn late_at(f: &Fixture, rules: &Rules, now: DateTime<Utc>) -> Vec<(String, f64)> {
+    f.store
+        .late_orders(rules, now, 10)
+        .await
+        .expect("late orders")
+        .into_iter()
+        .map(|o| (o.order_id, o.age_seconds / 60.0))
+        .collect()
+}
+
+/// A shop open 08:00-22:00: an order placed at 21:55 has waited 25 minutes at 08:20 the next
+/// morning and is not late; at 08:30 it has waited 35 and is; one placed at 23:30, while
+/// closed, has waited exactly the SLA at 08:30 (on time). The verdict's clock is the same.
+async fn the_sla_watch_and_the_late_list_count_working_time_only(kind: Kind) {
+    let f = fixture(kind).await;
+    let rules = open_daily("08:00-22:00", Rules::default());
+    let mut values = Vec::new();
+    for (order, local) in [
+        ("L-1", "2026-12-01T21:55:00"),
+        ("L-2", "2026-12-01T21:00:00"),
+        ("L-3", "2026-12-01T23:30:00"),
+    ] {
+        values.extend(keyed_all(order, vec![created(order, msk(local))]));
+    }
+    values.extend(keyed_all(
+        "C-1",
+        vec![
+            created("C-1", msk("2026-12-01T21:55:00")),
+            confirmed("C-1", msk("2026-12-02T08:20:00")),
+        ],
+    ));
+    f.store
+        .commit_batch(&batch(&values, &mut BTreeMap::new()), &rules)
+        .await
+        .expect("commit");
+
+    let at_0820 = msk("2026-12-02T08:20:00");
+    assert_eq!(
+        late_at(&f, &rules, at_0820).await,
+        [("L-2".to_owned(), 80.0)]
+    );
+    let figures = f
+        .store
+        .shop_figures(&rules, at_0820)
+        .await
+        .expect("figures");
+    assert_eq!((figures.awaiting_confirmation, figures.over_sla), (3, 1));
+    assert!((figures.oldest_awaiting_seconds - 80.0 * 60.0).abs() < 1e-6);
+
+    let at_0830 = msk("2026-12-02T08:30:00");
+    assert_eq!(
+        late_at(&f, &rules, at_0830).await,
+        [("L-2".to_owned(), 90.0), ("L-1".to_owned(), 35.0)],
+        "L-3 waited exactly the SLA"
+    );
+    let figures = f
+        .store
+        .shop_figures(&rules, at_0830)
+        .await
+        .expect("figures");
+    assert_eq!(figures.over_sla, 2);
+
+    let confirmation = query_as!(
+        f.store,
+        (f64,),
+        "SELECT confirmation_seconds FROM orders WHERE order_id = 'C-1'"
+    );
+    assert_eq!(confirmation, [(1500.0,)], "25 minutes of working time");
+}
+
+/// On the night clocks go forward in Berlin, a night shift 00:00-06:00: an order placed at
+/// 01:50 CET and confirmed at 03:20 CEST waited 30 real minutes (on time), and one still
+/// waiting at 03:25 CEST has waited 35 and is late.
+async fn on_the_dst_night_the_confirmation_clock_counts_real_working_minutes(kind: Kind) {
+    let f = fixture(kind).await;
+    let berlin = Rules {
+        timezone: chrono_tz::Europe::Berlin,
+        ..Rules::default()
+    };
+    let rules = open_daily("00:00-06:00", berlin);
+    let placed = |s: &str| DateTime::parse_from_rfc3339(s).expect("literal").to_utc();
+    let mut values = keyed_all(
+        "N-1",
+        vec![
+            created("N-1", placed("2026-03-29T01:50:00+01:00")),
+            confirmed("N-1", placed("2026-03-29T03:20:00+02:00")),
+        ],
+    );
+    values.extend(keyed_all(
+        "N-2",
+        vec![created("N-2", placed("2026-03-29T01:50:00+01:00"))],
+    ));
+    f.store
+        .commit_batch(&batch(&values, &mut BTreeMap::new()), &rules)
+        .await
+        .expect("commit");
+    let confirmation = query_as!(
+        f.store,
+        (f64,),
+        "SELECT confirmation_seconds FROM orders WHERE order_id = 'N-1'"
+    );
+    assert_eq!(confirmation, [(1800.0,)]);
+    let now = placed("2026-03-29T03:25:00+02:00");
+    assert_eq!(late_at(&f, &rules, now).await, [("N-2".to_owned(), 35.0)]);
+}
+
 // ---- CloudEvents binary content mode (issue 16) ----
 
 /// An order's events half in binary mode, half structured, with each event also sent again in
@@ -2610,6 +2732,8 @@ async fn rebuild_and_the_backfill_give_the_restatements_the_batches_kept(kind: K
 }
 
 suite!(
+    the_sla_watch_and_the_late_list_count_working_time_only,
+    on_the_dst_night_the_confirmation_clock_counts_real_working_minutes,
     an_event_sent_in_both_content_modes_is_stored_once_and_judged_alike,
     a_claim_filed_after_the_month_ended_restates_the_month_with_the_claim_as_cause,
     a_month_without_later_facts_reads_the_same_at_month_end_and_now,

@@ -126,7 +126,13 @@ pub fn explain(order: &OrderProjection, rules: &Rules, now: DateTime<Utc>) -> Ex
 // decided it.
 
 fn confirmation(order: &OrderProjection, a: &Assessment, rules: &Rules) -> Criterion {
-    let rule = format!("SLA {}", duration(rules.confirmation_sla));
+    let rule = match rules.business_hours {
+        Some(_) => format!(
+            "SLA {} of working time (rules.business_hours)",
+            duration(rules.confirmation_sla)
+        ),
+        None => format!("SLA {}", duration(rules.confirmation_sla)),
+    };
     let deciding = order
         .confirmed
         .as_ref()

@@ -7,6 +7,7 @@ pub mod entities;
 pub mod explain;
 pub mod fact;
 pub mod figures;
+pub mod hours;
 pub mod journal;
 pub mod kpi;
 pub mod leads;

@@ -292,7 +292,7 @@ impl OrderProjection {
             None => None,
         });
         let confirmation_latency = match (created, &self.confirmed) {
-            (Some(c), Some(k)) => Some(k.at - c.at),
+            (Some(c), Some(k)) => Some(rules.confirmation_wait(c.at, k.at)),
             _ => None,
         };
         let confirmed_to_shipped = match (&self.confirmed, &self.shipped) {

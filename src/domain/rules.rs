@@ -4,6 +4,8 @@
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 
+use super::hours::BusinessHours;
+
 /// The configurable numbers of the perfect-order rules (domain.md, "Perfect-order rules").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
@@ -23,6 +25,8 @@ pub struct Rules {
     pub review_answer_sla: TimeDelta,
     /// The size of a courier team in the friendly-driver contest; other sizes are flagged.
     pub team_size: u32,
+    /// When the confirmation clock runs (`None`: always, the default).
+    pub business_hours: Option<BusinessHours>,
 }
 
 impl Default for Rules {
@@ -36,6 +40,7 @@ impl Default for Rules {
             smiley_min_rating: 4,
             review_answer_sla: TimeDelta::hours(24),
             team_size: 10,
+            business_hours: None,
         }
     }
 }
@@ -50,6 +55,25 @@ impl Rules {
     /// monthly v2 KPI.
     pub fn month_of(&self, at: DateTime<Utc>) -> NaiveDate {
         super::fact::first_of_month(self.day_of(at))
+    }
+
+    /// How long an order waited for its confirmation from `created` to `until`: the working
+    /// time between them under `business_hours`, else the real time. The one clock of the
+    /// confirmation SLA: the verdict, the latency figures, the SLA watch and the late list.
+    pub fn confirmation_wait(&self, created: DateTime<Utc>, until: DateTime<Utc>) -> TimeDelta {
+        match &self.business_hours {
+            Some(hours) => hours.working_time(self.timezone, created, until),
+            None => until - created,
+        }
+    }
+
+    /// Orders created before this instant and not confirmed by `now` have waited longer
+    /// than the confirmation SLA (by [`Rules::confirmation_wait`]).
+    pub fn sla_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        match &self.business_hours {
+            Some(hours) => hours.sla_start(self.timezone, now, self.confirmation_sla),
+            None => now - self.confirmation_sla,
+        }
     }
 
     /// The instant a delivered order's verdict becomes final: the end of the claim window.

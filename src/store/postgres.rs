@@ -852,7 +852,7 @@ impl Store for PgStore {
              ORDER BY created_at, order_id LIMIT $3"
         ))
         .bind(now - rules.pending_horizon)
-        .bind(now - rules.confirmation_sla)
+        .bind(rules.sla_start(now))
         .bind(limit)
         .fetch_all(&self.pool)
         .await
@@ -865,7 +865,7 @@ impl Store for PgStore {
                     order_id: r.get(0),
                     customer_id: r.get(1),
                     created_at,
-                    age_seconds: seconds(now - created_at),
+                    age_seconds: seconds(rules.confirmation_wait(created_at, now)),
                 }
             })
             .collect())

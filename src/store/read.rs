@@ -142,7 +142,7 @@ pub(crate) async fn shop_figures<R: Reads>(
     now: DateTime<Utc>,
 ) -> Result<ShopFigures, Error> {
     let watch = db
-        .watch(now - rules.pending_horizon, now - rules.confirmation_sla)
+        .watch(now - rules.pending_horizon, rules.sla_start(now))
         .await?;
     let days: Vec<i64> = WINDOWS.iter().map(|(_, d)| *d).collect();
     let sums = db.window_sums(rules.day_of(now), &days).await?;
@@ -163,7 +163,7 @@ pub(crate) async fn shop_figures<R: Reads>(
         })
         .collect();
     let oldest = watch.oldest.map_or(0.0, |t| {
-        ((now - t).num_milliseconds() as f64 / 1000.0).max(0.0)
+        (rules.confirmation_wait(t, now).num_milliseconds() as f64 / 1000.0).max(0.0)
     });
     Ok(ShopFigures {
         awaiting_confirmation: watch.awaiting,

@@ -811,7 +811,7 @@ impl Store for SqliteStore {
              ORDER BY created_at, order_id LIMIT ?3"
         ))
         .bind(sqlite_time(&(now - rules.pending_horizon)))
-        .bind(sqlite_time(&(now - rules.confirmation_sla)))
+        .bind(sqlite_time(&rules.sla_start(now)))
         .bind(limit)
         .fetch_all(&self.pool)
         .await
@@ -824,7 +824,7 @@ impl Store for SqliteStore {
                     order_id: r.get(0),
                     customer_id: r.get(1),
                     created_at,
-                    age_seconds: seconds(now - created_at),
+                    age_seconds: seconds(rules.confirmation_wait(created_at, now)),
                 }
             })
             .collect())
