@@ -2451,6 +2451,41 @@ async fn the_sla_watch_and_the_late_list_count_working_time_only(kind: Kind) {
     assert_eq!(confirmation, [(1500.0,)], "25 minutes of working time");
 }
 
+/// A shop open on weekdays only: an order placed on Friday at 21:55 is still watched on
+/// Monday morning (the horizon counts working time too) and late at 08:30, 35 minutes later.
+async fn an_order_placed_on_friday_night_is_late_on_monday_morning_after_a_closed_weekend(
+    kind: Kind,
+) {
+    use perfect_order::domain::hours::BusinessHours;
+    let f = fixture(kind).await;
+    let weekday = BusinessHours::parse_day("08:00-22:00").expect("valid hours");
+    let rules = Rules {
+        business_hours: Some(BusinessHours {
+            week: std::array::from_fn(|d| if d < 5 { weekday.clone() } else { Vec::new() }),
+            closed: Default::default(),
+        }),
+        ..Rules::default()
+    };
+    // 4 December 2026 is a Friday.
+    let values = keyed_all("W-1", vec![created("W-1", msk("2026-12-04T21:55:00"))]);
+    f.store
+        .commit_batch(&batch(&values, &mut BTreeMap::new()), &rules)
+        .await
+        .expect("commit");
+    let monday = msk("2026-12-07T08:30:00");
+    assert_eq!(
+        late_at(&f, &rules, monday).await,
+        [("W-1".to_owned(), 35.0)]
+    );
+    let figures = f.store.shop_figures(&rules, monday).await.expect("figures");
+    assert_eq!((figures.awaiting_confirmation, figures.over_sla), (1, 1));
+    let sunday = msk("2026-12-06T20:00:00");
+    assert!(
+        late_at(&f, &rules, sunday).await.is_empty(),
+        "5 minutes by Sunday"
+    );
+}
+
 /// On the night clocks go forward in Berlin, a night shift 00:00-06:00: an order placed at
 /// 01:50 CET and confirmed at 03:20 CEST waited 30 real minutes (on time), and one still
 /// waiting at 03:25 CEST has waited 35 and is late.
@@ -2732,6 +2767,7 @@ async fn rebuild_and_the_backfill_give_the_restatements_the_batches_kept(kind: K
 }
 
 suite!(
+    an_order_placed_on_friday_night_is_late_on_monday_morning_after_a_closed_weekend,
     the_sla_watch_and_the_late_list_count_working_time_only,
     on_the_dst_night_the_confirmation_clock_counts_real_working_minutes,
     an_event_sent_in_both_content_modes_is_stored_once_and_judged_alike,

@@ -143,7 +143,8 @@ impl BusinessHours {
     }
 
     /// The instant before which an order created and still waiting at `now` has waited more
-    /// than `sla` of working time: the earliest `t` with `working_time(t, now) <= sla`. Orders
+    /// than `sla` of working time (the SLA, or the watch's horizon): the earliest `t` with
+    /// `working_time(t, now) <= sla`. Orders
     /// created in the closed hours just before the SLA's start have waited exactly the SLA
     /// (on time), so it moves back to the close of the working interval before them.
     pub fn sla_start(&self, zone: Tz, now: DateTime<Utc>, sla: TimeDelta) -> DateTime<Utc> {

@@ -70,9 +70,21 @@ impl Rules {
     /// Orders created before this instant and not confirmed by `now` have waited longer
     /// than the confirmation SLA (by [`Rules::confirmation_wait`]).
     pub fn sla_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.waited_since(now, self.confirmation_sla)
+    }
+
+    /// The SLA watch ignores orders created before this instant: they have waited longer
+    /// than `pending_horizon` (by the same clock, so a weekend's closure does not hide an
+    /// order placed on Friday night from Monday's watch).
+    pub fn horizon_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.waited_since(now, self.pending_horizon)
+    }
+
+    /// The earliest creation time of an order that has waited at most `wait` at `now`.
+    fn waited_since(&self, now: DateTime<Utc>, wait: TimeDelta) -> DateTime<Utc> {
         match &self.business_hours {
-            Some(hours) => hours.sla_start(self.timezone, now, self.confirmation_sla),
-            None => now - self.confirmation_sla,
+            Some(hours) => hours.sla_start(self.timezone, now, wait),
+            None => now - wait,
         }
     }
 

@@ -851,7 +851,7 @@ impl Store for PgStore {
              WHERE {AWAITING} AND created_at < $2
              ORDER BY created_at, order_id LIMIT $3"
         ))
-        .bind(now - rules.pending_horizon)
+        .bind(rules.horizon_start(now))
         .bind(rules.sla_start(now))
         .bind(limit)
         .fetch_all(&self.pool)

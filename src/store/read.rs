@@ -142,7 +142,7 @@ pub(crate) async fn shop_figures<R: Reads>(
     now: DateTime<Utc>,
 ) -> Result<ShopFigures, Error> {
     let watch = db
-        .watch(now - rules.pending_horizon, rules.sla_start(now))
+        .watch(rules.horizon_start(now), rules.sla_start(now))
         .await?;
     let days: Vec<i64> = WINDOWS.iter().map(|(_, d)| *d).collect();
     let sums = db.window_sums(rules.day_of(now), &days).await?;

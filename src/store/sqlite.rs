@@ -810,7 +810,7 @@ impl Store for SqliteStore {
              WHERE {AWAITING} AND created_at < ?2
              ORDER BY created_at, order_id LIMIT ?3"
         ))
-        .bind(sqlite_time(&(now - rules.pending_horizon)))
+        .bind(sqlite_time(&rules.horizon_start(now)))
         .bind(sqlite_time(&rules.sla_start(now)))
         .bind(limit)
         .fetch_all(&self.pool)
