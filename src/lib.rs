@@ -62,10 +62,13 @@ pub async fn migrate(settings: &Settings) -> Result<AnyStore, Error> {
     let started = std::time::Instant::now();
     let filled = store
         .backfill(&settings.rules, |orders| {
-            tracing::info!(
-                orders,
-                "filling restated_orders from the stored orders (once)"
-            );
+            // Every 100,000 orders (a chunk is 5,000): a big history says it is working.
+            if orders > 0 && orders % 100_000 == 0 {
+                info!(
+                    orders,
+                    "filling restated_orders from the stored orders (once)"
+                );
+            }
         })
         .await?;
     if filled > 0 {
