@@ -103,18 +103,65 @@ struct RawRules {
 }
 
 /// `rules.business_hours`: each weekday's opening hours (`08:00-22:00`, several separated by
-/// commas; a day left out is closed) and the closed dates.
+/// commas or given as a list; a day left out is closed), directly or under `weekly`, and the
+/// closed dates. Days may be named `mon` or `monday`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawBusinessHours {
-    mon: Option<String>,
-    tue: Option<String>,
-    wed: Option<String>,
-    thu: Option<String>,
-    fri: Option<String>,
-    sat: Option<String>,
-    sun: Option<String>,
+    #[serde(alias = "monday")]
+    mon: Option<DayHours>,
+    #[serde(alias = "tuesday")]
+    tue: Option<DayHours>,
+    #[serde(alias = "wednesday")]
+    wed: Option<DayHours>,
+    #[serde(alias = "thursday")]
+    thu: Option<DayHours>,
+    #[serde(alias = "friday")]
+    fri: Option<DayHours>,
+    #[serde(alias = "saturday")]
+    sat: Option<DayHours>,
+    #[serde(alias = "sunday")]
+    sun: Option<DayHours>,
+    weekly: Option<RawWeek>,
+    #[serde(alias = "closed_dates")]
     closed: Vec<String>,
+}
+
+/// `rules.business_hours.weekly`: the same days, nested.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawWeek {
+    #[serde(alias = "monday")]
+    mon: Option<DayHours>,
+    #[serde(alias = "tuesday")]
+    tue: Option<DayHours>,
+    #[serde(alias = "wednesday")]
+    wed: Option<DayHours>,
+    #[serde(alias = "thursday")]
+    thu: Option<DayHours>,
+    #[serde(alias = "friday")]
+    fri: Option<DayHours>,
+    #[serde(alias = "saturday")]
+    sat: Option<DayHours>,
+    #[serde(alias = "sunday")]
+    sun: Option<DayHours>,
+}
+
+/// One day's hours: `08:00-22:00`, `08:00-13:00,14:00-22:00`, or a list of intervals.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum DayHours {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl DayHours {
+    fn text(self) -> String {
+        match self {
+            DayHours::Text(t) => t,
+            DayHours::List(l) => l.join(","),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -668,13 +715,23 @@ impl Settings {
             "rules.business_hours.sat",
             "rules.business_hours.sun",
         ];
-        let days = [
+        let direct = [
             raw.mon, raw.tue, raw.wed, raw.thu, raw.fri, raw.sat, raw.sun,
         ];
+        let days = match raw.weekly {
+            None => direct,
+            Some(_) if direct.iter().any(Option::is_some) => {
+                return Err(invalid(
+                    "rules.business_hours.weekly",
+                    "give the days either under `weekly` or directly, not both",
+                ))
+            }
+            Some(w) => [w.mon, w.tue, w.wed, w.thu, w.fri, w.sat, w.sun],
+        };
         let mut hours = BusinessHours::default();
-        for ((slot, key), text) in hours.week.iter_mut().zip(KEYS).zip(days) {
-            if let Some(text) = text {
-                *slot = BusinessHours::parse_day(&text).map_err(|e| invalid(key, e))?;
+        for ((slot, key), day) in hours.week.iter_mut().zip(KEYS).zip(days) {
+            if let Some(day) = day {
+                *slot = BusinessHours::parse_day(&day.text()).map_err(|e| invalid(key, e))?;
             }
         }
         if hours.week.iter().all(Vec::is_empty) {
@@ -1118,6 +1175,32 @@ mod tests {
             ("PERFECT_ORDER__RULES__BUSINESS_HOURS__CLOSED", "31.12.2026"),
         ]);
         assert!(e.starts_with("rules.business_hours.closed:"), "{e}");
+    }
+
+    #[test]
+    fn business_hours_read_from_a_file_as_lists_full_day_names_or_under_weekly() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let load = |yaml: &str| {
+            let path = dir.path().join("hours.yaml");
+            std::fs::write(&path, yaml).expect("write");
+            Settings::load_from(Some(&path), env(&[])).map(|s| s.rules.business_hours)
+        };
+        let direct = load(
+            "rules:\n  business_hours:\n    monday: [\"08:00-13:00\", \"14:00-22:00\"]\n    sat: 10:00-18:00\n    closed: [2026-12-31]\n",
+        )
+        .expect("valid")
+        .expect("hours");
+        let weekly = load(
+            "rules:\n  business_hours:\n    weekly:\n      mon: 08:00-13:00,14:00-22:00\n      saturday: \"10:00-18:00\"\n    closed_dates: [\"2026-12-31\"]\n",
+        )
+        .expect("valid")
+        .expect("hours");
+        assert_eq!(direct, weekly);
+        assert!(direct
+            .describe()
+            .starts_with("mon 08:00-13:00,14:00-22:00; tue closed"));
+        let typo = load("rules:\n  business_hours:\n    monady: 08:00-22:00\n");
+        assert!(typo.is_err_and(|e| e.to_string().contains("monady")));
     }
 
     #[test]

@@ -37,7 +37,9 @@ impl BusinessHours {
     /// Parses one day's hours: `08:00-22:00`, `08:00-13:00,14:00-20:00`, `00:00-24:00`; an
     /// empty text or `closed` is a closed day. Intervals must not overlap.
     pub fn parse_day(text: &str) -> Result<Vec<Opening>, String> {
-        let text = text.trim();
+        // An en dash is how people often write a range.
+        let text = text.trim().replace(['\u{2013}', '\u{2014}'], "-");
+        let text = text.as_str();
         if text.is_empty() || text.eq_ignore_ascii_case("closed") {
             return Ok(Vec::new());
         }
@@ -231,6 +233,11 @@ mod tests {
             Ok(None)
         );
         assert_eq!(BusinessHours::parse_day("closed"), Ok(Vec::new()));
+        assert_eq!(
+            BusinessHours::parse_day("8:00\u{2013}22:00"),
+            BusinessHours::parse_day("08:00-22:00"),
+            "one-digit hours and an en dash read as written"
+        );
         for (bad, why) in [
             ("8-22", "not a time"),
             ("22:00-08:00", "closes before it opens"),
