@@ -106,45 +106,22 @@ struct RawRules {
 /// commas or given as a list; a day left out is closed), directly or under `weekly`, and the
 /// closed dates. Days may be named `mon` or `monday`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 struct RawBusinessHours {
-    #[serde(alias = "monday")]
-    mon: Option<DayHours>,
-    #[serde(alias = "tuesday")]
-    tue: Option<DayHours>,
-    #[serde(alias = "wednesday")]
-    wed: Option<DayHours>,
-    #[serde(alias = "thursday")]
-    thu: Option<DayHours>,
-    #[serde(alias = "friday")]
-    fri: Option<DayHours>,
-    #[serde(alias = "saturday")]
-    sat: Option<DayHours>,
-    #[serde(alias = "sunday")]
-    sun: Option<DayHours>,
-    weekly: Option<RawWeek>,
     #[serde(alias = "closed_dates")]
     closed: Vec<String>,
+    /// Every other key: a weekday with its hours, or `weekly` with the weekdays under it
+    /// (checked by name in [`Settings::validate_business_hours`]).
+    #[serde(flatten)]
+    days: BTreeMap<String, DayEntry>,
 }
 
-/// `rules.business_hours.weekly`: the same days, nested.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct RawWeek {
-    #[serde(alias = "monday")]
-    mon: Option<DayHours>,
-    #[serde(alias = "tuesday")]
-    tue: Option<DayHours>,
-    #[serde(alias = "wednesday")]
-    wed: Option<DayHours>,
-    #[serde(alias = "thursday")]
-    thu: Option<DayHours>,
-    #[serde(alias = "friday")]
-    fri: Option<DayHours>,
-    #[serde(alias = "saturday")]
-    sat: Option<DayHours>,
-    #[serde(alias = "sunday")]
-    sun: Option<DayHours>,
+/// A key of `rules.business_hours` besides `closed`: a day's hours, or `weekly`'s days.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum DayEntry {
+    Hours(DayHours),
+    Week(BTreeMap<String, DayHours>),
 }
 
 /// One day's hours: `08:00-22:00`, `08:00-13:00,14:00-22:00`, or a list of intervals.
@@ -715,19 +692,44 @@ impl Settings {
             "rules.business_hours.sat",
             "rules.business_hours.sun",
         ];
-        let direct = [
-            raw.mon, raw.tue, raw.wed, raw.thu, raw.fri, raw.sat, raw.sun,
-        ];
-        let days = match raw.weekly {
-            None => direct,
-            Some(_) if direct.iter().any(Option::is_some) => {
+        // Each weekday once, named short or in full, directly or under `weekly`.
+        let mut days: [Option<DayHours>; 7] = Default::default();
+        let mut put = |name: &str, hours: DayHours| -> Result<(), Error> {
+            let i = crate::domain::hours::weekday(name).ok_or_else(|| {
+                invalid(
+                    "rules.business_hours",
+                    format!(
+                        "`{name}` is not a weekday (mon … sun or monday … sunday), `weekly` \
+                         or `closed`"
+                    ),
+                )
+            })?;
+            if days[i].replace(hours).is_some() {
                 return Err(invalid(
-                    "rules.business_hours.weekly",
-                    "give the days either under `weekly` or directly, not both",
-                ))
+                    KEYS[i],
+                    "given twice (directly and under `weekly`?)",
+                ));
             }
-            Some(w) => [w.mon, w.tue, w.wed, w.thu, w.fri, w.sat, w.sun],
+            Ok(())
         };
+        for (name, entry) in raw.days {
+            match entry {
+                DayEntry::Week(week) if name == "weekly" => {
+                    for (day, hours) in week {
+                        put(&day, hours)?;
+                    }
+                }
+                DayEntry::Hours(hours) => put(&name, hours)?,
+                DayEntry::Week(_) => {
+                    return Err(invalid(
+                        "rules.business_hours",
+                        format!(
+                            "`{name}` takes hours like 08:00-22:00 (a map goes under `weekly`)"
+                        ),
+                    ))
+                }
+            }
+        }
         let mut hours = BusinessHours::default();
         for ((slot, key), day) in hours.week.iter_mut().zip(KEYS).zip(days) {
             if let Some(day) = day {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use support::shop::{generate, Expected};
+use support::shop::generate;
 use support::*;
 
 /// Short, so that the member killed with SIGKILL leaves the group soon.
@@ -64,27 +64,6 @@ async fn arrange(seed: u64, orders: usize) -> Arranged {
         pool,
         shop: generate(seed, orders, start),
     }
-}
-
-/// The stored `daily_kpi` rows with anything in them.
-async fn daily_kpis(pool: &sqlx::PgPool) -> BTreeMap<NaiveDate, Expected> {
-    let rows: Vec<(NaiveDate, i64, i64, i64)> = sqlx::query_as(
-        "SELECT day, fulfilled, perfect, cancelled FROM daily_kpi
-         WHERE fulfilled <> 0 OR perfect <> 0 OR cancelled <> 0 ORDER BY day",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("daily_kpi");
-    rows.into_iter()
-        .map(|(d, f, p, c)| {
-            let e = Expected {
-                fulfilled: f,
-                perfect: p,
-                cancelled: c,
-            };
-            (d, e)
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,7 +129,7 @@ async fn sigkill_midstream_changes_nothing_in_the_daily_kpis() {
     }
 
     // Assert: every day equals the answer computed from the facts; all junk is kept.
-    assert_eq!(daily_kpis(&pool).await, shop.expected);
+    assert_eq!(support::shop::daily_as_expected(&pool).await, shop.expected);
     let monthly: Vec<(NaiveDate, i64, i64)> =
         sqlx::query_as("SELECT month, fulfilled, perfect FROM po_monthly ORDER BY month")
             .fetch_all(&pool)
@@ -255,7 +234,7 @@ async fn a_stream_half_in_binary_mode_gives_the_daily_kpis_of_the_structured_str
         || async { (committed_records(pool).await == total).then_some(()) },
     )
     .await;
-    assert_eq!(daily_kpis(pool).await, shop.expected);
+    assert_eq!(support::shop::daily_as_expected(pool).await, shop.expected);
     let (events, rejected): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM rejected_events)",
     )

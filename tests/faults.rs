@@ -620,35 +620,10 @@ async fn twenty_sigkills_some_inside_an_open_batch_transaction_change_no_daily_k
     assert_exact(&pool, &shop).await;
 }
 
-/// The daily KPI rows as the generated shop's answer has them.
-async fn daily_as_expected(
-    pool: &sqlx::PgPool,
-) -> std::collections::BTreeMap<chrono::NaiveDate, support::shop::Expected> {
-    let rows: Vec<(chrono::NaiveDate, i64, i64, i64)> = sqlx::query_as(
-        "SELECT day, fulfilled, perfect, cancelled FROM daily_kpi
-         WHERE fulfilled <> 0 OR perfect <> 0 OR cancelled <> 0 ORDER BY day",
-    )
-    .fetch_all(pool)
-    .await
-    .expect("daily_kpi");
-    rows.into_iter()
-        .map(|(d, fulfilled, perfect, cancelled)| {
-            (
-                d,
-                support::shop::Expected {
-                    fulfilled,
-                    perfect,
-                    cancelled,
-                },
-            )
-        })
-        .collect()
-}
-
 /// Every day's KPIs equal the answer computed from the generated facts, each event is stored
 /// once, and every offset below the stored ones is accounted for.
 async fn assert_exact(pool: &sqlx::PgPool, shop: &support::shop::Shop) {
-    assert_eq!(daily_as_expected(pool).await, shop.expected);
+    assert_eq!(support::shop::daily_as_expected(pool).await, shop.expected);
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(pool)
         .await

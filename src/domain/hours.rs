@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
-/// How far back [`BusinessHours::sla_start`] looks for working time before it decides that no
+/// How far back [`BusinessHours::waited_since`] looks for working time before it decides that no
 /// order can be over the SLA.
 const SEARCH_DAYS: i64 = 400;
 
@@ -32,6 +32,21 @@ pub struct BusinessHours {
 
 /// The weekday names the settings use, Monday first.
 pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// The index (Monday 0) of a weekday named short (`mon`) or in full (`monday`), any case.
+pub fn weekday(name: &str) -> Option<usize> {
+    let name = name.trim().to_ascii_lowercase();
+    const FULL: [&str; 7] = [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ];
+    (0..7).find(|&i| name == WEEKDAYS[i] || name == FULL[i])
+}
 
 impl BusinessHours {
     /// Parses one day's hours: `08:00-22:00`, `08:00-13:00,14:00-20:00`, `00:00-24:00`; an
@@ -145,13 +160,13 @@ impl BusinessHours {
     }
 
     /// The instant before which an order created and still waiting at `now` has waited more
-    /// than `sla` of working time (the SLA, or the watch's horizon): the earliest `t` with
-    /// `working_time(t, now) <= sla`. Orders
-    /// created in the closed hours just before the SLA's start have waited exactly the SLA
-    /// (on time), so it moves back to the close of the working interval before them.
-    pub fn sla_start(&self, zone: Tz, now: DateTime<Utc>, sla: TimeDelta) -> DateTime<Utc> {
-        let mut remaining = sla;
-        // Whether the SLA ran out exactly at an opening: then the previous close is the answer.
+    /// than `wait` of working time (the SLA, or the watch's horizon): the earliest `t` with
+    /// `working_time(t, now) <= wait`. Orders created in the closed hours just before it have
+    /// waited exactly `wait` (on time), so it moves back to the close of the working interval
+    /// before them.
+    pub fn waited_since(&self, zone: Tz, now: DateTime<Utc>, wait: TimeDelta) -> DateTime<Utc> {
+        let mut remaining = wait;
+        // Whether the wait ran out exactly at an opening: then the previous close is the answer.
         let mut exhausted = false;
         let mut day = now.with_timezone(&zone).date_naive();
         for _ in 0..SEARCH_DAYS {
@@ -304,18 +319,18 @@ mod tests {
         let sla = TimeDelta::minutes(30);
         // At 08:20 the SLA reaches back 20 minutes into the day and 10 into the evening before.
         assert_eq!(
-            hours.sla_start(moscow, at("2026-12-02T05:20:00Z"), sla),
+            hours.waited_since(moscow, at("2026-12-02T05:20:00Z"), sla),
             at("2026-12-01T18:50:00Z")
         );
         // At 08:30 it is used up at the opening: orders of the closed night waited exactly
         // 30 minutes, so the SLA starts at the evening's close.
         assert_eq!(
-            hours.sla_start(moscow, at("2026-12-02T05:30:00Z"), sla),
+            hours.waited_since(moscow, at("2026-12-02T05:30:00Z"), sla),
             at("2026-12-01T19:00:00Z")
         );
         // During the day it is now minus the SLA.
         assert_eq!(
-            hours.sla_start(moscow, at("2026-12-02T09:00:00Z"), sla),
+            hours.waited_since(moscow, at("2026-12-02T09:00:00Z"), sla),
             at("2026-12-02T08:30:00Z")
         );
         // For each answer, working_time(start, now) is the SLA and a second earlier exceeds it.
@@ -325,7 +340,7 @@ mod tests {
             "2026-12-02T09:00:00Z",
         ] {
             let now = at(now);
-            let start = hours.sla_start(moscow, now, sla);
+            let start = hours.waited_since(moscow, now, sla);
             assert_eq!(hours.working_time(moscow, start, now), sla);
             assert!(hours.working_time(moscow, start - TimeDelta::seconds(1), now) > sla);
         }

@@ -83,7 +83,7 @@ impl Rules {
     /// The earliest creation time of an order that has waited at most `wait` at `now`.
     fn waited_since(&self, now: DateTime<Utc>, wait: TimeDelta) -> DateTime<Utc> {
         match &self.business_hours {
-            Some(hours) => hours.sla_start(self.timezone, now, wait),
+            Some(hours) => hours.waited_since(self.timezone, now, wait),
             None => now - wait,
         }
     }

@@ -123,14 +123,15 @@ pub(crate) trait Database: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Whether a migration left `name` to be filled from the stored orders
-    /// (`pending_backfills`).
+    /// (`pending_backfills`): a cheap look before taking the rebuild's lock.
     fn backfill_pending(&self, name: &str) -> impl Future<Output = Result<bool, Error>> + Send;
 
-    /// Marks the backfill `name` done.
-    fn finish_backfill(
+    /// Takes the backfill `name` off `pending_backfills`; says whether it was still there
+    /// (in the rebuild's transaction: of two instances starting at once, one fills).
+    fn claim_backfill(
         conn: &mut Conn<Self>,
         name: &str,
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     /// The next `limit` delivered orders after `after` in order-id order: id and stored
     /// projection (`orders.state`).
@@ -280,6 +281,56 @@ impl std::fmt::Display for Laps {
         Ok(())
     }
 }
+
+/// The backfill's statements, the same SQL on both stores (only the connection's type
+/// differs), expanded inside each store's `impl Database`.
+macro_rules! same_sql_backfill {
+    () => {
+        async fn backfill_pending(&self, name: &str) -> Result<bool, crate::store::Error> {
+            let pending: Option<String> =
+                sqlx::query_scalar("SELECT name FROM pending_backfills WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(crate::store::step("read pending_backfills"))?;
+            Ok(pending.is_some())
+        }
+
+        async fn claim_backfill(
+            conn: &mut crate::store::commit::Conn<Self>,
+            name: &str,
+        ) -> Result<bool, crate::store::Error> {
+            let done = sqlx::query("DELETE FROM pending_backfills WHERE name = $1")
+                .bind(name)
+                .execute(conn)
+                .await
+                .map_err(crate::store::step(
+                    "take the backfill off pending_backfills",
+                ))?;
+            Ok(done.rows_affected() > 0)
+        }
+
+        async fn delivered_states(
+            conn: &mut crate::store::commit::Conn<Self>,
+            after: &str,
+            limit: i64,
+        ) -> Result<Vec<(String, String)>, crate::store::Error> {
+            sqlx::query_as(
+                "SELECT order_id, state FROM orders
+                 WHERE order_id > $1 AND delivered_at IS NOT NULL
+                 ORDER BY order_id LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(conn)
+            .await
+            .map_err(crate::store::step(
+                "read the delivered orders' states from orders",
+            ))
+        }
+    };
+}
+pub(crate) use same_sql_backfill;
 
 /// Commits one batch atomically on `db` and reports what it did.
 pub(crate) async fn commit_batch<D: Database>(

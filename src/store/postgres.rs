@@ -366,41 +366,7 @@ impl Database for PgStore {
         Ok(())
     }
 
-    async fn backfill_pending(&self, name: &str) -> Result<bool, Error> {
-        let pending: Option<String> =
-            sqlx::query_scalar("SELECT name FROM pending_backfills WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(step("read pending_backfills"))?;
-        Ok(pending.is_some())
-    }
-
-    async fn finish_backfill(conn: &mut PgConnection, name: &str) -> Result<(), Error> {
-        sqlx::query("DELETE FROM pending_backfills WHERE name = $1")
-            .bind(name)
-            .execute(conn)
-            .await
-            .map_err(step("mark the backfill done in pending_backfills"))?;
-        Ok(())
-    }
-
-    async fn delivered_states(
-        conn: &mut PgConnection,
-        after: &str,
-        limit: i64,
-    ) -> Result<Vec<(String, String)>, Error> {
-        sqlx::query_as(
-            "SELECT order_id, state FROM orders
-             WHERE order_id > $1 AND delivered_at IS NOT NULL
-             ORDER BY order_id LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
-        .map_err(step("read the delivered orders' states from orders"))
-    }
+    super::commit::same_sql_backfill!();
 
     async fn lock_customers(
         conn: &mut PgConnection,

@@ -227,10 +227,7 @@ fn po_rates(figures: &ShopFigures, month_rate: Option<f64>) -> BTreeMap<&'static
     let mut rates: BTreeMap<&'static str, Option<f64>> = figures
         .windows
         .iter()
-        .map(|w| {
-            let rate = (w.fulfilled > 0).then(|| w.perfect as f64 / w.fulfilled as f64);
-            (w.label, rate)
-        })
+        .map(|w| (w.label, Figure::of(w.perfect, w.fulfilled).po_rate))
         .collect();
     rates.insert("month", month_rate);
     rates
@@ -247,7 +244,7 @@ fn po_daily(today: NaiveDate, days: &HashMap<NaiveDate, (i64, i64)>) -> Vec<DayP
                 day,
                 fulfilled,
                 perfect,
-                po_rate: (fulfilled > 0).then(|| perfect as f64 / fulfilled as f64),
+                po_rate: Figure::of(perfect, fulfilled).po_rate,
             }
         })
         .collect()
@@ -389,7 +386,7 @@ async fn change<S: super::Store>(
     store: &S,
     kind: crate::domain::restatement::Period,
     days: (NaiveDate, NaiveDate),
-) -> Result<(Change, Vec<super::service::PeriodRestatement>), Error> {
+) -> Result<Change, Error> {
     let (perfect, fulfilled) = store.period_counts(days.0, days.1).await?;
     let rows = store.restatement_rows(kind, days.0, days.1).await?;
     let (dp, df, restated) = rows.iter().fold((0, 0, 0), |(p, f, n), r| {
@@ -399,14 +396,11 @@ async fn change<S: super::Store>(
             n + r.restated_orders,
         )
     });
-    Ok((
-        Change {
-            first: Figure::of(perfect + dp, fulfilled + df),
-            now: Figure::of(perfect, fulfilled),
-            restated_orders: restated,
-        },
-        rows,
-    ))
+    Ok(Change {
+        first: Figure::of(perfect + dp, fulfilled + df),
+        now: Figure::of(perfect, fulfilled),
+        restated_orders: restated,
+    })
 }
 
 /// The last day of the month that starts on `month`.
@@ -431,9 +425,9 @@ pub async fn restatement_changes<S: super::Store>(
     let last_month = this_month
         .checked_sub_months(Months::new(1))
         .unwrap_or(this_month);
-    let (current, _) = change(store, Period::Day, (this_month, today)).await?;
+    let current = change(store, Period::Day, (this_month, today)).await?;
     let last_days = (last_month, month_end(last_month));
-    let (previous, _) = change(store, Period::Month, last_days).await?;
+    let previous = change(store, Period::Month, last_days).await?;
     Ok(vec![("current", current), ("previous", previous)])
 }
 
@@ -479,8 +473,8 @@ pub async fn month_restatement<S: super::Store>(
 ) -> Result<MonthRestatement, Error> {
     use crate::domain::restatement::Period;
     let last = month_end(month);
-    let (whole, _) = change(store, Period::Month, (month, last)).await?;
-    let (_, days) = change(store, Period::Day, (month, last)).await?;
+    let whole = change(store, Period::Month, (month, last)).await?;
+    let days = store.restatement_rows(Period::Day, month, last).await?;
     let mut causes: Vec<CauseCount> = Vec::new();
     for (cause_type, day, orders) in store.restatement_causes(Period::Month, month).await? {
         let cause_month = crate::domain::fact::first_of_month(day);

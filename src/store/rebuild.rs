@@ -76,12 +76,15 @@ pub(crate) async fn rebuild<D: Database>(
         }
     }
     // The rebuild computed every order's restatements: nothing left to fill.
-    D::finish_backfill(&mut tx, "restated_orders").await?;
+    D::claim_backfill(&mut tx, RESTATED).await?;
     tx.commit()
         .await
         .map_err(super::step("commit the rebuild"))?;
     Ok(regroup.report)
 }
+
+/// The backfill migration 0029 left to the service.
+const RESTATED: &str = "restated_orders";
 
 /// Fills `restated_orders` from the stored orders once, after the migration that added it
 /// (`pending_backfills`): one transaction that holds off the batches, like a rebuild, reading
@@ -93,16 +96,20 @@ pub(crate) async fn backfill<D: Database>(
     chunk: i64,
     progress: impl Fn(u64),
 ) -> Result<u64, Error> {
-    const NAME: &str = "restated_orders";
-    if !db.backfill_pending(NAME).await? {
+    if !db.backfill_pending(RESTATED).await? {
         return Ok(0);
     }
     let mut tx = db.begin_rebuild().await?;
+    if !D::claim_backfill(&mut tx, RESTATED).await? {
+        // Another instance filled it while this one waited for the lock.
+        return Ok(0);
+    }
+    let chunk = chunk.max(1);
     let mut after = String::new();
     let mut read = 0u64;
     loop {
-        let states = D::delivered_states(&mut tx, &after, chunk.max(1)).await?;
-        let done = (states.len() as i64) < chunk.max(1);
+        let states = D::delivered_states(&mut tx, &after, chunk).await?;
+        let done = (states.len() as i64) < chunk;
         let mut rows = Vec::new();
         for (order_id, state) in &states {
             let order = super::rows::decode_state(order_id, state)?;
@@ -116,7 +123,6 @@ pub(crate) async fn backfill<D: Database>(
             _ => break,
         }
     }
-    D::finish_backfill(&mut tx, NAME).await?;
     tx.commit()
         .await
         .map_err(super::step("commit the restated_orders backfill"))?;

@@ -280,3 +280,24 @@ pub fn produce_all(brokers: &str, records: &[Produced], pause: std::time::Durati
         std::thread::sleep(pause);
     }
 }
+
+/// The stored daily KPI rows with anything in them, as [`Shop::expected`] has them.
+pub async fn daily_as_expected(pool: &sqlx::PgPool) -> BTreeMap<NaiveDate, Expected> {
+    let rows: Vec<(NaiveDate, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, fulfilled, perfect, cancelled FROM daily_kpi
+         WHERE fulfilled <> 0 OR perfect <> 0 OR cancelled <> 0 ORDER BY day",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("daily_kpi");
+    rows.into_iter()
+        .map(|(d, fulfilled, perfect, cancelled)| {
+            let e = Expected {
+                fulfilled,
+                perfect,
+                cancelled,
+            };
+            (d, e)
+        })
+        .collect()
+}

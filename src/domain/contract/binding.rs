@@ -50,8 +50,10 @@ fn header<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> 
 
 /// The content mode of a record with these headers, as the binding says.
 pub fn mode(headers: &[(String, Vec<u8>)]) -> Mode {
+    const STRUCTURED: &[u8] = b"application/cloudevents";
     let structured_type = header(headers, CONTENT_TYPE)
-        .is_some_and(|v| v.len() >= 23 && v[..23].eq_ignore_ascii_case(b"application/cloudevents"));
+        .and_then(|v| v.get(..STRUCTURED.len()))
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(STRUCTURED));
     if !structured_type && header(headers, "ce_specversion").is_some() {
         Mode::Binary
     } else {
@@ -302,7 +304,15 @@ mod tests {
                 ),
                 0..8,
             ),
-            value in proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..40)),
+            value in proptest::option::of(proptest::prop_oneof![
+                proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+                proptest::sample::select(vec![
+                    b"{\"order_id\":\"A-1\"}".to_vec(),
+                    b"[1,2]".to_vec(),
+                    b"\"text\"".to_vec(),
+                    b" 7 ".to_vec(),
+                ]),
+            ]),
         ) {
             let headers: Headers = headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
             let _ = mode(&headers);
